@@ -1,0 +1,49 @@
+-- The whole schema, applied at every start. Every statement is idempotent; user_version records
+-- which version this file describes so that later versions can migrate older files (src/store.ts).
+
+-- One row per Slack identity. slack_org is the enterprise id on Enterprise Grid (user ids are
+-- org-wide there) and the team id elsewhere; with slack_user_id it is the identity's key.
+CREATE TABLE IF NOT EXISTS bindings (
+  slack_org           TEXT NOT NULL,
+  slack_user_id       TEXT NOT NULL,
+  slack_team_id       TEXT NOT NULL,
+  slack_enterprise_id TEXT,
+  slack_user_name     TEXT NOT NULL,
+  slack_team_domain   TEXT NOT NULL,
+  internal_user       TEXT NOT NULL,
+  created_at          INTEGER NOT NULL, -- ms since the epoch
+  PRIMARY KEY (slack_org, slack_user_id)
+) WITHOUT ROWID;
+
+-- One internal user may be bound from several workspaces; offboarding looks them up by name.
+CREATE INDEX IF NOT EXISTS bindings_by_internal_user ON bindings (internal_user);
+
+-- Open association links. Only the SHA-256 of a nonce is kept: a copy of this file cannot be
+-- turned into working links.
+CREATE TABLE IF NOT EXISTS link_nonces (
+  nonce_hash          BLOB NOT NULL PRIMARY KEY,
+  slack_org           TEXT NOT NULL,
+  slack_user_id       TEXT NOT NULL,
+  slack_team_id       TEXT NOT NULL,
+  slack_enterprise_id TEXT,
+  slack_user_name     TEXT NOT NULL,
+  slack_team_domain   TEXT NOT NULL,
+  command             TEXT NOT NULL,    -- the slash command that made the link, e.g. /acct
+  pending_text        TEXT,             -- a command to run once linked (never a subcommand)
+  channel_id          TEXT,
+  response_url        TEXT,
+  created_at          INTEGER NOT NULL,
+  expires_at          INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- One live link per Slack user: a new link replaces the old one.
+CREATE UNIQUE INDEX IF NOT EXISTS link_nonces_one_per_user ON link_nonces (slack_org, slack_user_id);
+CREATE INDEX IF NOT EXISTS link_nonces_by_expiry ON link_nonces (expires_at);
+
+-- Keys this service generates for itself (the CSRF key), kept so that they survive restarts.
+CREATE TABLE IF NOT EXISTS server_keys (
+  name  TEXT NOT NULL PRIMARY KEY,
+  value BLOB NOT NULL
+) WITHOUT ROWID;
+
+PRAGMA user_version = 1;

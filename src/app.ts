@@ -1,0 +1,24 @@
+// The routing table: every URL this service answers, and what answers it.
+import type { Server } from 'node:http';
+import { createHttpServer, json, type Routes } from './http.ts';
+import { commandsRoute } from './slack/commands.ts';
+import { associateRoute } from './associate.ts';
+import type { Services } from './services.ts';
+
+export function createApp(services: Services): Server {
+  const routes: Routes = {
+    '/healthz': {
+      GET() {
+        try {
+          if (services.store.ping()) return json(200, { status: 'ok' });
+        } catch {
+          // the database does not answer: report it below
+        }
+        return json(503, { status: 'unavailable', reason: 'database does not answer' });
+      },
+    },
+    '/slack/commands': commandsRoute(services),
+    '/associate': associateRoute(services),
+  };
+  return createHttpServer({ routes, log: services.log });
+}

@@ -1,0 +1,36 @@
+// Work that outlives its request (Slack DMs, response_url deliveries). Tracked so that shutdown can
+// wait for it instead of dropping a message the user was promised.
+import type { Logger } from './log.ts';
+import { describe } from './http.ts';
+
+export type Background = ReturnType<typeof createBackground>;
+
+export function createBackground(log: Logger) {
+  const pending = new Set<Promise<void>>();
+  return {
+    /** Runs `work` without blocking the caller; a failure is logged under `event`, never thrown. */
+    run(event: string, fields: Record<string, unknown>, work: () => Promise<unknown>): void {
+      const task = work().then(
+        () => undefined,
+        (err) => log.error(event, { ...fields, outcome: 'failed', error: describe(err) }),
+      );
+      pending.add(task);
+      void task.finally(() => pending.delete(task));
+    },
+    get size() {
+      return pending.size;
+    },
+    /** Resolves when everything running has finished, or after `ms` (true when all finished). */
+    async drain(ms: number): Promise<boolean> {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<false>((resolve) => (timer = setTimeout(resolve, ms, false)));
+      const done = (async () => {
+        while (pending.size) await Promise.allSettled([...pending]);
+        return true as const;
+      })();
+      const finished = await Promise.race([done, timeout]);
+      clearTimeout(timer);
+      return finished;
+    },
+  };
+}

@@ -1,0 +1,125 @@
+// Environment → one typed, validated Config. Every problem is collected so an operator fixes them
+// all in one go instead of one restart per typo.
+import { readFileSync } from 'node:fs';
+import { parseTrustedProxies, type TrustedProxies } from './proxy.ts';
+
+export interface Config {
+  signingSecret: string;
+  botToken: string;
+  publicBaseUrl: string;
+  /** Origin of publicBaseUrl, compared with the browser's Origin header on POST /associate. */
+  publicOrigin: string;
+  port: number;
+  host: string;
+  databasePath: string;
+  trustedUserHeader: string;
+  trustedProxies: TrustedProxies;
+  nonceTtlSeconds: number;
+  /** Always ends with a slash, as WebClient expects. */
+  slackApiUrl: string;
+}
+
+export type Env = Record<string, string | undefined>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
+
+export function loadConfig(env: Env): Config {
+  const problems: string[] = [];
+
+  // NAME or NAME_FILE (the Docker-secrets convention), never both: two sources would hide a mistake.
+  const secret = (name: string): string => {
+    const direct = env[name];
+    const file = env[`${name}_FILE`];
+    if (direct && file) {
+      problems.push(`${name} and ${name}_FILE are both set; set only one`);
+      return '';
+    }
+    if (file) {
+      try {
+        const value = readFileSync(file, 'utf8').trim();
+        if (!value) problems.push(`${name}_FILE (${file}) is empty`);
+        return value;
+      } catch (err) {
+        problems.push(`${name}_FILE (${file}) cannot be read: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+        return '';
+      }
+    }
+    if (!direct) problems.push(`${name} is required (or ${name}_FILE)`);
+    return direct ?? '';
+  };
+
+  const integer = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const value = Number(raw);
+    if (!/^\d+$/.test(raw) || value < min || value > max) {
+      problems.push(`${name} must be a whole number from ${min} to ${max} (got "${raw}")`);
+      return fallback;
+    }
+    return value;
+  };
+
+  const httpUrl = (name: string, raw: string): URL | undefined => {
+    try {
+      const url = new URL(raw);
+      if (url.protocol === 'https:' || url.protocol === 'http:') return url;
+    } catch {
+      // reported below
+    }
+    problems.push(`${name} must be an http(s) URL (got "${raw}")`);
+    return undefined;
+  };
+
+  const signingSecret = secret('SLACK_SIGNING_SECRET');
+  const botToken = secret('SLACK_BOT_TOKEN');
+  const publicBaseRaw = secret('PUBLIC_BASE_URL');
+
+  let publicBaseUrl = '';
+  let publicOrigin = '';
+  if (publicBaseRaw) {
+    const url = httpUrl('PUBLIC_BASE_URL', publicBaseRaw);
+    if (url) {
+      if (url.search || url.hash) problems.push('PUBLIC_BASE_URL must not have a query or fragment');
+      publicBaseUrl = url.href.replace(/\/+$/, '');
+      publicOrigin = url.origin;
+    }
+  }
+
+  const trustedUserHeader = (env.TRUSTED_USER_HEADER || 'X-Forwarded-User').toLowerCase();
+  if (!HEADER_NAME.test(trustedUserHeader)) problems.push(`TRUSTED_USER_HEADER is not a valid header name`);
+
+  let trustedProxies = parseTrustedProxies('127.0.0.1,::1');
+  try {
+    trustedProxies = parseTrustedProxies(env.TRUSTED_PROXIES ?? '127.0.0.1,::1');
+  } catch (err) {
+    problems.push(`TRUSTED_PROXIES: ${(err as Error).message}`);
+  }
+
+  let slackApiUrl = 'https://slack.com/api/';
+  if (env.SLACK_API_URL) {
+    const url = httpUrl('SLACK_API_URL', env.SLACK_API_URL);
+    if (url) slackApiUrl = url.href.endsWith('/') ? url.href : `${url.href}/`;
+  }
+
+  const config: Config = {
+    signingSecret,
+    botToken,
+    publicBaseUrl,
+    publicOrigin,
+    port: integer('PORT', 3000, 0, 65535),
+    host: env.HOST || '0.0.0.0',
+    databasePath: env.DATABASE_PATH || './data/account-binding.db',
+    trustedUserHeader,
+    trustedProxies,
+    nonceTtlSeconds: integer('NONCE_TTL_SECONDS', 600, 1, 86400),
+    slackApiUrl,
+  };
+  if (problems.length) throw new ConfigError(problems);
+  return config;
+}

@@ -1,0 +1,179 @@
+// node:http plumbing: a routing table, bounded bodies, timeouts and one place where errors become
+// status codes. Handlers return a Reply; they never touch the response object.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import type { Logger } from './log.ts';
+
+/** An error whose message is safe to show to the client. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+export interface Reply {
+  status: number;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+export interface Context {
+  req: IncomingMessage;
+  requestId: string;
+  path: string;
+  query: URLSearchParams;
+  /** Fields a handler adds for the request's log line (Slack user, internal user, outcome…). */
+  logFields: Record<string, unknown>;
+}
+
+export type Handler = (ctx: Context) => Reply | Promise<Reply>;
+
+export interface Route {
+  GET?: Handler;
+  POST?: Handler;
+  /** How this route shows an HttpError (an HTML page, JSON…); plain text when absent. */
+  renderError?: (err: HttpError, ctx: Context) => Reply;
+}
+
+export type Routes = Record<string, Route>;
+
+export const json = (status: number, value: unknown, headers: Record<string, string> = {}): Reply => ({
+  status,
+  headers: { 'content-type': 'application/json; charset=utf-8', ...headers },
+  body: JSON.stringify(value),
+});
+
+const text = (status: number, message: string, headers: Record<string, string> = {}): Reply => ({
+  status,
+  headers: { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff', ...headers },
+  body: `${message}\n`,
+});
+
+/**
+ * The body as a Buffer, refusing more than `limit` bytes: by Content-Length before reading
+ * anything, or as soon as the stream passes the limit (chunked or lying clients).
+ */
+export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const tooLarge = () => new HttpError(413, `Request body is larger than ${limit} bytes.`, { connection: 'close' });
+  const declared = Number(req.headers['content-length']);
+  if (declared > limit) throw tooLarge();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > limit) throw tooLarge();
+      chunks.push(chunk);
+    }
+  } catch (err) {
+    if (err instanceof HttpError) throw err;
+    throw new HttpError(400, 'The request body could not be read.', { connection: 'close' });
+  }
+  return Buffer.concat(chunks, size);
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * application/x-www-form-urlencoded, strictly: URLSearchParams would quietly turn broken
+ * %-escapes and invalid UTF-8 into replacement characters; here they are a 400.
+ */
+export function parseForm(body: Buffer): URLSearchParams {
+  const form = new URLSearchParams();
+  try {
+    for (const pair of utf8.decode(body).split('&')) {
+      if (!pair) continue;
+      const eq = pair.indexOf('=');
+      const key = eq === -1 ? pair : pair.slice(0, eq);
+      const value = eq === -1 ? '' : pair.slice(eq + 1);
+      form.append(decodeComponent(key), decodeComponent(value));
+    }
+  } catch {
+    throw new HttpError(400, 'The form body is not valid form encoding (broken %-escape or invalid UTF-8).');
+  }
+  return form;
+}
+
+const decodeComponent = (s: string): string => decodeURIComponent(s.replace(/\+/g, ' '));
+
+/** Content-Type without parameters, lower-cased. */
+export const mediaType = (req: IncomingMessage): string =>
+  (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+
+export interface ServerOptions {
+  routes: Routes;
+  log: Logger;
+}
+
+export function createHttpServer({ routes, log }: ServerOptions): Server {
+  const server = createServer((req, res) => {
+    void handle(routes, log, req, res);
+  });
+  // Slow clients are cut off: headers must arrive within 10 s, a whole request within 30 s.
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  // Longer than the idle timeout of common proxies and load balancers (60 s), so that a proxy never
+  // reuses a keep-alive socket we are closing at the same moment (which it reports as a 502).
+  server.keepAliveTimeout = 65_000;
+  return server;
+}
+
+async function handle(routes: Routes, log: Logger, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const started = performance.now();
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  const ctx: Context = {
+    req,
+    requestId: randomUUID(),
+    path: q === -1 ? url : url.slice(0, q),
+    query: new URLSearchParams(q === -1 ? '' : url.slice(q + 1)),
+    logFields: {},
+  };
+  const route = Object.hasOwn(routes, ctx.path) ? routes[ctx.path] : undefined;
+  let reply: Reply;
+  try {
+    reply = await dispatch(route, ctx);
+  } catch (err) {
+    if (err instanceof HttpError) {
+      reply = route?.renderError ? route.renderError(err, ctx) : text(err.status, err.message);
+      reply.headers = { ...reply.headers, ...err.headers };
+    } else {
+      log.error('unhandled_error', { request_id: ctx.requestId, path: ctx.path, error: describe(err) });
+      reply = text(500, `Internal error (request ${ctx.requestId}).`);
+    }
+  }
+  const body = reply.body ?? '';
+  res.writeHead(reply.status, {
+    ...reply.headers,
+    'content-length': Buffer.byteLength(body),
+    'x-request-id': ctx.requestId,
+  });
+  res.end(body);
+  log.info('http', {
+    request_id: ctx.requestId,
+    method: req.method,
+    path: ctx.path, // never the query: it can hold a nonce
+    status: reply.status,
+    duration_ms: Math.round((performance.now() - started) * 10) / 10,
+    ...ctx.logFields,
+  });
+}
+
+function dispatch(route: Route | undefined, ctx: Context): Reply | Promise<Reply> {
+  if (!route) throw new HttpError(404, 'Not found.');
+  const method = ctx.req.method === 'HEAD' ? 'GET' : ctx.req.method;
+  const handler = method === 'GET' || method === 'POST' ? route[method] : undefined;
+  if (!handler) {
+    const allow = [route.GET && 'GET, HEAD', route.POST && 'POST'].filter(Boolean).join(', ');
+    throw new HttpError(405, 'Method not allowed.', { allow });
+  }
+  return handler(ctx);
+}
+
+export function describe(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+}

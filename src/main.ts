@@ -1,0 +1,82 @@
+// config → store → server; signals and shutdown.
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { ConfigError, loadConfig } from './config.ts';
+import { openStore } from './store.ts';
+import { createLogger } from './log.ts';
+import { createSlackApi } from './slack/notify.ts';
+import { createBackground } from './background.ts';
+import { createApp } from './app.ts';
+import { describe } from './http.ts';
+
+const PURGE_INTERVAL_MS = 60_000;
+/** In-flight requests and pending Slack deliveries get this long after SIGTERM. */
+const SHUTDOWN_GRACE_MS = 8_000;
+
+const log = createLogger();
+
+const config = (() => {
+  try {
+    return loadConfig(process.env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`slack-account-binding: ${err.message}\n`);
+    return process.exit(2);
+  }
+})();
+
+const store = (() => {
+  try {
+    return openStore(config.databasePath);
+  } catch (err) {
+    process.stderr.write(`slack-account-binding: cannot open database ${config.databasePath}: ${describe(err)}\n`);
+    return process.exit(1);
+  }
+})();
+
+const background = createBackground(log);
+const server = createApp({ config, store, log, slack: createSlackApi(config), background });
+
+const purge = () => {
+  try {
+    const purged = store.purgeExpired(Date.now());
+    if (purged) log.info('links_expired', { count: purged });
+  } catch (err) {
+    log.error('purge_failed', { error: describe(err) });
+  }
+};
+purge();
+const purgeTimer = setInterval(purge, PURGE_INTERVAL_MS).unref();
+
+server.on('error', (err) => {
+  log.error('server_error', { error: describe(err) });
+  process.exit(1);
+});
+server.listen(config.port, config.host);
+await once(server, 'listening');
+const { address, port } = server.address() as AddressInfo;
+log.info('listening', { address, port, database: config.databasePath });
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) {
+    log.warn('shutdown_forced', { signal });
+    process.exit(1);
+  }
+  stopping = true;
+  log.info('shutdown_started', { signal });
+  clearInterval(purgeTimer);
+  const deadline = Date.now() + SHUTDOWN_GRACE_MS;
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  // Requests still running at the deadline are cut; the database is closed cleanly either way.
+  const cut = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS).unref();
+  await closed;
+  clearTimeout(cut);
+  const drained = await background.drain(Math.max(0, deadline - Date.now()));
+  store.close();
+  log.info('shutdown_complete', { background_drained: drained });
+  process.exit(0);
+}
+process.on('SIGTERM', (s) => void shutdown(s));
+process.on('SIGINT', (s) => void shutdown(s));

@@ -1,0 +1,121 @@
+// Every HTML page this service shows. Escaping and security headers live here and nowhere else:
+// a page is built from html`` templates, which escape each interpolated value.
+import { createHash } from 'node:crypto';
+import type { Reply } from './http.ts';
+
+/** Markup that is already safe; anything else interpolated into html`` is escaped. */
+class Html {
+  constructor(readonly value: string) {}
+  toString() {
+    return this.value;
+  }
+}
+
+export const escapeHtml = (value: string): string =>
+  value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+export function html(strings: TemplateStringsArray, ...values: unknown[]): Html {
+  let out = strings[0]!;
+  values.forEach((value, i) => {
+    const parts = Array.isArray(value) ? value : [value];
+    for (const part of parts) out += part instanceof Html ? part.value : escapeHtml(String(part ?? ''));
+    out += strings[i + 1]!;
+  });
+  return new Html(out);
+}
+
+const STYLE = `
+body{font:16px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;color:#1d1c1d;background:#f8f8f8;margin:0}
+main{max-width:34rem;margin:4rem auto;padding:2rem;background:#fff;border:1px solid #ddd;border-radius:8px}
+h1{font-size:1.4rem;margin-top:0}
+.who{background:#f4f4f4;border-radius:6px;padding:.75rem 1rem}
+button{font:inherit;padding:.6rem 1.2rem;border-radius:6px;border:1px solid #007a5a;background:#007a5a;color:#fff;cursor:pointer}
+button.secondary{background:#fff;color:#1d1c1d;border-color:#bbb;margin-left:.5rem}
+.note{color:#616061;font-size:.9rem}`;
+
+// The inline style is allowed by its hash: no 'unsafe-inline', and no script at all.
+const STYLE_HASH = createHash('sha256').update(STYLE).digest('base64');
+export const PAGE_HEADERS: Readonly<Record<string, string>> = {
+  'content-type': 'text/html; charset=utf-8',
+  'cache-control': 'no-store',
+  'referrer-policy': 'no-referrer',
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'content-security-policy': `default-src 'none'; style-src 'sha256-${STYLE_HASH}'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`,
+};
+
+export function page(status: number, title: string, body: Html): Reply {
+  const doc = html`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
+<title>${title}</title>
+<style>${new Html(STYLE)}</style>
+</head>
+<body>
+<main>
+<h1>${title}</h1>
+${body}
+</main>
+</body>
+</html>
+`;
+  return { status, headers: { ...PAGE_HEADERS }, body: doc.value };
+}
+
+export interface ConfirmView {
+  slackUserName: string;
+  slackUserId: string;
+  teamDomain: string;
+  internalUser: string;
+  nonce: string;
+  csrf: string;
+}
+
+export const confirmPage = (v: ConfirmView): Reply =>
+  page(
+    200,
+    'Link your Slack account?',
+    html`<p>Link Slack user <strong>${v.slackUserName}</strong> (${v.slackUserId}) in workspace
+<strong>${v.teamDomain}</strong> to your account <strong>${v.internalUser}</strong>?</p>
+<p class="who">Slack commands from <strong>${v.slackUserName}</strong> will then act as <strong>${v.internalUser}</strong>.</p>
+<p class="note">Only confirm if you ran the slash command yourself just now. If someone sent you this link, do not confirm.</p>
+<form method="post" action="/associate">
+<input type="hidden" name="nonce" value="${v.nonce}">
+<input type="hidden" name="csrf" value="${v.csrf}">
+<button type="submit" name="decision" value="link">Link accounts</button>
+<button type="submit" name="decision" value="cancel" class="secondary">Cancel</button>
+</form>`,
+  );
+
+export const linkedPage = (internalUser: string, slackUserName: string): Reply =>
+  page(
+    200,
+    'Linked',
+    html`<p>Your Slack account is now linked to <strong>${internalUser}</strong>.</p>
+<p>Slack user <strong>${slackUserName}</strong> can now run the slash command as you. You can close this page and go back to Slack.</p>`,
+  );
+
+export const cancelledPage = (): Reply =>
+  page(200, 'Nothing was linked', html`<p>The link was cancelled and can no longer be used. You can close this page.</p>`);
+
+export const goneLinkPage = (): Reply =>
+  page(
+    410,
+    'This link no longer works',
+    html`<p>This link was already used, has expired, or was replaced by a newer one.</p>
+<p>Run the slash command in Slack again to get a new link.</p>`,
+  );
+
+export const alreadyBoundPage = (internalUser: string): Reply =>
+  page(
+    409,
+    'Already linked',
+    html`<p>This Slack user is already linked to <strong>${internalUser}</strong>. Nothing was changed.</p>
+<p>To link it to another account, run the slash command with <code>unlink</code> in Slack first.</p>`,
+  );
+
+export const errorPage = (status: number, message: string): Reply =>
+  page(status, status >= 500 ? 'Something went wrong' : 'This request cannot be completed', html`<p>${message}</p>`);

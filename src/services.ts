@@ -1,0 +1,14 @@
+// What the handlers are built from. main.ts makes one of each; tests start main.ts itself.
+import type { Config } from './config.ts';
+import type { Store } from './store.ts';
+import type { Logger } from './log.ts';
+import type { SlackApi } from './slack/notify.ts';
+import type { Background } from './background.ts';
+
+export interface Services {
+  config: Config;
+  store: Store;
+  log: Logger;
+  slack: SlackApi;
+  background: Background;
+}

@@ -1,0 +1,110 @@
+// POST /slack/commands: verify → parse → look up the binding → dispatch the subcommand.
+import { HttpError, describe, json, mediaType, parseForm, readBody, type Context, type Reply, type Route } from '../http.ts';
+import { verifySlackRequest } from './verify.ts';
+import { parseSlashCommand, type SlashCommand } from './payload.ts';
+import * as messages from './messages.ts';
+import { newNonce, hashNonce } from '../tokens.ts';
+import type { Services } from '../services.ts';
+import type { Binding } from '../store.ts';
+
+/** Slack's payloads are a few KiB; anything near this is not from Slack. */
+export const MAX_COMMAND_BODY = 64 * 1024;
+
+export function commandsRoute(services: Services): Route {
+  const { config, log } = services;
+  const dispatch = subcommands(services);
+
+  return {
+    async POST(ctx) {
+      const body = await readBody(ctx.req, MAX_COMMAND_BODY);
+      const verdict = verifySlackRequest({
+        signingSecret: config.signingSecret,
+        timestamp: ctx.req.headers['x-slack-request-timestamp'] as string | undefined,
+        signature: ctx.req.headers['x-slack-signature'] as string | undefined,
+        rawBody: body,
+        nowSeconds: Math.floor(Date.now() / 1000),
+      });
+      if (!verdict.ok) {
+        log.warn('slack_signature_rejected', { request_id: ctx.requestId, reason: verdict.reason });
+        throw new HttpError(401, 'Invalid Slack request signature.');
+      }
+      if (mediaType(ctx.req) !== 'application/x-www-form-urlencoded') {
+        throw new HttpError(415, 'Slash commands are sent as application/x-www-form-urlencoded.');
+      }
+      const form = parseForm(body);
+      // Slack checks our certificate with this; it expects a 200 and nothing else.
+      if (form.get('ssl_check') === '1') return { status: 200 };
+      const cmd = parseSlashCommand(form);
+      ctx.logFields.slack_team = cmd.user.teamId;
+      ctx.logFields.slack_user = cmd.user.userId;
+      try {
+        return dispatch(ctx, cmd);
+      } catch (err) {
+        // Slack shows a non-200 as a bare "failed with the error …"; an apology with a request id
+        // is something the user can act on and quote to an administrator.
+        log.error('command_failed', { request_id: ctx.requestId, slack_user: cmd.user.userId, error: describe(err) });
+        ctx.logFields.outcome = 'error';
+        return json(200, messages.apology(ctx.requestId));
+      }
+    },
+  };
+}
+
+function subcommands({ config, store }: Services) {
+  const ttlMs = config.nonceTtlSeconds * 1000;
+
+  const startLinking = (ctx: Context, cmd: SlashCommand, reason: string, pendingText: string | null = null): Reply => {
+    const nonce = newNonce();
+    store.createLink(
+      cmd.user,
+      { command: cmd.command, pendingText, channelId: cmd.channelId, responseUrl: cmd.responseUrl },
+      hashNonce(nonce)!,
+      Date.now(),
+      ttlMs,
+    );
+    ctx.logFields.outcome = 'link_created';
+    const url = `${config.publicBaseUrl}/associate?nonce=${nonce}`;
+    return json(200, messages.linkPrompt(url, reason, config.nonceTtlSeconds));
+  };
+
+  const bound = (ctx: Context, binding: Binding, outcome: string, message: messages.SlackMessage): Reply => {
+    ctx.logFields.internal_user = binding.internalUser;
+    ctx.logFields.outcome = outcome;
+    return json(200, message);
+  };
+
+  return (ctx: Context, cmd: SlashCommand): Reply => {
+    const [word = ''] = cmd.text.split(/\s+/, 1);
+    const sub = word.toLowerCase();
+    const binding = store.getBinding(cmd.user);
+
+    if (sub === '' || sub === 'help') {
+      ctx.logFields.outcome = 'help';
+      return json(200, messages.help(cmd.command, binding));
+    }
+    if (!binding) {
+      switch (sub) {
+        case 'link':
+          return startLinking(ctx, cmd, 'Link your Slack user to your account.');
+        case 'whoami':
+          return startLinking(ctx, cmd, 'You are not linked to an account yet.');
+        case 'unlink':
+          return startLinking(ctx, cmd, 'You are not linked to an account, so there is nothing to unlink.');
+        default:
+          return startLinking(ctx, cmd, `To run \`${cmd.command} ${word}\` as yourself, link your account first.`, cmd.text);
+      }
+    }
+    switch (sub) {
+      case 'whoami':
+        return bound(ctx, binding, 'whoami', messages.whoami(binding));
+      case 'link':
+        return bound(ctx, binding, 'already_linked', messages.alreadyLinked(cmd.command, binding));
+      case 'unlink': {
+        const removed = store.removeBinding(cmd.user);
+        return bound(ctx, binding, 'unlinked', messages.unlinked(cmd.command, removed ?? binding));
+      }
+      default:
+        return bound(ctx, binding, 'command', messages.wouldRun(cmd.command, cmd.text, binding));
+    }
+  };
+}

@@ -1,0 +1,83 @@
+// Block Kit messages. Every value from outside goes through mrkdwn() so a user name cannot
+// inject links or mentions into what we post.
+import type { Binding } from '../store.ts';
+
+export interface SlackMessage {
+  response_type?: 'ephemeral' | 'in_channel';
+  text: string;
+  blocks?: unknown[];
+}
+
+/** Slack's own escaping for mrkdwn text: only &, < and > are special. */
+export const mrkdwn = (value: string): string =>
+  value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+const section = (text: string) => ({ type: 'section', text: { type: 'mrkdwn', text } });
+const context = (text: string) => ({ type: 'context', elements: [{ type: 'mrkdwn', text }] });
+
+/** Rendered by Slack in the reader's own time zone; the fallback is UTC. */
+const slackDate = (ms: number): string =>
+  `<!date^${Math.floor(ms / 1000)}^{date_short_pretty} at {time}|${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC>`;
+
+const ephemeral = (text: string, blocks: unknown[]): SlackMessage => ({ response_type: 'ephemeral', text, blocks });
+
+export function linkPrompt(url: string, reason: string, ttlSeconds: number): SlackMessage {
+  const minutes = Math.max(1, Math.round(ttlSeconds / 60));
+  return ephemeral(`${reason} Link your account: ${url}`, [
+    section(`${mrkdwn(reason)}\nOpen this link, sign in as yourself, and confirm:\n<${url}|Link my account>`),
+    {
+      type: 'actions',
+      elements: [{ type: 'button', action_id: 'open_link', text: { type: 'plain_text', text: 'Link my account' }, url, style: 'primary' }],
+    },
+    context(`The link works once and expires in ${minutes} minute${minutes === 1 ? '' : 's'}. It is only for you: do not share it.`),
+  ]);
+}
+
+export function help(command: string, binding: Binding | undefined): SlackMessage {
+  const status = binding
+    ? `You are linked to *${mrkdwn(binding.internalUser)}*.`
+    : `You are not linked yet: run \`${command} link\` first.`;
+  const lines = [
+    `\`${command} help\`: this help`,
+    `\`${command} whoami\`: which account you are linked to`,
+    `\`${command} link\`: link your Slack user to your account`,
+    `\`${command} unlink\`: forget the link`,
+    `\`${command} <anything else>\`: run it in the internal application as yourself`,
+  ];
+  return ephemeral(`${status} Commands: help, whoami, link, unlink.`, [section(status), section(lines.join('\n'))]);
+}
+
+export function whoami(binding: Binding): SlackMessage {
+  const text = `You are linked to *${mrkdwn(binding.internalUser)}* since ${slackDate(binding.createdAt)}.`;
+  return ephemeral(`You are linked to ${binding.internalUser}.`, [section(text)]);
+}
+
+export function alreadyLinked(command: string, binding: Binding): SlackMessage {
+  const text =
+    `You are already linked to *${mrkdwn(binding.internalUser)}* (since ${slackDate(binding.createdAt)}).\n` +
+    `To link another account, run \`${command} unlink\` first.`;
+  return ephemeral(`You are already linked to ${binding.internalUser}.`, [section(text)]);
+}
+
+export function unlinked(command: string, binding: Binding): SlackMessage {
+  const text = `Your Slack user is no longer linked to *${mrkdwn(binding.internalUser)}*. Run \`${command} link\` to link again.`;
+  return ephemeral(`Unlinked from ${binding.internalUser}.`, [section(text)]);
+}
+
+export function wouldRun(command: string, text: string, binding: Binding): SlackMessage {
+  const body = `\`${mrkdwn(`${command} ${text}`)}\` would run as *${mrkdwn(binding.internalUser)}*.`;
+  return ephemeral(`${command} ${text} would run as ${binding.internalUser}.`, [section(body)]);
+}
+
+export function apology(requestId: string): SlackMessage {
+  const text = `Sorry, something went wrong on our side. Please try again in a moment. (request ${requestId})`;
+  return ephemeral(text, [section(mrkdwn(text))]);
+}
+
+export function linkedDm(command: string, binding: Binding): SlackMessage {
+  const text =
+    `Your Slack user is now linked to *${mrkdwn(binding.internalUser)}*. ` +
+    `Commands you run with \`${command}\` act as that account.\n` +
+    `Not you? Run \`${command} unlink\` and tell your administrator.`;
+  return { text: `Your Slack user is now linked to ${binding.internalUser}.`, blocks: [section(text)] };
+}

@@ -1,0 +1,193 @@
+// SQLite: the one file that holds bindings and open links. Statements are prepared once; every
+// multi-step change runs in one transaction so a crash never leaves half of it behind.
+import Database from 'better-sqlite3';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+/** The schema version schema.sql describes; see MIGRATIONS for older files. */
+export const SCHEMA_VERSION = 1;
+
+/**
+ * SQL that brings a file from version N to N+1, for the steps schema.sql's idempotent CREATEs
+ * cannot take (ALTER TABLE …). Empty until the first release that changes an existing table.
+ */
+const MIGRATIONS: Record<number, string> = {};
+
+const SCHEMA_SQL = readFileSync(new URL('../schema.sql', import.meta.url), 'utf8');
+
+export interface SlackIdentity {
+  /** enterprise_id on Enterprise Grid, else team_id. */
+  org: string;
+  userId: string;
+}
+
+export interface SlackUser extends SlackIdentity {
+  teamId: string;
+  enterpriseId: string | null;
+  userName: string;
+  teamDomain: string;
+}
+
+export interface Binding extends SlackUser {
+  internalUser: string;
+  createdAt: number;
+}
+
+/** What the slash command that made a link said, kept to finish the user's work once linked. */
+export interface LinkRequest {
+  command: string;
+  pendingText: string | null;
+  channelId: string | null;
+  responseUrl: string | null;
+}
+
+export interface Link extends SlackUser, LinkRequest {
+  createdAt: number;
+  expiresAt: number;
+}
+
+export type CompleteResult =
+  | { outcome: 'bound'; binding: Binding; link: Link }
+  | { outcome: 'gone' }
+  | { outcome: 'already-bound'; binding: Binding };
+
+interface Row {
+  slack_org: string;
+  slack_user_id: string;
+  slack_team_id: string;
+  slack_enterprise_id: string | null;
+  slack_user_name: string;
+  slack_team_domain: string;
+}
+type BindingRow = Row & { internal_user: string; created_at: number };
+type LinkRow = Row & {
+  command: string;
+  pending_text: string | null;
+  channel_id: string | null;
+  response_url: string | null;
+  created_at: number;
+  expires_at: number;
+};
+
+const slackUserOf = (r: Row): SlackUser => ({
+  org: r.slack_org,
+  userId: r.slack_user_id,
+  teamId: r.slack_team_id,
+  enterpriseId: r.slack_enterprise_id,
+  userName: r.slack_user_name,
+  teamDomain: r.slack_team_domain,
+});
+const bindingOf = (r: BindingRow): Binding => ({ ...slackUserOf(r), internalUser: r.internal_user, createdAt: r.created_at });
+const linkOf = (r: LinkRow): Link => ({
+  ...slackUserOf(r),
+  command: r.command,
+  pendingText: r.pending_text,
+  channelId: r.channel_id,
+  responseUrl: r.response_url,
+  createdAt: r.created_at,
+  expiresAt: r.expires_at,
+});
+
+export type Store = ReturnType<typeof openStore>;
+
+export function openStore(path: string) {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  // A confirmed binding must survive a power cut, not only a crash of this process.
+  db.pragma('synchronous = FULL');
+  db.pragma('busy_timeout = 5000');
+  db.pragma('foreign_keys = ON');
+  migrate(db, path);
+
+  const s = {
+    ping: db.prepare('SELECT 1'),
+    getBinding: db.prepare<[string, string], BindingRow>('SELECT * FROM bindings WHERE slack_org = ? AND slack_user_id = ?'),
+    insertBinding: db.prepare(`INSERT INTO bindings
+      (slack_org, slack_user_id, slack_team_id, slack_enterprise_id, slack_user_name, slack_team_domain, internal_user, created_at)
+      VALUES (@org, @userId, @teamId, @enterpriseId, @userName, @teamDomain, @internalUser, @createdAt)`),
+    deleteBinding: db.prepare('DELETE FROM bindings WHERE slack_org = ? AND slack_user_id = ?'),
+    deleteLinkOfUser: db.prepare('DELETE FROM link_nonces WHERE slack_org = ? AND slack_user_id = ?'),
+    insertLink: db.prepare(`INSERT INTO link_nonces
+      (nonce_hash, slack_org, slack_user_id, slack_team_id, slack_enterprise_id, slack_user_name, slack_team_domain,
+       command, pending_text, channel_id, response_url, created_at, expires_at)
+      VALUES (@nonceHash, @org, @userId, @teamId, @enterpriseId, @userName, @teamDomain,
+       @command, @pendingText, @channelId, @responseUrl, @createdAt, @expiresAt)`),
+    getLiveLink: db.prepare<[Buffer, number], LinkRow>('SELECT * FROM link_nonces WHERE nonce_hash = ? AND expires_at > ?'),
+    deleteLink: db.prepare<[Buffer]>('DELETE FROM link_nonces WHERE nonce_hash = ?'),
+    purgeExpired: db.prepare<[number]>('DELETE FROM link_nonces WHERE expires_at <= ?'),
+    getKey: db.prepare<[string], { value: Buffer }>('SELECT value FROM server_keys WHERE name = ?'),
+    insertKey: db.prepare('INSERT OR IGNORE INTO server_keys (name, value) VALUES (?, ?)'),
+  };
+
+  const getBinding = (id: SlackIdentity): Binding | undefined => {
+    const row = s.getBinding.get(id.org, id.userId);
+    return row && bindingOf(row);
+  };
+
+  /** Replaces any open link of the same Slack user: one live link per user. */
+  const createLink = db.transaction((user: SlackUser, request: LinkRequest, nonceHash: Buffer, now: number, ttlMs: number) => {
+    s.deleteLinkOfUser.run(user.org, user.userId);
+    s.insertLink.run({ ...user, ...request, nonceHash, createdAt: now, expiresAt: now + ttlMs });
+  });
+
+  /**
+   * Consumes the nonce and writes the binding together. IMMEDIATE takes the write lock before
+   * reading, so two processes on one file cannot both see the nonce as live.
+   */
+  const completeLink = db.transaction((nonceHash: Buffer, internalUser: string, now: number): CompleteResult => {
+    const link = s.getLiveLink.get(nonceHash, now);
+    if (!link) return { outcome: 'gone' };
+    s.deleteLink.run(nonceHash);
+    const existing = s.getBinding.get(link.slack_org, link.slack_user_id);
+    if (existing) return { outcome: 'already-bound', binding: bindingOf(existing) };
+    const binding: Binding = { ...slackUserOf(link), internalUser, createdAt: now };
+    s.insertBinding.run(binding);
+    return { outcome: 'bound', binding, link: linkOf(link) };
+  });
+
+  return {
+    db,
+    ping: () => s.ping.get() !== undefined,
+    getBinding,
+    createLink: (user: SlackUser, request: LinkRequest, nonceHash: Buffer, now: number, ttlMs: number) =>
+      createLink.immediate(user, request, nonceHash, now, ttlMs),
+    getLiveLink: (nonceHash: Buffer, now: number): Link | undefined => {
+      const row = s.getLiveLink.get(nonceHash, now);
+      return row && linkOf(row);
+    },
+    completeLink: (nonceHash: Buffer, internalUser: string, now: number) => completeLink.immediate(nonceHash, internalUser, now),
+    /** True when a live link was cancelled. */
+    cancelLink: (nonceHash: Buffer): boolean => s.deleteLink.run(nonceHash).changes > 0,
+    /** The binding that was removed, if there was one. */
+    removeBinding: db.transaction((id: SlackIdentity): Binding | undefined => {
+      const row = s.getBinding.get(id.org, id.userId);
+      if (row) s.deleteBinding.run(id.org, id.userId);
+      return row && bindingOf(row);
+    }),
+    purgeExpired: (now: number): number => s.purgeExpired.run(now).changes,
+    /** A random key generated on first use and kept in the file, so it survives restarts. */
+    serverKey: (name: string): Buffer => {
+      s.insertKey.run(name, randomBytes(32));
+      return s.getKey.get(name)!.value;
+    },
+    close: () => {
+      // Fold the WAL back into the main file so that a copy of the .db alone is complete.
+      db.pragma('wal_checkpoint(TRUNCATE)');
+      db.close();
+    },
+  };
+}
+
+function migrate(db: Database.Database, path: string): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > SCHEMA_VERSION) {
+    throw new Error(`${path} has schema version ${version}, newer than this program's ${SCHEMA_VERSION}; run a newer release`);
+  }
+  db.transaction(() => {
+    // A new file (version 0) gets schema.sql directly; older files first take each step up.
+    for (let v = Math.max(version, 1); v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v] ?? '');
+    db.exec(SCHEMA_SQL);
+  }).immediate();
+}

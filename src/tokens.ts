@@ -1,0 +1,30 @@
+// The secrets of the association flow: the nonce in the link, and the CSRF token on the
+// confirmation form. Nothing else creates or checks them.
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+
+const NONCE_BYTES = 32;
+/** base64url of 32 bytes, no padding. */
+const NONCE_FORMAT = /^[A-Za-z0-9_-]{43}$/;
+
+export const newNonce = (): string => randomBytes(NONCE_BYTES).toString('base64url');
+
+/** The nonce as stored: its SHA-256. Undefined for anything that cannot be one of our nonces. */
+export function hashNonce(nonce: string | null | undefined): Buffer | undefined {
+  if (!nonce || !NONCE_FORMAT.test(nonce)) return undefined;
+  return createHash('sha256').update(nonce).digest();
+}
+
+/**
+ * Binds a confirmation form to one link and the one internal user who was shown it: a form that
+ * another user submits, or that another site makes a browser submit, carries a token that fails.
+ */
+export function csrfToken(key: Buffer, nonceHash: Buffer, internalUser: string): string {
+  return createHmac('sha256', key).update(nonceHash).update('\0').update(internalUser).digest('base64url');
+}
+
+export function csrfTokenValid(key: Buffer, nonceHash: Buffer, internalUser: string, token: string | null): boolean {
+  if (!token) return false;
+  const expected = Buffer.from(csrfToken(key, nonceHash, internalUser));
+  const given = Buffer.from(token);
+  return expected.length === given.length && timingSafeEqual(expected, given);
+}
