@@ -1,0 +1,40 @@
+// A plain HTTP client for tests: node:http, so that the source address, every header and the raw
+// body are exactly what the test says (fetch adds headers of its own).
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+
+export interface TestResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+export interface TestRequest {
+  method?: string;
+  /** A header set to undefined is not sent (to drop one a helper adds). */
+  headers?: Record<string, string | string[] | undefined>;
+  body?: string | Buffer;
+  /** Source address, e.g. 127.0.0.2 to come from outside TRUSTED_PROXIES. */
+  localAddress?: string;
+}
+
+export function request(url: string, opts: TestRequest = {}): Promise<TestResponse> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      url,
+      { method: opts.method ?? 'GET', headers: definedOnly(opts.headers ?? {}), localAddress: opts.localAddress, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}
+
+export const form = (fields: Record<string, string>): string => new URLSearchParams(fields).toString();
+
+const definedOnly = (headers: Record<string, string | string[] | undefined>) =>
+  Object.fromEntries(Object.entries(headers).filter(([, v]) => v !== undefined)) as Record<string, string | string[]>;

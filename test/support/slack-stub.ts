@@ -1,0 +1,74 @@
+// A local stand-in for Slack's Web API: answers the methods we call and records every call, so
+// tests can assert on what reached "Slack". Reached through the real @slack/web-api client.
+import { createServer, type Server } from 'node:http';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+
+export interface SlackCall {
+  method: string;
+  token: string | undefined;
+  args: Record<string, unknown>;
+}
+
+export type MethodHandler = (args: Record<string, unknown>) => { status?: number; body: unknown };
+
+export interface SlackStub {
+  url: string;
+  calls: SlackCall[];
+  /** Replace how a method answers (e.g. make it fail). */
+  on(method: string, handler: MethodHandler): void;
+  /** Resolves once `count` calls of `method` have arrived. */
+  waitFor(method: string, count?: number, timeoutMs?: number): Promise<SlackCall[]>;
+  close(): Promise<void>;
+}
+
+const defaults: Record<string, MethodHandler> = {
+  'conversations.open': (args) => ({ body: { ok: true, channel: { id: `D${String(args.users)}` } } }),
+  'chat.postMessage': (args) => ({ body: { ok: true, channel: args.channel, ts: `${Date.now() / 1000}` } }),
+};
+
+export async function startSlackStub(): Promise<SlackStub> {
+  const handlers = new Map(Object.entries(defaults));
+  const calls: SlackCall[] = [];
+  const server: Server = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const raw = Buffer.concat(chunks).toString('utf8');
+    const method = (req.url ?? '').replace(/^\/api\//, '').split('?')[0]!;
+    const args: Record<string, unknown> = (req.headers['content-type'] ?? '').includes('json')
+      ? JSON.parse(raw || '{}')
+      : Object.fromEntries(new URLSearchParams(raw));
+    for (const [k, v] of Object.entries(args)) {
+      if (typeof v === 'string' && (v.startsWith('[') || v.startsWith('{'))) {
+        try {
+          args[k] = JSON.parse(v);
+        } catch {
+          // keep the string
+        }
+      }
+    }
+    calls.push({ method, token: req.headers.authorization?.replace(/^Bearer /, ''), args });
+    const handler = handlers.get(method);
+    const { status = 200, body } = handler ? handler(args) : { body: { ok: false, error: 'unknown_method' } };
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/api/`,
+    calls,
+    on: (method, handler) => void handlers.set(method, handler),
+    async waitFor(method, count = 1, timeoutMs = 5000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const matching = calls.filter((c) => c.method === method);
+        if (matching.length >= count) return matching;
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${count} ${method} call(s); got ${matching.length}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}

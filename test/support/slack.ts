@@ -1,0 +1,65 @@
+// What Slack does when a user types a slash command: a signed, form-encoded POST.
+import { slackSignature } from '../../src/slack/verify.ts';
+import { form, request, type TestResponse } from './http-client.ts';
+import { SIGNING_SECRET } from './server.ts';
+
+export interface CommandOptions {
+  user?: string;
+  team?: string;
+  enterprise?: string;
+  userName?: string;
+  teamDomain?: string;
+  text?: string;
+  extra?: Record<string, string>;
+  /** Override the signing: timestamp in seconds, secret, or a signature as sent. */
+  timestamp?: number;
+  secret?: string;
+  signature?: string;
+  headers?: Record<string, string>;
+}
+
+export function commandBody(o: CommandOptions = {}): string {
+  const fields: Record<string, string> = {
+    token: 'legacy-verification-token',
+    team_id: o.team ?? 'T0001',
+    team_domain: o.teamDomain ?? 'acme',
+    channel_id: 'C0001',
+    channel_name: 'general',
+    user_id: o.user ?? 'U0001',
+    user_name: o.userName ?? 'roadrunner',
+    command: '/acct',
+    text: o.text ?? '',
+    response_url: 'https://hooks.slack.com/commands/T0001/1/abc',
+    trigger_id: '1.2.3',
+  };
+  if (o.enterprise) fields.enterprise_id = o.enterprise;
+  return form({ ...fields, ...o.extra });
+}
+
+export function signedHeaders(body: string | Buffer, o: Pick<CommandOptions, 'timestamp' | 'secret' | 'signature'> = {}) {
+  const timestamp = String(o.timestamp ?? Math.floor(Date.now() / 1000));
+  return {
+    'content-type': 'application/x-www-form-urlencoded',
+    'x-slack-request-timestamp': timestamp,
+    'x-slack-signature': o.signature ?? slackSignature(o.secret ?? SIGNING_SECRET, timestamp, body),
+  };
+}
+
+export async function slashCommand(baseUrl: string, o: CommandOptions = {}): Promise<TestResponse & { json: any }> {
+  const body = commandBody(o);
+  const res = await request(`${baseUrl}/slack/commands`, { method: 'POST', headers: { ...signedHeaders(body, o), ...o.headers }, body });
+  let json: any;
+  try {
+    json = JSON.parse(res.body);
+  } catch {
+    json = undefined;
+  }
+  return { ...res, json };
+}
+
+/** The association URL in an ephemeral link prompt. */
+export function linkFrom(reply: { json: any }): string {
+  const m = /https?:\/\/\S+\/associate\?nonce=[A-Za-z0-9_-]+/.exec(reply.json?.text ?? '');
+  if (!m) throw new Error(`no association link in ${JSON.stringify(reply.json)}`);
+  return m[0];
+}

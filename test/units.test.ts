@@ -1,0 +1,109 @@
+// Pure pieces: trusted proxy ranges, configuration, escaping, tokens, log redaction.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { isTrustedProxy, parseTrustedProxies } from '../src/proxy.ts';
+import { ConfigError, loadConfig } from '../src/config.ts';
+import { escapeHtml, html } from '../src/pages.ts';
+import { csrfToken, csrfTokenValid, hashNonce, newNonce } from '../src/tokens.ts';
+import { createLogger } from '../src/log.ts';
+import { mrkdwn } from '../src/slack/messages.ts';
+import { tempDir } from './support/server.ts';
+
+test('trusted proxies: addresses and CIDR ranges, IPv4 and IPv6', () => {
+  const p = parseTrustedProxies(' 10.0.0.0/8, 192.168.1.7 ,fd00::/8,::1');
+  assert.equal(isTrustedProxy(p, '10.255.3.4'), true);
+  assert.equal(isTrustedProxy(p, '11.0.0.1'), false);
+  assert.equal(isTrustedProxy(p, '192.168.1.7'), true);
+  assert.equal(isTrustedProxy(p, '192.168.1.8'), false);
+  assert.equal(isTrustedProxy(p, 'fd12::1'), true);
+  assert.equal(isTrustedProxy(p, 'fe80::1'), false);
+  assert.equal(isTrustedProxy(p, '::1'), true);
+  assert.equal(isTrustedProxy(p, '::ffff:10.1.2.3'), true, 'IPv4-mapped IPv6 as seen on dual-stack sockets');
+  assert.equal(isTrustedProxy(p, undefined), false);
+  assert.equal(isTrustedProxy(p, 'not-an-ip'), false);
+  for (const bad of ['10.0.0.0/33', 'fd00::/129', 'example.com', '10.0.0.1/8/1', '10.0.0.0/x']) {
+    assert.throws(() => parseTrustedProxies(bad), /is not an IP|prefix outside/, bad);
+  }
+});
+
+const required = { SLACK_SIGNING_SECRET: 's', SLACK_BOT_TOKEN: 'xoxb-1', PUBLIC_BASE_URL: 'https://link.example/' };
+
+test('config: defaults, and the public origin derived from PUBLIC_BASE_URL', () => {
+  const c = loadConfig(required);
+  assert.equal(c.port, 3000);
+  assert.equal(c.host, '0.0.0.0');
+  assert.equal(c.databasePath, './data/account-binding.db');
+  assert.equal(c.trustedUserHeader, 'x-forwarded-user');
+  assert.equal(c.nonceTtlSeconds, 600);
+  assert.equal(c.publicBaseUrl, 'https://link.example');
+  assert.equal(c.publicOrigin, 'https://link.example');
+  assert.equal(c.slackApiUrl, 'https://slack.com/api/');
+  assert.equal(loadConfig({ ...required, SLACK_API_URL: 'http://127.0.0.1:9/api' }).slackApiUrl, 'http://127.0.0.1:9/api/');
+});
+
+test('config: every problem is reported at once', () => {
+  try {
+    loadConfig({ PORT: '70000', NONCE_TTL_SECONDS: '0', TRUSTED_PROXIES: '10.0.0.0/40', PUBLIC_BASE_URL: 'ftp://x', TRUSTED_USER_HEADER: 'bad header' });
+    assert.fail('expected a ConfigError');
+  } catch (err) {
+    assert.ok(err instanceof ConfigError);
+    const text = err.problems.join('\n');
+    for (const name of ['SLACK_SIGNING_SECRET', 'SLACK_BOT_TOKEN', 'PUBLIC_BASE_URL', 'PORT', 'NONCE_TTL_SECONDS', 'TRUSTED_PROXIES', 'TRUSTED_USER_HEADER']) {
+      assert.match(text, new RegExp(name), name);
+    }
+    assert.equal(err.problems.length, 7);
+  }
+});
+
+test('config: NAME_FILE reads a secret from a file, and NAME with NAME_FILE is an error', () => {
+  const dir = tempDir();
+  writeFileSync(join(dir, 'secret'), 'from-file\n');
+  const c = loadConfig({ ...required, SLACK_SIGNING_SECRET: undefined, SLACK_SIGNING_SECRET_FILE: join(dir, 'secret') });
+  assert.equal(c.signingSecret, 'from-file');
+  assert.throws(() => loadConfig({ ...required, SLACK_SIGNING_SECRET_FILE: join(dir, 'secret') }), /both set/);
+  assert.throws(() => loadConfig({ ...required, SLACK_BOT_TOKEN: undefined, SLACK_BOT_TOKEN_FILE: join(dir, 'missing') }), /cannot be read: ENOENT/);
+});
+
+test('html escapes every interpolated value, and only those', () => {
+  const evil = `<script>alert("x")</script>&'`;
+  const out = html`<p title="${evil}">${evil}</p>`.toString();
+  assert.equal(out, `<p title="${escapeHtml(evil)}">${escapeHtml(evil)}</p>`);
+  assert.doesNotMatch(out, /<script>/);
+  assert.equal(escapeHtml(evil), '&#60;script&#62;alert(&#34;x&#34;)&#60;/script&#62;&#38;&#39;');
+  assert.equal(mrkdwn('<@U123|x> & <!channel>'), '&lt;@U123|x&gt; &amp; &lt;!channel&gt;');
+});
+
+test('nonces: 32 random bytes, base64url; only well-formed ones hash', () => {
+  const a = newNonce();
+  assert.match(a, /^[A-Za-z0-9_-]{43}$/);
+  assert.notEqual(a, newNonce());
+  assert.equal(hashNonce(a)!.length, 32);
+  for (const bad of [null, '', 'short', `${a}x`, a.replace(/./, '+')]) assert.equal(hashNonce(bad), undefined);
+});
+
+test('CSRF tokens are bound to the link and the user', () => {
+  const key = Buffer.alloc(32, 1);
+  const n1 = hashNonce(newNonce())!;
+  const n2 = hashNonce(newNonce())!;
+  const t = csrfToken(key, n1, 'alice');
+  assert.equal(csrfTokenValid(key, n1, 'alice', t), true);
+  assert.equal(csrfTokenValid(key, n1, 'mallory', t), false);
+  assert.equal(csrfTokenValid(key, n2, 'alice', t), false);
+  assert.equal(csrfTokenValid(Buffer.alloc(32, 2), n1, 'alice', t), false);
+  assert.equal(csrfTokenValid(key, n1, 'alice', null), false);
+  assert.equal(csrfTokenValid(key, n1, 'alice', t.slice(1)), false);
+});
+
+test('log lines are JSON and never carry a field that names a secret', () => {
+  const lines: string[] = [];
+  const log = createLogger((l) => lines.push(l));
+  log.info('x', { nonce: 'n', bot_token: 't', signing_secret: 's', csrf: 'c', verification_code: '123456', slack_user: 'U1' });
+  const entry = JSON.parse(lines[0]!);
+  assert.equal(entry.event, 'x');
+  assert.equal(entry.level, 'info');
+  assert.equal(entry.slack_user, 'U1');
+  for (const k of ['nonce', 'bot_token', 'signing_secret', 'csrf', 'verification_code']) assert.equal(entry[k], '[redacted]', k);
+  assert.ok(!lines[0]!.includes('123456'));
+});
