@@ -97,7 +97,9 @@ export function openStore(path: string) {
   db.pragma('journal_mode = WAL');
   // A confirmed binding must survive a power cut, not only a crash of this process.
   db.pragma('synchronous = FULL');
-  db.pragma('busy_timeout = 5000');
+  // Wait for another writer (the admin CLI, a backup) at most this long: Slack gives a slash
+  // command 3 seconds, and an apology in time beats a timeout.
+  db.pragma('busy_timeout = 2000');
   db.pragma('foreign_keys = ON');
   migrate(db, path);
 
@@ -149,7 +151,11 @@ export function openStore(path: string) {
 
   return {
     db,
-    ping: () => s.ping.get() !== undefined,
+    /**
+     * True when the database can be read and written: the write lock is taken (and released at
+     * once, writing nothing), because a service that can read but not create links is not healthy.
+     */
+    ping: db.transaction(() => s.ping.get() !== undefined).immediate,
     getBinding,
     createLink: (user: SlackUser, request: LinkRequest, nonceHash: Buffer, now: number, ttlMs: number) =>
       createLink.immediate(user, request, nonceHash, now, ttlMs),
