@@ -40,6 +40,29 @@ CREATE TABLE IF NOT EXISTS link_nonces (
 CREATE UNIQUE INDEX IF NOT EXISTS link_nonces_one_per_user ON link_nonces (slack_org, slack_user_id);
 CREATE INDEX IF NOT EXISTS link_nonces_by_expiry ON link_nonces (expires_at);
 
+-- LINK_VERIFICATION=code: the link was confirmed in the browser by internal_user, and the binding
+-- waits for the Slack user to type the code shown there. One per Slack user; the code is kept
+-- only as an HMAC under a server key (six digits would fall to a brute force of a bare hash).
+CREATE TABLE IF NOT EXISTS pending_confirmations (
+  slack_org           TEXT NOT NULL,
+  slack_user_id       TEXT NOT NULL,
+  slack_team_id       TEXT NOT NULL,
+  slack_enterprise_id TEXT,
+  slack_user_name     TEXT NOT NULL,
+  slack_team_domain   TEXT NOT NULL,
+  command             TEXT NOT NULL,
+  pending_text        TEXT,
+  channel_id          TEXT,
+  response_url        TEXT,
+  internal_user       TEXT NOT NULL,
+  code_mac            BLOB NOT NULL,
+  failed_attempts     INTEGER NOT NULL DEFAULT 0,
+  created_at          INTEGER NOT NULL,
+  expires_at          INTEGER NOT NULL,
+  PRIMARY KEY (slack_org, slack_user_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS pending_confirmations_by_expiry ON pending_confirmations (expires_at);
+
 -- Keys this service generates for itself (the CSRF key), kept so that they survive restarts.
 CREATE TABLE IF NOT EXISTS server_keys (
   name  TEXT NOT NULL PRIMARY KEY,

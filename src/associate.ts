@@ -1,23 +1,27 @@
 // /associate, reached through the SSO proxy. GET shows who is being linked to whom and changes
-// nothing (link scanners and chat previews fetch URLs); POST binds, once.
-import { HttpError, mediaType, parseForm, readBody, type Context, type Route } from './http.ts';
-import { trustedUser } from './proxy.ts';
+// nothing (link scanners and chat previews fetch URLs); POST binds, once, after the check that
+// LINK_VERIFICATION asks for.
+import { HttpError, describe, mediaType, parseForm, readBody, type Context, type Reply, type Route } from './http.ts';
+import { createIdentitySource, type Identity } from './proxy.ts';
 import { csrfToken, csrfTokenValid, hashNonce } from './tokens.ts';
+import { CODE_TTL_MS, codeMac, describeVerification, newCode, sameEmail } from './verification.ts';
+import { announceBinding } from './bound.ts';
 import * as pages from './pages.ts';
-import { linkedDm } from './slack/messages.ts';
 import type { Services } from './services.ts';
-import type { Binding } from './store.ts';
+import type { CompleteResult } from './store.ts';
 
 const MAX_FORM_BODY = 16 * 1024;
 
 export function associateRoute(services: Services): Route {
-  const { config, store, log, slack, background } = services;
+  const { config, store, log, slack } = services;
   const csrfKey = store.serverKey('csrf');
+  const codeKey = store.serverKey('confirmation-code');
+  const identitySource = createIdentitySource(config);
 
-  const identify = (ctx: Context): string => {
-    const user = trustedUser(ctx.req, config.trustedProxies, config.trustedUserHeader);
-    ctx.logFields.internal_user = user;
-    return user;
+  const identify = async (ctx: Context): Promise<Identity> => {
+    const identity = await identitySource(ctx.req);
+    ctx.logFields.internal_user = identity.user;
+    return identity;
   };
 
   /** Only forms our own page submitted: browsers say where a request came from. */
@@ -30,15 +34,72 @@ export function associateRoute(services: Services): Route {
     }
   };
 
-  const sendLinkedDm = (binding: Binding, command: string) =>
-    background.run('slack_dm', { slack_team: binding.teamId, slack_user: binding.userId }, async () => {
-      await slack.dm(binding.userId, linkedDm(command, binding));
-      log.info('slack_dm', { slack_team: binding.teamId, slack_user: binding.userId, outcome: 'sent' });
-    });
+  const finish = (ctx: Context, result: CompleteResult): Reply => {
+    ctx.logFields.outcome = result.outcome;
+    if (result.outcome === 'gone') return pages.goneLinkPage();
+    ctx.logFields.slack_team = result.binding.teamId;
+    ctx.logFields.slack_user = result.binding.userId;
+    if (result.outcome === 'already-bound') return pages.alreadyBoundPage(result.binding.internalUser);
+    announceBinding(services, result.binding, result.link, ctx.requestId);
+    return pages.linkedPage(result.binding.internalUser, result.binding.userName);
+  };
+
+  /**
+   * email mode: the Slack user's profile email must be the signed-in user's. Checked before the
+   * transaction (it needs Slack); the transaction still finds the link live or not.
+   */
+  const bindIfEmailsMatch = async (ctx: Context, nonceHash: Buffer, identity: Identity): Promise<Reply> => {
+    if (!identity.email) {
+      log.warn('link_verification_failed', { request_id: ctx.requestId, reason: 'no email from the proxy', internal_user: identity.user });
+      return pages.noEmailPage(config.trustedJwt ? `${config.trustedJwt.emailClaim} claim` : config.trustedEmailHeader);
+    }
+    const link = store.getLiveLink(nonceHash, Date.now());
+    if (!link) return pages.goneLinkPage();
+    ctx.logFields.slack_team = link.teamId;
+    ctx.logFields.slack_user = link.userId;
+    let slackEmail: string | null;
+    try {
+      slackEmail = await slack.userEmail(link.userId);
+    } catch (err) {
+      // Fail closed: without Slack's answer we cannot tell the owner of the link from anyone else.
+      log.error('slack_users_info_failed', { request_id: ctx.requestId, slack_user: link.userId, error: describe(err) });
+      ctx.logFields.outcome = 'slack_unavailable';
+      return pages.slackUnavailablePage();
+    }
+    if (!slackEmail || !sameEmail(slackEmail, identity.email)) {
+      // Someone else's link, most likely forwarded to this user: void it, bind nothing, and say so
+      // loudly in the log, where a security team can alert on it.
+      store.cancelLink(nonceHash);
+      ctx.logFields.outcome = 'email_mismatch';
+      log.warn('security_link_email_mismatch', {
+        request_id: ctx.requestId,
+        slack_team: link.teamId,
+        slack_user: link.userId,
+        internal_user: identity.user,
+        slack_email_visible: slackEmail !== null,
+      });
+      return slackEmail ? pages.emailMismatchPage() : pages.errorPage(403, 'Your Slack profile shows no email address, so this link cannot be verified. Nothing was linked. Ask your Slack administrator.');
+    }
+    return finish(ctx, store.completeLink(nonceHash, identity.user, Date.now()));
+  };
+
+  /** code mode: the binding waits for the Slack user to type the code shown here. */
+  const deferToCode = (ctx: Context, nonceHash: Buffer, identity: Identity): Reply => {
+    const code = newCode();
+    const link = store.getLiveLink(nonceHash, Date.now());
+    if (!link) return pages.goneLinkPage();
+    const result = store.deferLink(nonceHash, identity.user, codeMac(codeKey, link, code), Date.now(), CODE_TTL_MS);
+    ctx.logFields.outcome = result.outcome;
+    if (result.outcome === 'gone') return pages.goneLinkPage();
+    if (result.outcome === 'already-bound') return pages.alreadyBoundPage(result.binding.internalUser);
+    ctx.logFields.slack_team = result.link.teamId;
+    ctx.logFields.slack_user = result.link.userId;
+    return pages.codePage(code, result.link.command, CODE_TTL_MS / 60_000);
+  };
 
   return {
-    GET(ctx) {
-      const internalUser = identify(ctx);
+    async GET(ctx) {
+      const { user } = await identify(ctx);
       const nonce = ctx.query.get('nonce');
       const nonceHash = hashNonce(nonce);
       const link = nonceHash && store.getLiveLink(nonceHash, Date.now());
@@ -58,14 +119,15 @@ export function associateRoute(services: Services): Route {
         slackUserName: link.userName,
         slackUserId: link.userId,
         teamDomain: link.teamDomain,
-        internalUser,
+        internalUser: user,
         nonce: nonce!,
-        csrf: csrfToken(csrfKey, nonceHash, internalUser),
+        csrf: csrfToken(csrfKey, nonceHash, user),
+        verification: describeVerification(config.linkVerification, link.command),
       });
     },
 
     async POST(ctx) {
-      const internalUser = identify(ctx);
+      const identity = await identify(ctx);
       refuseCrossSite(ctx);
       if (mediaType(ctx.req) !== 'application/x-www-form-urlencoded') {
         throw new HttpError(415, 'The confirmation must be sent by the form on the confirmation page.');
@@ -76,8 +138,8 @@ export function associateRoute(services: Services): Route {
         ctx.logFields.outcome = 'link_gone';
         return pages.goneLinkPage();
       }
-      if (!csrfTokenValid(csrfKey, nonceHash, internalUser, form.get('csrf'))) {
-        log.warn('associate_csrf_refused', { request_id: ctx.requestId, internal_user: internalUser });
+      if (!csrfTokenValid(csrfKey, nonceHash, identity.user, form.get('csrf'))) {
+        log.warn('associate_csrf_refused', { request_id: ctx.requestId, internal_user: identity.user });
         throw new HttpError(403, 'This confirmation form is not valid for the account you are signed in as. Open the link from Slack again.');
       }
       const decision = form.get('decision') ?? 'link';
@@ -87,21 +149,14 @@ export function associateRoute(services: Services): Route {
       }
       if (decision !== 'link') throw new HttpError(400, 'Unknown decision.');
 
-      const result = store.completeLink(nonceHash, internalUser, Date.now());
-      ctx.logFields.outcome = result.outcome;
-      if (result.outcome === 'gone') return pages.goneLinkPage();
-      ctx.logFields.slack_team = result.binding.teamId;
-      ctx.logFields.slack_user = result.binding.userId;
-      if (result.outcome === 'already-bound') return pages.alreadyBoundPage(result.binding.internalUser);
-
-      log.info('binding_created', {
-        request_id: ctx.requestId,
-        slack_team: result.binding.teamId,
-        slack_user: result.binding.userId,
-        internal_user: internalUser,
-      });
-      sendLinkedDm(result.binding, result.link.command);
-      return pages.linkedPage(internalUser, result.binding.userName);
+      switch (config.linkVerification) {
+        case 'email':
+          return bindIfEmailsMatch(ctx, nonceHash, identity);
+        case 'code':
+          return deferToCode(ctx, nonceHash, identity);
+        case 'confirm':
+          return finish(ctx, store.completeLink(nonceHash, identity.user, Date.now()));
+      }
     },
 
     renderError: (err) => pages.errorPage(err.status, err.message),

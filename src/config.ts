@@ -3,6 +3,19 @@
 import { readFileSync } from 'node:fs';
 import { parseTrustedProxies, type TrustedProxies } from './proxy.ts';
 
+export type LinkVerification = 'email' | 'code' | 'confirm';
+export const LINK_VERIFICATIONS: readonly LinkVerification[] = ['email', 'code', 'confirm'];
+
+/** A signed identity assertion from a zero-trust proxy (Cloudflare Access, IAP, Pomerium…). */
+export interface JwtConfig {
+  header: string;
+  jwksUrl: string;
+  issuer: string;
+  audience: string;
+  userClaim: string;
+  emailClaim: string;
+}
+
 export interface Config {
   signingSecret: string;
   botToken: string;
@@ -13,7 +26,11 @@ export interface Config {
   host: string;
   databasePath: string;
   trustedUserHeader: string;
+  trustedEmailHeader: string;
   trustedProxies: TrustedProxies;
+  /** When set, the only source of identity on /associate; the plain headers are ignored. */
+  trustedJwt: JwtConfig | null;
+  linkVerification: LinkVerification;
   nonceTtlSeconds: number;
   /** Always ends with a slash, as WebClient expects. */
   slackApiUrl: string;
@@ -91,8 +108,40 @@ export function loadConfig(env: Env): Config {
     }
   }
 
-  const trustedUserHeader = (env.TRUSTED_USER_HEADER || 'X-Forwarded-User').toLowerCase();
-  if (!HEADER_NAME.test(trustedUserHeader)) problems.push(`TRUSTED_USER_HEADER is not a valid header name`);
+  const headerName = (name: string, fallback: string): string => {
+    const value = (env[name] || fallback).toLowerCase();
+    if (!HEADER_NAME.test(value)) problems.push(`${name} is not a valid header name`);
+    return value;
+  };
+  const trustedUserHeader = headerName('TRUSTED_USER_HEADER', 'X-Forwarded-User');
+  const trustedEmailHeader = headerName('TRUSTED_EMAIL_HEADER', 'X-Forwarded-Email');
+
+  const linkVerification = (env.LINK_VERIFICATION || 'email') as LinkVerification;
+  if (!LINK_VERIFICATIONS.includes(linkVerification)) {
+    problems.push(`LINK_VERIFICATION must be one of ${LINK_VERIFICATIONS.join(', ')} (got "${env.LINK_VERIFICATION}")`);
+  }
+
+  let trustedJwt: JwtConfig | null = null;
+  if (env.TRUSTED_JWT_HEADER) {
+    const need = (name: string): string => {
+      if (!env[name]) problems.push(`${name} is required when TRUSTED_JWT_HEADER is set`);
+      return env[name] ?? '';
+    };
+    const jwksUrl = need('TRUSTED_JWT_JWKS_URL');
+    if (jwksUrl) httpUrl('TRUSTED_JWT_JWKS_URL', jwksUrl);
+    trustedJwt = {
+      header: headerName('TRUSTED_JWT_HEADER', ''),
+      jwksUrl,
+      issuer: need('TRUSTED_JWT_ISSUER'),
+      audience: need('TRUSTED_JWT_AUDIENCE'),
+      userClaim: env.TRUSTED_JWT_USER_CLAIM || 'email',
+      emailClaim: env.TRUSTED_JWT_EMAIL_CLAIM || 'email',
+    };
+  } else {
+    for (const name of ['TRUSTED_JWT_JWKS_URL', 'TRUSTED_JWT_ISSUER', 'TRUSTED_JWT_AUDIENCE']) {
+      if (env[name]) problems.push(`${name} is set but TRUSTED_JWT_HEADER is not, so it would be ignored`);
+    }
+  }
 
   let trustedProxies = parseTrustedProxies('127.0.0.1,::1');
   try {
@@ -116,7 +165,10 @@ export function loadConfig(env: Env): Config {
     host: env.HOST || '0.0.0.0',
     databasePath: env.DATABASE_PATH || './data/account-binding.db',
     trustedUserHeader,
+    trustedEmailHeader,
     trustedProxies,
+    trustedJwt,
+    linkVerification,
     nonceTtlSeconds: integer('NONCE_TTL_SECONDS', 600, 1, 86400),
     slackApiUrl,
   };

@@ -4,12 +4,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { randomUUID } from 'node:crypto';
 import type { Logger } from './log.ts';
 
-/** An error whose message is safe to show to the client. */
+/** An error whose message is safe to show to the client; `detail` is for the log only. */
 export class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
     readonly headers: Record<string, string> = {},
+    readonly detail?: string,
   ) {
     super(message);
   }
@@ -139,6 +140,7 @@ async function handle(routes: Routes, log: Logger, req: IncomingMessage, res: Se
     reply = await dispatch(route, ctx);
   } catch (err) {
     if (err instanceof HttpError) {
+      if (err.detail) ctx.logFields.detail = err.detail;
       reply = route?.renderError ? route.renderError(err, ctx) : text(err.status, err.message);
       reply.headers = { ...reply.headers, ...err.headers };
     } else {

@@ -72,6 +72,8 @@ export interface ConfirmView {
   internalUser: string;
   nonce: string;
   csrf: string;
+  /** How this link is verified (LINK_VERIFICATION), in a sentence. */
+  verification: string;
 }
 
 export const confirmPage = (v: ConfirmView): Reply =>
@@ -82,6 +84,7 @@ export const confirmPage = (v: ConfirmView): Reply =>
 <strong>${v.teamDomain}</strong> to your account <strong>${v.internalUser}</strong>?</p>
 <p class="who">Slack commands from <strong>${v.slackUserName}</strong> will then act as <strong>${v.internalUser}</strong>.</p>
 <p class="note">Only confirm if you ran the slash command yourself just now. If someone sent you this link, do not confirm.</p>
+<p class="note">${v.verification}</p>
 <form method="post" action="/associate">
 <input type="hidden" name="nonce" value="${v.nonce}">
 <input type="hidden" name="csrf" value="${v.csrf}">
@@ -96,6 +99,44 @@ export const linkedPage = (internalUser: string, slackUserName: string): Reply =
     'Linked',
     html`<p>Your Slack account is now linked to <strong>${internalUser}</strong>.</p>
 <p>Slack user <strong>${slackUserName}</strong> can now run the slash command as you. You can close this page and go back to Slack.</p>`,
+  );
+
+export const codePage = (code: string, command: string, minutes: number): Reply =>
+  page(
+    200,
+    'One more step: confirm in Slack',
+    html`<p>Type this in Slack yourself, within ${String(minutes)} minutes:</p>
+<p class="who"><code>${command} confirm ${code}</code></p>
+<p class="note">Never share this code with anyone: whoever types it links your account to their Slack user.
+Nobody from support will ever ask for it.</p>`,
+  );
+
+export const emailMismatchPage = (): Reply =>
+  page(
+    403,
+    'This link belongs to another person',
+    html`<p>The Slack user who asked for this link does not have your email address, so nothing was linked.</p>
+<p>If someone sent you this link, they were trying to act as you: do not confirm links you did not ask for,
+and tell your security team. To link your own Slack user, run the slash command in Slack yourself.</p>`,
+  );
+
+export const noEmailPage = (header: string): Reply =>
+  page(
+    403,
+    'Your email address is needed',
+    html`<p>This service checks that your Slack email matches your sign-in email, but the sign-in proxy did not pass
+your email address. Nothing was linked.</p>
+<p class="note">For the administrator: make the proxy set the <code>${header}</code> header to the signed-in
+user's email (or set <code>TRUSTED_EMAIL_HEADER</code> to the header it uses), or choose another
+<code>LINK_VERIFICATION</code> mode.</p>`,
+  );
+
+export const slackUnavailablePage = (): Reply =>
+  page(
+    503,
+    'Please try again in a minute',
+    html`<p>Slack could not be asked to confirm who you are just now, so nothing was linked. Your link still works:
+go back and confirm again in a minute.</p>`,
   );
 
 export const cancelledPage = (): Reply =>

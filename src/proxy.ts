@@ -3,6 +3,8 @@
 import { BlockList, isIP } from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import { HttpError } from './http.ts';
+import { createJwks, JwksUnavailableError, JwtError, verifyJwt } from './jwt.ts';
+import type { Config } from './config.ts';
 
 export interface TrustedProxies {
   list: BlockList;
@@ -38,26 +40,72 @@ export function isTrustedProxy(proxies: TrustedProxies, address: string | undefi
   return proxies.list.check(address, family === 4 ? 'ipv4' : 'ipv6');
 }
 
-const MAX_USER_LENGTH = 256;
+const MAX_VALUE_LENGTH = 256;
 // Printable characters only: a control character in an identity is an attack or a broken proxy.
 const PRINTABLE = /^[^\x00-\x1f\x7f]+$/;
 
+export interface Identity {
+  /** The internal user, as the proxy names them. */
+  user: string;
+  /** Their email, when the proxy passes one (needed by LINK_VERIFICATION=email). */
+  email: string | null;
+}
+
+export type IdentitySource = (req: IncomingMessage) => Promise<Identity>;
+
 /**
- * The internal user the SSO proxy vouches for. 403 when the request did not come from a trusted
- * proxy (the header means nothing then), 401 when the proxy did not name a user, 400 when the
- * header is repeated or unreadable (a proxy that appends instead of overwriting must not let the
- * client choose which value wins).
+ * The one header value a trusted proxy set, or null. A repeated header is refused: a proxy that
+ * appends instead of overwriting must not let the client choose which value wins.
  */
-export function trustedUser(req: IncomingMessage, proxies: TrustedProxies, header: string): string {
-  if (!isTrustedProxy(proxies, req.socket.remoteAddress)) {
-    throw new HttpError(403, 'This page must be reached through the company sign-in proxy.');
-  }
+function single(req: IncomingMessage, header: string): string | null {
   const values = req.headersDistinct[header] ?? [];
-  if (values.length > 1) throw new HttpError(400, 'The sign-in proxy sent more than one user; ask your administrator to check its configuration.');
-  const user = (values[0] ?? '').trim();
-  if (!user) throw new HttpError(401, 'The sign-in proxy did not say who you are. Sign in and open the link again.');
-  if (user.length > MAX_USER_LENGTH || !PRINTABLE.test(user)) {
-    throw new HttpError(400, 'The sign-in proxy sent a user name this service cannot accept.');
+  if (values.length > 1) throw new HttpError(400, 'The sign-in proxy sent a header more than once; ask your administrator to check its configuration.');
+  const value = (values[0] ?? '').trim();
+  if (!value) return null;
+  if (value.length > MAX_VALUE_LENGTH || !PRINTABLE.test(value)) {
+    throw new HttpError(400, 'The sign-in proxy sent a value this service cannot accept.');
   }
-  return user;
+  return value;
+}
+
+/**
+ * Who the SSO proxy vouches for. 403 when the request did not come from a trusted proxy (its
+ * headers mean nothing then), 401 when the proxy did not name a user.
+ */
+export function createIdentitySource(config: Config): IdentitySource {
+  const jwt = config.trustedJwt;
+  const jwks = jwt && createJwks({ url: jwt.jwksUrl });
+
+  return async (req) => {
+    if (!isTrustedProxy(config.trustedProxies, req.socket.remoteAddress)) {
+      throw new HttpError(403, 'This page must be reached through the company sign-in proxy.');
+    }
+    if (!jwt || !jwks) {
+      const user = single(req, config.trustedUserHeader);
+      if (!user) throw new HttpError(401, 'The sign-in proxy did not say who you are. Sign in and open the link again.');
+      return { user, email: single(req, config.trustedEmailHeader) };
+    }
+    // With a signed assertion configured, the plain headers are ignored whatever they say.
+    const token = (req.headersDistinct[jwt.header] ?? []).length > 1 ? undefined : req.headers[jwt.header];
+    if (typeof token !== 'string' || !token) {
+      throw new HttpError(401, 'The sign-in proxy did not send a signed identity. Sign in and open the link again.');
+    }
+    let claims: Record<string, unknown>;
+    try {
+      claims = await verifyJwt(token, { issuer: jwt.issuer, audience: jwt.audience, nowSeconds: Date.now() / 1000, keysFor: jwks.keysFor });
+    } catch (err) {
+      if (err instanceof JwksUnavailableError) {
+        throw new HttpError(503, 'Your sign-in cannot be verified right now. Please try again in a minute.', {}, err.message);
+      }
+      if (err instanceof JwtError) throw new HttpError(401, 'Your sign-in could not be verified. Sign in again and reopen the link.', {}, err.message);
+      throw err;
+    }
+    const claim = (name: string): string | null => {
+      const value = claims[name];
+      return typeof value === 'string' && value.trim() && value.length <= MAX_VALUE_LENGTH && PRINTABLE.test(value) ? value.trim() : null;
+    };
+    const user = claim(jwt.userClaim);
+    if (!user) throw new HttpError(401, `Your sign-in has no usable "${jwt.userClaim}" claim.`, {}, 'user claim missing');
+    return { user, email: claim(jwt.emailClaim) };
+  };
 }

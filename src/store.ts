@@ -48,9 +48,18 @@ export interface Link extends SlackUser, LinkRequest {
 }
 
 export type CompleteResult =
-  | { outcome: 'bound'; binding: Binding; link: Link }
+  | { outcome: 'bound'; binding: Binding; link: LinkRequest }
   | { outcome: 'gone' }
   | { outcome: 'already-bound'; binding: Binding };
+
+export type DeferResult = { outcome: 'pending'; link: Link } | { outcome: 'gone' } | { outcome: 'already-bound'; binding: Binding };
+
+export type CodeResult =
+  | CompleteResult
+  | { outcome: 'none' }
+  | { outcome: 'expired' }
+  | { outcome: 'wrong'; attemptsLeft: number }
+  | { outcome: 'void' };
 
 interface Row {
   slack_org: string;
@@ -61,6 +70,7 @@ interface Row {
   slack_team_domain: string;
 }
 type BindingRow = Row & { internal_user: string; created_at: number };
+type PendingRow = LinkRow & { internal_user: string; code_mac: Buffer; failed_attempts: number };
 type LinkRow = Row & {
   command: string;
   pending_text: string | null;
@@ -118,7 +128,18 @@ export function openStore(path: string) {
        @command, @pendingText, @channelId, @responseUrl, @createdAt, @expiresAt)`),
     getLiveLink: db.prepare<[Buffer, number], LinkRow>('SELECT * FROM link_nonces WHERE nonce_hash = ? AND expires_at > ?'),
     deleteLink: db.prepare<[Buffer]>('DELETE FROM link_nonces WHERE nonce_hash = ?'),
-    purgeExpired: db.prepare<[number]>('DELETE FROM link_nonces WHERE expires_at <= ?'),
+    purgeExpiredLinks: db.prepare<[number]>('DELETE FROM link_nonces WHERE expires_at <= ?'),
+    purgeExpiredPending: db.prepare<[number]>('DELETE FROM pending_confirmations WHERE expires_at <= ?'),
+    upsertPending: db.prepare(`INSERT OR REPLACE INTO pending_confirmations
+      (slack_org, slack_user_id, slack_team_id, slack_enterprise_id, slack_user_name, slack_team_domain,
+       command, pending_text, channel_id, response_url, internal_user, code_mac, failed_attempts, created_at, expires_at)
+      VALUES (@org, @userId, @teamId, @enterpriseId, @userName, @teamDomain,
+       @command, @pendingText, @channelId, @responseUrl, @internalUser, @codeMac, 0, @createdAt, @expiresAt)`),
+    getPending: db.prepare<[string, string], PendingRow>('SELECT * FROM pending_confirmations WHERE slack_org = ? AND slack_user_id = ?'),
+    deletePending: db.prepare<[string, string]>('DELETE FROM pending_confirmations WHERE slack_org = ? AND slack_user_id = ?'),
+    failPending: db.prepare<[string, string]>(
+      'UPDATE pending_confirmations SET failed_attempts = failed_attempts + 1 WHERE slack_org = ? AND slack_user_id = ? RETURNING failed_attempts',
+    ),
     getKey: db.prepare<[string], { value: Buffer }>('SELECT value FROM server_keys WHERE name = ?'),
     insertKey: db.prepare('INSERT OR IGNORE INTO server_keys (name, value) VALUES (?, ?)'),
   };
@@ -149,6 +170,44 @@ export function openStore(path: string) {
     return { outcome: 'bound', binding, link: linkOf(link) };
   });
 
+  /** LINK_VERIFICATION=code: the browser confirmed; the binding now waits for the code in Slack. */
+  const deferLink = db.transaction(
+    (nonceHash: Buffer, internalUser: string, codeMac: Buffer, now: number, ttlMs: number): DeferResult => {
+      const row = s.getLiveLink.get(nonceHash, now);
+      if (!row) return { outcome: 'gone' };
+      s.deleteLink.run(nonceHash);
+      const existing = s.getBinding.get(row.slack_org, row.slack_user_id);
+      if (existing) return { outcome: 'already-bound', binding: bindingOf(existing) };
+      const link = linkOf(row);
+      s.upsertPending.run({ ...link, internalUser, codeMac, createdAt: now, expiresAt: now + ttlMs });
+      return { outcome: 'pending', link };
+    },
+  );
+
+  /** The Slack user typed a code: bind on a match, count a miss, void after `maxFailures`. */
+  const confirmCode = db.transaction(
+    (id: SlackIdentity, matches: (codeMac: Buffer) => boolean, now: number, maxFailures: number): CodeResult => {
+      const row = s.getPending.get(id.org, id.userId);
+      if (!row) return { outcome: 'none' };
+      if (row.expires_at <= now) {
+        s.deletePending.run(id.org, id.userId);
+        return { outcome: 'expired' };
+      }
+      if (!matches(row.code_mac)) {
+        const { failed_attempts } = s.failPending.get(id.org, id.userId) as { failed_attempts: number };
+        if (failed_attempts < maxFailures) return { outcome: 'wrong', attemptsLeft: maxFailures - failed_attempts };
+        s.deletePending.run(id.org, id.userId);
+        return { outcome: 'void' };
+      }
+      s.deletePending.run(id.org, id.userId);
+      const existing = s.getBinding.get(id.org, id.userId);
+      if (existing) return { outcome: 'already-bound', binding: bindingOf(existing) };
+      const binding: Binding = { ...slackUserOf(row), internalUser: row.internal_user, createdAt: now };
+      s.insertBinding.run(binding);
+      return { outcome: 'bound', binding, link: linkOf(row) };
+    },
+  );
+
   return {
     db,
     /**
@@ -172,7 +231,12 @@ export function openStore(path: string) {
       if (row) s.deleteBinding.run(id.org, id.userId);
       return row && bindingOf(row);
     }),
-    purgeExpired: (now: number): number => s.purgeExpired.run(now).changes,
+    deferLink: (nonceHash: Buffer, internalUser: string, codeMac: Buffer, now: number, ttlMs: number) =>
+      deferLink.immediate(nonceHash, internalUser, codeMac, now, ttlMs),
+    confirmCode: (id: SlackIdentity, matches: (codeMac: Buffer) => boolean, now: number, maxFailures: number) =>
+      confirmCode.immediate(id, matches, now, maxFailures),
+    /** Removes expired links and expired pending confirmations; returns how many. */
+    purgeExpired: db.transaction((now: number): number => s.purgeExpiredLinks.run(now).changes + s.purgeExpiredPending.run(now).changes),
     /** A random key generated on first use and kept in the file, so it survives restarts. */
     serverKey: (name: string): Buffer => {
       s.insertKey.run(name, randomBytes(32));

@@ -5,7 +5,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { request } from './support/http-client.ts';
-import { startServer, BOT_TOKEN, tempDir, type RunningServer } from './support/server.ts';
+import { startServer, BOT_TOKEN, tempDir, type RunningServer, CONFIRM_ONLY } from './support/server.ts';
 import { startSlackStub, type SlackStub } from './support/slack-stub.ts';
 import { linkFrom, slashCommand } from './support/slack.ts';
 import { confirm, formFields, linkAs, localUrl, openLink, PUBLIC_ORIGIN } from './support/browser.ts';
@@ -15,7 +15,7 @@ let server: RunningServer;
 
 before(async () => {
   slack = await startSlackStub();
-  server = await startServer({ slackApiUrl: slack.url });
+  server = await startServer({ slackApiUrl: slack.url, env: CONFIRM_ONLY });
 });
 after(async () => {
   await server.stop();
@@ -164,7 +164,7 @@ test('cross-site POSTs are refused: Sec-Fetch-Site cross-site / same-site, or a 
 
 test('links expire after NONCE_TTL_SECONDS, and expired rows are purged at startup', async () => {
   const dir = tempDir();
-  const short = await startServer({ slackApiUrl: slack.url, databasePath: join(dir, 'ttl.db'), env: { NONCE_TTL_SECONDS: '1' } });
+  const short = await startServer({ slackApiUrl: slack.url, databasePath: join(dir, 'ttl.db'), env: { ...CONFIRM_ONLY, NONCE_TTL_SECONDS: '1' } });
   try {
     const link = linkFrom(await slashCommand(short.url, { user: 'UTTL', text: 'link' }));
     const page = await openLink(short.url, link, 'hank');
@@ -175,7 +175,7 @@ test('links expire after NONCE_TTL_SECONDS, and expired rows are purged at start
   } finally {
     await short.stop();
   }
-  const restarted = await startServer({ slackApiUrl: slack.url, databasePath: join(dir, 'ttl.db') });
+  const restarted = await startServer({ slackApiUrl: slack.url, databasePath: join(dir, 'ttl.db'), env: CONFIRM_ONLY });
   await restarted.stop();
   const db = new Database(join(dir, 'ttl.db'), { readonly: true });
   assert.equal((db.prepare('SELECT count(*) AS n FROM link_nonces').get() as { n: number }).n, 0);
@@ -272,11 +272,11 @@ test('nonces and secrets are in neither the database files nor the logs', async 
 test('bindings survive a restart on the same file', async () => {
   const dir = tempDir();
   const databasePath = join(dir, 'restart.db');
-  const first = await startServer({ slackApiUrl: slack.url, databasePath });
+  const first = await startServer({ slackApiUrl: slack.url, databasePath, env: CONFIRM_ONLY });
   await linkAs(first.url, linkFrom(await slashCommand(first.url, { user: 'URESTART', text: 'link' })), 'olga');
   const stopped = await first.stop('SIGTERM');
   assert.equal(stopped.code, 0);
-  const second = await startServer({ slackApiUrl: slack.url, databasePath });
+  const second = await startServer({ slackApiUrl: slack.url, databasePath, env: CONFIRM_ONLY });
   try {
     assert.match((await slashCommand(second.url, { user: 'URESTART', text: 'whoami' })).json.text, /linked to olga/);
   } finally {

@@ -3,7 +3,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { request } from './support/http-client.ts';
-import { startServer, runToExit, type RunningServer } from './support/server.ts';
+import { startServer, runToExit, type RunningServer, CONFIRM_ONLY } from './support/server.ts';
 import { startSlackStub, type SlackStub } from './support/slack-stub.ts';
 import { commandBody, linkFrom, signedHeaders, slashCommand } from './support/slack.ts';
 import { linkAs } from './support/browser.ts';
@@ -13,7 +13,7 @@ let server: RunningServer;
 
 before(async () => {
   slack = await startSlackStub();
-  server = await startServer({ slackApiUrl: slack.url });
+  server = await startServer({ slackApiUrl: slack.url, env: CONFIRM_ONLY });
 });
 after(async () => {
   await server.stop();

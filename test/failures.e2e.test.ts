@@ -3,13 +3,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { request } from './support/http-client.ts';
-import { startServer } from './support/server.ts';
+import { startServer, CONFIRM_ONLY } from './support/server.ts';
 import { startSlackStub } from './support/slack-stub.ts';
 import { slashCommand } from './support/slack.ts';
 
 test('a locked database: commands get a 200 ephemeral apology with a request id, /healthz says 503', async () => {
   const slack = await startSlackStub();
-  const server = await startServer({ slackApiUrl: slack.url });
+  const server = await startServer({ slackApiUrl: slack.url, env: CONFIRM_ONLY });
   const holder = new Database(server.databasePath);
   try {
     // Another process holds the write lock (think: a stuck maintenance job).

@@ -6,6 +6,8 @@ import * as messages from './messages.ts';
 import { newNonce, hashNonce } from '../tokens.ts';
 import type { Services } from '../services.ts';
 import type { Binding } from '../store.ts';
+import { announceBinding } from '../bound.ts';
+import { MAX_CODE_FAILURES, codeMatches, describeVerification } from '../verification.ts';
 
 /** Slack's payloads are a few KiB; anything near this is not from Slack. */
 export const MAX_COMMAND_BODY = 64 * 1024;
@@ -50,8 +52,32 @@ export function commandsRoute(services: Services): Route {
   };
 }
 
-function subcommands({ config, store }: Services) {
+function subcommands(services: Services) {
+  const { config, store } = services;
   const ttlMs = config.nonceTtlSeconds * 1000;
+  const codeMode = config.linkVerification === 'code';
+  const codeKey = store.serverKey('confirmation-code');
+
+  /** code mode: the Slack user types the code their browser showed them. */
+  const confirmCode = (ctx: Context, cmd: SlashCommand, code: string | undefined): Reply => {
+    if (!code) return json(200, messages.codeOutcome(cmd.command, 'usage'));
+    const result = store.confirmCode(cmd.user, codeMatches(codeKey, cmd.user, code), Date.now(), MAX_CODE_FAILURES);
+    ctx.logFields.outcome = `code_${result.outcome}`;
+    switch (result.outcome) {
+      case 'bound':
+        announceBinding(services, result.binding, result.link, ctx.requestId);
+        return bound(ctx, result.binding, 'code_bound', messages.linkedReply(result.binding));
+      case 'already-bound':
+        return bound(ctx, result.binding, 'already_linked', messages.alreadyLinked(cmd.command, result.binding));
+      case 'wrong':
+        return json(200, messages.codeOutcome(cmd.command, 'wrong', result.attemptsLeft));
+      case 'gone':
+        return json(200, messages.codeOutcome(cmd.command, 'none'));
+      default:
+        if (result.outcome === 'void') services.log.warn('security_code_attempts_exhausted', { request_id: ctx.requestId, slack_user: cmd.user.userId });
+        return json(200, messages.codeOutcome(cmd.command, result.outcome));
+    }
+  };
 
   const startLinking = (ctx: Context, cmd: SlashCommand, reason: string, pendingText: string | null = null): Reply => {
     const nonce = newNonce();
@@ -74,14 +100,16 @@ function subcommands({ config, store }: Services) {
   };
 
   return (ctx: Context, cmd: SlashCommand): Reply => {
-    const [word = ''] = cmd.text.split(/\s+/, 1);
+    const [word = '', arg] = cmd.text.split(/\s+/, 2);
     const sub = word.toLowerCase();
     const binding = store.getBinding(cmd.user);
 
     if (sub === '' || sub === 'help') {
       ctx.logFields.outcome = 'help';
-      return json(200, messages.help(cmd.command, binding));
+      const verification = describeVerification(config.linkVerification, cmd.command);
+      return json(200, messages.help(cmd.command, binding, verification, codeMode));
     }
+    if (codeMode && sub === 'confirm' && !binding) return confirmCode(ctx, cmd, arg);
     if (!binding) {
       switch (sub) {
         case 'link':

@@ -33,7 +33,7 @@ export function linkPrompt(url: string, reason: string, ttlSeconds: number): Sla
   ]);
 }
 
-export function help(command: string, binding: Binding | undefined): SlackMessage {
+export function help(command: string, binding: Binding | undefined, verification: string, withConfirm: boolean): SlackMessage {
   const status = binding
     ? `You are linked to *${mrkdwn(binding.internalUser)}*.`
     : `You are not linked yet: run \`${command} link\` first.`;
@@ -42,9 +42,10 @@ export function help(command: string, binding: Binding | undefined): SlackMessag
     `\`${command} whoami\`: which account you are linked to`,
     `\`${command} link\`: link your Slack user to your account`,
     `\`${command} unlink\`: forget the link`,
+    ...(withConfirm ? [`\`${command} confirm <code>\`: finish linking with the code shown in your browser`] : []),
     `\`${command} <anything else>\`: run it in the internal application as yourself`,
   ];
-  return ephemeral(`${status} Commands: help, whoami, link, unlink.`, [section(status), section(lines.join('\n'))]);
+  return ephemeral(`${status} Commands: help, whoami, link, unlink.`, [section(status), section(lines.join('\n')), context(mrkdwn(verification))]);
 }
 
 export function whoami(binding: Binding): SlackMessage {
@@ -67,6 +68,23 @@ export function unlinked(command: string, binding: Binding): SlackMessage {
 export function wouldRun(command: string, text: string, binding: Binding): SlackMessage {
   const body = `\`${mrkdwn(`${command} ${text}`)}\` would run as *${mrkdwn(binding.internalUser)}*.`;
   return ephemeral(`${command} ${text} would run as ${binding.internalUser}.`, [section(body)]);
+}
+
+export function codeOutcome(command: string, outcome: 'none' | 'expired' | 'wrong' | 'void' | 'usage', attemptsLeft = 0): SlackMessage {
+  const again = `Run \`${command} link\` to start again.`;
+  const text = {
+    none: `There is no link waiting for a code from you. ${again}`,
+    expired: `That code has expired. ${again}`,
+    wrong: `That code is not right. ${attemptsLeft} ${attemptsLeft === 1 ? 'try' : 'tries'} left.`,
+    void: `Too many wrong codes: the pending link is void. ${again}`,
+    usage: `Type the six-digit code your browser showed: \`${command} confirm 123456\`.`,
+  }[outcome];
+  return ephemeral(text, [section(text)]);
+}
+
+export function linkedReply(binding: Binding): SlackMessage {
+  const text = `Linked: your Slack user now acts as *${mrkdwn(binding.internalUser)}*.`;
+  return ephemeral(`Linked to ${binding.internalUser}.`, [section(text)]);
 }
 
 export function apology(requestId: string): SlackMessage {

@@ -21,6 +21,13 @@ export function createSlackApi({ botToken, slackApiUrl }: SlackApiOptions) {
   });
 
   return {
+    /** The user's email from their Slack profile (scope users:read.email), or null when hidden. */
+    async userEmail(userId: string): Promise<string | null> {
+      const res = await client.users.info({ user: userId });
+      const email = res.user?.profile?.email;
+      return typeof email === 'string' && email ? email : null;
+    },
+
     /** A direct message: open (or find) the IM channel with the user, then post into it. */
     async dm(userId: string, message: SlackMessage): Promise<void> {
       const im = await client.conversations.open({ users: userId });

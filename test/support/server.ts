@@ -9,6 +9,8 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const SIGNING_SECRET = 'test-signing-secret-0123456789abcdef';
 export const BOT_TOKEN = 'xoxb-test-bot-token';
+/** The core flow without a verification step (LINK_VERIFICATION's own tests cover the others). */
+export const CONFIRM_ONLY = { LINK_VERIFICATION: 'confirm' };
 
 export interface RunningServer {
   url: string;
