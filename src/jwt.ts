@@ -78,7 +78,7 @@ interface CachedKey {
   key: KeyObject;
 }
 
-export function createJwks({ url, minRefetchMs = 30_000, maxAgeMs = 60 * 60_000, timeoutMs = 5000 }: JwksOptions) {
+export function createJwks({ url, minRefetchMs = 5_000, maxAgeMs = 60 * 60_000, timeoutMs = 5000 }: JwksOptions) {
   let keys: CachedKey[] = [];
   let fetchedAt = 0;
   let lastAttempt = -Infinity;

@@ -15,20 +15,27 @@ export type MethodHandler = (args: Record<string, unknown>) => { status?: number
 export interface SlackStub {
   url: string;
   calls: SlackCall[];
+  /** Slack user id → the email users.info shows for them. */
+  emails: Map<string, string>;
   /** Replace how a method answers (e.g. make it fail). */
   on(method: string, handler: MethodHandler): void;
-  /** Resolves once `count` calls of `method` have arrived. */
-  waitFor(method: string, count?: number, timeoutMs?: number): Promise<SlackCall[]>;
+  /** Resolves once `count` calls of `method` (that `where` accepts, if given) have arrived. */
+  waitFor(method: string, count?: number, where?: (call: SlackCall) => boolean): Promise<SlackCall[]>;
   close(): Promise<void>;
 }
 
-const defaults: Record<string, MethodHandler> = {
+const defaults = (emails: Map<string, string>): Record<string, MethodHandler> => ({
+  'users.info': (args) => {
+    const email = emails.get(String(args.user));
+    return { body: { ok: true, user: { id: args.user, profile: email ? { email } : {} } } };
+  },
   'conversations.open': (args) => ({ body: { ok: true, channel: { id: `D${String(args.users)}` } } }),
   'chat.postMessage': (args) => ({ body: { ok: true, channel: args.channel, ts: `${Date.now() / 1000}` } }),
-};
+});
 
 export async function startSlackStub(): Promise<SlackStub> {
-  const handlers = new Map(Object.entries(defaults));
+  const emails = new Map<string, string>();
+  const handlers = new Map(Object.entries(defaults(emails)));
   const calls: SlackCall[] = [];
   const server: Server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
@@ -59,11 +66,12 @@ export async function startSlackStub(): Promise<SlackStub> {
   return {
     url: `http://127.0.0.1:${port}/api/`,
     calls,
+    emails,
     on: (method, handler) => void handlers.set(method, handler),
-    async waitFor(method, count = 1, timeoutMs = 5000) {
-      const deadline = Date.now() + timeoutMs;
+    async waitFor(method, count = 1, where = () => true) {
+      const deadline = Date.now() + 5000;
       for (;;) {
-        const matching = calls.filter((c) => c.method === method);
+        const matching = calls.filter((c) => c.method === method && where(c));
         if (matching.length >= count) return matching;
         if (Date.now() > deadline) throw new Error(`timed out waiting for ${count} ${method} call(s); got ${matching.length}`);
         await new Promise((r) => setTimeout(r, 20));
