@@ -4,8 +4,12 @@ import { createHttpServer, json, type Routes } from './http.ts';
 import { commandsRoute } from './slack/commands.ts';
 import { associateRoute } from './associate.ts';
 import type { Services } from './services.ts';
+import { createCommandAnswerer } from './run-command.ts';
+import { createAnnouncer } from './bound.ts';
 
 export function createApp(services: Services): Server {
+  const answerer = createCommandAnswerer(services);
+  const announce = createAnnouncer(services, answerer);
   const routes: Routes = {
     '/healthz': {
       GET() {
@@ -17,8 +21,8 @@ export function createApp(services: Services): Server {
         return json(503, { status: 'unavailable', reason: 'database does not answer' });
       },
     },
-    '/slack/commands': commandsRoute(services),
-    '/associate': associateRoute(services),
+    '/slack/commands': commandsRoute(services, answerer, announce),
+    '/associate': associateRoute(services, announce),
   };
   return createHttpServer({ routes, log: services.log });
 }

@@ -5,14 +5,14 @@ import { HttpError, describe, mediaType, parseForm, readBody, type Context, type
 import { createIdentitySource, type Identity } from './proxy.ts';
 import { csrfToken, csrfTokenValid, hashNonce } from './tokens.ts';
 import { CODE_TTL_MS, codeMac, describeVerification, newCode, sameEmail } from './verification.ts';
-import { announceBinding } from './bound.ts';
+import type { AnnounceBinding } from './bound.ts';
 import * as pages from './pages.ts';
 import type { Services } from './services.ts';
 import type { CompleteResult } from './store.ts';
 
 const MAX_FORM_BODY = 16 * 1024;
 
-export function associateRoute(services: Services): Route {
+export function associateRoute(services: Services, announce: AnnounceBinding): Route {
   const { config, store, log, slack } = services;
   const csrfKey = store.serverKey('csrf');
   const codeKey = store.serverKey('confirmation-code');
@@ -40,7 +40,7 @@ export function associateRoute(services: Services): Route {
     ctx.logFields.slack_team = result.binding.teamId;
     ctx.logFields.slack_user = result.binding.userId;
     if (result.outcome === 'already-bound') return pages.alreadyBoundPage(result.binding.internalUser);
-    announceBinding(services, result.binding, result.link, ctx.requestId);
+    announce(result.binding, result.link, ctx.requestId);
     return pages.linkedPage(result.binding.internalUser, result.binding.userName);
   };
 

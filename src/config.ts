@@ -34,6 +34,10 @@ export interface Config {
   nonceTtlSeconds: number;
   /** Always ends with a slash, as WebClient expects. */
   slackApiUrl: string;
+  /** URL prefixes (each ending in "/") that response_urls may use besides https://hooks.slack.com/. */
+  responseUrlAllow: string[];
+  /** Unset: commands run against the built-in handler. */
+  internalApp: { url: string; token: string; timeoutMs: number } | null;
 }
 
 export type Env = Record<string, string | undefined>;
@@ -67,7 +71,7 @@ export function loadConfig(env: Env): Config {
         return '';
       }
     }
-    if (!direct) problems.push(`${name} is required (or ${name}_FILE)`);
+    if (!direct) problems.push(`${name} is required (or ${name}_FILE)${name.startsWith('INTERNAL_APP') ? ' when INTERNAL_APP_URL is set' : ''}`);
     return direct ?? '';
   };
 
@@ -156,6 +160,23 @@ export function loadConfig(env: Env): Config {
     if (url) slackApiUrl = url.href.endsWith('/') ? url.href : `${url.href}/`;
   }
 
+  const responseUrlAllow: string[] = [];
+  for (const entry of (env.SLACK_RESPONSE_URL_ALLOW ?? '').split(',').map((e) => e.trim()).filter(Boolean)) {
+    const url = httpUrl('SLACK_RESPONSE_URL_ALLOW', entry);
+    // A prefix that stops mid-name would let "http://10.0.0.1:80" allow "http://10.0.0.1:8080".
+    if (url && !url.href.endsWith('/')) problems.push(`SLACK_RESPONSE_URL_ALLOW entries must end with "/" (got "${entry}")`);
+    else if (url) responseUrlAllow.push(url.href);
+  }
+
+  let internalApp: Config['internalApp'] = null;
+  if (env.INTERNAL_APP_URL) {
+    const url = httpUrl('INTERNAL_APP_URL', env.INTERNAL_APP_URL);
+    const token = secret('INTERNAL_APP_TOKEN');
+    internalApp = { url: url?.href ?? '', token, timeoutMs: integer('INTERNAL_APP_TIMEOUT_MS', 10_000, 100, 600_000) };
+  } else if (env.INTERNAL_APP_TOKEN || env.INTERNAL_APP_TOKEN_FILE) {
+    problems.push('INTERNAL_APP_TOKEN is set but INTERNAL_APP_URL is not, so it would be ignored');
+  }
+
   const config: Config = {
     signingSecret,
     botToken,
@@ -171,6 +192,8 @@ export function loadConfig(env: Env): Config {
     linkVerification,
     nonceTtlSeconds: integer('NONCE_TTL_SECONDS', 600, 1, 86400),
     slackApiUrl,
+    responseUrlAllow,
+    internalApp,
   };
   if (problems.length) throw new ConfigError(problems);
   return config;

@@ -7,6 +7,8 @@ import { createLogger } from './log.ts';
 import { createSlackApi } from './slack/notify.ts';
 import { createBackground } from './background.ts';
 import { createApp } from './app.ts';
+import { createInternalApp } from './internal-app.ts';
+import { builtinApp } from './builtin-app.ts';
 import { describe } from './http.ts';
 
 const PURGE_INTERVAL_MS = 60_000;
@@ -35,7 +37,8 @@ const store = (() => {
 })();
 
 const background = createBackground(log);
-const server = createApp({ config, store, log, slack: createSlackApi(config), background });
+const runCommand = config.internalApp ? createInternalApp(config.internalApp) : builtinApp;
+const server = createApp({ config, store, log, slack: createSlackApi(config), background, runCommand });
 
 const purge = () => {
   try {

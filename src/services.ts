@@ -4,6 +4,7 @@ import type { Store } from './store.ts';
 import type { Logger } from './log.ts';
 import type { SlackApi } from './slack/notify.ts';
 import type { Background } from './background.ts';
+import type { CommandRunner } from './internal-app.ts';
 
 export interface Services {
   config: Config;
@@ -11,4 +12,6 @@ export interface Services {
   log: Logger;
   slack: SlackApi;
   background: Background;
+  /** Runs a bound user's command: the internal application, or the built-in handler. */
+  runCommand: CommandRunner;
 }

@@ -48,7 +48,7 @@ export interface Link extends SlackUser, LinkRequest {
 }
 
 export type CompleteResult =
-  | { outcome: 'bound'; binding: Binding; link: LinkRequest }
+  | { outcome: 'bound'; binding: Binding; link: Link }
   | { outcome: 'gone' }
   | { outcome: 'already-bound'; binding: Binding };
 
@@ -179,7 +179,8 @@ export function openStore(path: string) {
       const existing = s.getBinding.get(row.slack_org, row.slack_user_id);
       if (existing) return { outcome: 'already-bound', binding: bindingOf(existing) };
       const link = linkOf(row);
-      s.upsertPending.run({ ...link, internalUser, codeMac, createdAt: now, expiresAt: now + ttlMs });
+      // created_at stays the time of the slash command: its response_url lives 30 minutes from then.
+      s.upsertPending.run({ ...link, internalUser, codeMac, createdAt: link.createdAt, expiresAt: now + ttlMs });
       return { outcome: 'pending', link };
     },
   );

@@ -148,9 +148,15 @@ test('a bound user: whoami, link, a command, unlink', async () => {
   assert.match(JSON.stringify(again.json.blocks), /\/acct unlink/);
   assert.doesNotMatch(again.json.text, /associate\?nonce/, 'never silently replaces a binding');
 
-  const run = await slashCommand(server.url, { user, text: 'report q3' });
-  assert.equal(run.json.response_type, 'ephemeral');
-  assert.match(run.json.text, /\/acct report q3 would run as carol/);
+  // No INTERNAL_APP_URL here: the built-in handler answers, as carol.
+  const echo = await slashCommand(server.url, { user, text: 'echo hello <world>' });
+  assert.equal(echo.json.response_type, 'ephemeral');
+  assert.match(echo.json.text, /^hello &lt;world&gt;\n_\(echoed for carol\)_$/);
+  const unknown = await slashCommand(server.url, { user, text: 'report q3' });
+  assert.match(unknown.json.text, /`report` is not a command here/);
+  assert.match(unknown.json.text, /`\/acct echo &lt;text&gt;`/);
+  const help = await slashCommand(server.url, { user, text: 'help' });
+  assert.match(JSON.stringify(help.json.blocks), /Built-in commands/);
 
   const unlink = await slashCommand(server.url, { user, text: 'unlink' });
   assert.match(unlink.json.text, /Unlinked from carol/);

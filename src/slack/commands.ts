@@ -6,15 +6,17 @@ import * as messages from './messages.ts';
 import { newNonce, hashNonce } from '../tokens.ts';
 import type { Services } from '../services.ts';
 import type { Binding } from '../store.ts';
-import { announceBinding } from '../bound.ts';
+import type { AnnounceBinding } from '../bound.ts';
+import type { CommandAnswerer } from '../run-command.ts';
+import { BUILTIN_COMMANDS } from '../builtin-app.ts';
 import { MAX_CODE_FAILURES, codeMatches, describeVerification } from '../verification.ts';
 
 /** Slack's payloads are a few KiB; anything near this is not from Slack. */
 export const MAX_COMMAND_BODY = 64 * 1024;
 
-export function commandsRoute(services: Services): Route {
+export function commandsRoute(services: Services, answerer: CommandAnswerer, announce: AnnounceBinding): Route {
   const { config, log } = services;
-  const dispatch = subcommands(services);
+  const dispatch = subcommands(services, answerer, announce);
 
   return {
     async POST(ctx) {
@@ -40,7 +42,7 @@ export function commandsRoute(services: Services): Route {
       ctx.logFields.slack_team = cmd.user.teamId;
       ctx.logFields.slack_user = cmd.user.userId;
       try {
-        return dispatch(ctx, cmd);
+        return await dispatch(ctx, cmd);
       } catch (err) {
         // Slack shows a non-200 as a bare "failed with the error …"; an apology with a request id
         // is something the user can act on and quote to an administrator.
@@ -52,7 +54,7 @@ export function commandsRoute(services: Services): Route {
   };
 }
 
-function subcommands(services: Services) {
+function subcommands(services: Services, answerer: CommandAnswerer, announce: AnnounceBinding) {
   const { config, store } = services;
   const ttlMs = config.nonceTtlSeconds * 1000;
   const codeMode = config.linkVerification === 'code';
@@ -65,7 +67,7 @@ function subcommands(services: Services) {
     ctx.logFields.outcome = `code_${result.outcome}`;
     switch (result.outcome) {
       case 'bound':
-        announceBinding(services, result.binding, result.link, ctx.requestId);
+        announce(result.binding, result.link, ctx.requestId);
         return bound(ctx, result.binding, 'code_bound', messages.linkedReply(result.binding));
       case 'already-bound':
         return bound(ctx, result.binding, 'already_linked', messages.alreadyLinked(cmd.command, result.binding));
@@ -99,15 +101,20 @@ function subcommands(services: Services) {
     return json(200, message);
   };
 
-  return (ctx: Context, cmd: SlashCommand): Reply => {
+  const helpOptions = (command: string): messages.HelpOptions => ({
+    verification: describeVerification(config.linkVerification, command),
+    withConfirm: codeMode,
+    builtins: config.internalApp ? null : BUILTIN_COMMANDS,
+  });
+
+  return (ctx: Context, cmd: SlashCommand): Reply | Promise<Reply> => {
     const [word = '', arg] = cmd.text.split(/\s+/, 2);
     const sub = word.toLowerCase();
     const binding = store.getBinding(cmd.user);
 
     if (sub === '' || sub === 'help') {
       ctx.logFields.outcome = 'help';
-      const verification = describeVerification(config.linkVerification, cmd.command);
-      return json(200, messages.help(cmd.command, binding, verification, codeMode));
+      return json(200, messages.help(cmd.command, binding, helpOptions(cmd.command)));
     }
     if (codeMode && sub === 'confirm' && !binding) return confirmCode(ctx, cmd, arg);
     if (!binding) {
@@ -132,7 +139,8 @@ function subcommands(services: Services) {
         return bound(ctx, binding, 'unlinked', messages.unlinked(cmd.command, removed ?? binding));
       }
       default:
-        return bound(ctx, binding, 'command', messages.wouldRun(cmd.command, cmd.text, binding));
+        ctx.logFields.internal_user = binding.internalUser;
+        return answerer.answer(ctx, binding, cmd);
     }
   };
 }

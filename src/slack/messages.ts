@@ -33,7 +33,14 @@ export function linkPrompt(url: string, reason: string, ttlSeconds: number): Sla
   ]);
 }
 
-export function help(command: string, binding: Binding | undefined, verification: string, withConfirm: boolean): SlackMessage {
+export interface HelpOptions {
+  verification: string;
+  withConfirm: boolean;
+  /** Set when no internal application is connected: the built-in commands. */
+  builtins: string[] | null;
+}
+
+export function help(command: string, binding: Binding | undefined, { verification, withConfirm, builtins }: HelpOptions): SlackMessage {
   const status = binding
     ? `You are linked to *${mrkdwn(binding.internalUser)}*.`
     : `You are not linked yet: run \`${command} link\` first.`;
@@ -43,7 +50,9 @@ export function help(command: string, binding: Binding | undefined, verification
     `\`${command} link\`: link your Slack user to your account`,
     `\`${command} unlink\`: forget the link`,
     ...(withConfirm ? [`\`${command} confirm <code>\`: finish linking with the code shown in your browser`] : []),
-    `\`${command} <anything else>\`: run it in the internal application as yourself`,
+    builtins
+      ? `Built-in commands (no internal application is connected): ${builtins.map((b) => `\`${command} ${mrkdwn(b)}\``).join(', ')}`
+      : `\`${command} <anything else>\`: run it in the internal application as yourself`,
   ];
   return ephemeral(`${status} Commands: help, whoami, link, unlink.`, [section(status), section(lines.join('\n')), context(mrkdwn(verification))]);
 }
@@ -65,9 +74,16 @@ export function unlinked(command: string, binding: Binding): SlackMessage {
   return ephemeral(`Unlinked from ${binding.internalUser}.`, [section(text)]);
 }
 
-export function wouldRun(command: string, text: string, binding: Binding): SlackMessage {
-  const body = `\`${mrkdwn(`${command} ${text}`)}\` would run as *${mrkdwn(binding.internalUser)}*.`;
-  return ephemeral(`${command} ${text} would run as ${binding.internalUser}.`, [section(body)]);
+export function working(command: string, text: string, binding: Binding): SlackMessage {
+  const body = `Working on \`${mrkdwn(`${command} ${text}`)}\` as *${mrkdwn(binding.internalUser)}*… the answer will appear here.`;
+  return ephemeral(`Working on ${command} ${text}…`, [section(body)]);
+}
+
+export function cannotDeliverLater(command: string, text: string, requestId: string): SlackMessage {
+  const body =
+    `\`${mrkdwn(`${command} ${text}`)}\` is taking longer than Slack waits, and this Slack request's reply address is not ` +
+    `one this service may post to, so its answer cannot be shown. (request ${requestId})`;
+  return ephemeral(body, [section(body)]);
 }
 
 export function codeOutcome(command: string, outcome: 'none' | 'expired' | 'wrong' | 'void' | 'usage', attemptsLeft = 0): SlackMessage {
@@ -92,10 +108,18 @@ export function apology(requestId: string): SlackMessage {
   return ephemeral(text, [section(mrkdwn(text))]);
 }
 
-export function linkedDm(command: string, binding: Binding): SlackMessage {
+/** What became of the command the user typed before they were linked. */
+export type PendingNote = { ran: string } | { again: string } | null;
+
+export function linkedDm(command: string, binding: Binding, pending: PendingNote = null): SlackMessage {
+  const note = !pending
+    ? ''
+    : 'ran' in pending
+      ? `\nI am now running \`${mrkdwn(pending.ran)}\` for you, as you asked before linking; its answer appears where you typed it.`
+      : `\nRun \`${mrkdwn(pending.again)}\` again to get its answer.`;
   const text =
     `Your Slack user is now linked to *${mrkdwn(binding.internalUser)}*. ` +
-    `Commands you run with \`${command}\` act as that account.\n` +
+    `Commands you run with \`${command}\` act as that account.${note}\n` +
     `Not you? Run \`${command} unlink\` and tell your administrator.`;
   return { text: `Your Slack user is now linked to ${binding.internalUser}.`, blocks: [section(text)] };
 }

@@ -5,11 +5,15 @@ import type { SlackMessage } from './messages.ts';
 export interface SlackApiOptions {
   botToken: string;
   slackApiUrl: string;
+  /** URL prefixes besides Slack's own hooks host that response_urls may point at. */
+  responseUrlAllow: string[];
 }
+
+const RESPONSE_URL_TIMEOUT_MS = 10_000;
 
 export type SlackApi = ReturnType<typeof createSlackApi>;
 
-export function createSlackApi({ botToken, slackApiUrl }: SlackApiOptions) {
+export function createSlackApi({ botToken, slackApiUrl, responseUrlAllow }: SlackApiOptions) {
   const client = new WebClient(botToken, {
     slackApiUrl,
     // WebClient's default retries for about 30 minutes; a DM that late is worse than none.
@@ -20,7 +24,41 @@ export function createSlackApi({ botToken, slackApiUrl }: SlackApiOptions) {
     logger: { debug() {}, info() {}, warn() {}, error() {}, setLevel() {}, getLevel: () => 'error' as never, setName() {} },
   });
 
+  /**
+   * A response_url comes from the request body, so it is only as trustworthy as the signature over
+   * it: we still never POST anywhere but Slack's hooks host (or what the operator allows), so
+   * that a replayed or crafted payload cannot point our server at an internal address.
+   */
+  const responseUrlAllowed = (raw: string | null): raw is string => {
+    if (!raw) return false;
+    let url: URL;
+    try {
+      url = new URL(raw);
+    } catch {
+      return false;
+    }
+    if (url.username || url.password) return false;
+    if (url.protocol === 'https:' && url.hostname === 'hooks.slack.com' && url.port === '') return true;
+    return responseUrlAllow.some((prefix) => url.href.startsWith(prefix));
+  };
+
   return {
+    responseUrlAllowed,
+
+    /** A delayed answer to a slash command (valid 30 minutes after the command, up to 5 times). */
+    async respond(responseUrl: string, message: SlackMessage): Promise<void> {
+      if (!responseUrlAllowed(responseUrl)) throw new Error('response_url is not on an allowed host');
+      const res = await fetch(responseUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ replace_original: false, ...message }),
+        redirect: 'error',
+        signal: AbortSignal.timeout(RESPONSE_URL_TIMEOUT_MS),
+      });
+      await res.arrayBuffer();
+      if (!res.ok) throw new Error(`response_url answered HTTP ${res.status}`);
+    },
+
     /** The user's email from their Slack profile (scope users:read.email), or null when hidden. */
     async userEmail(userId: string): Promise<string | null> {
       const res = await client.users.info({ user: userId });
