@@ -1,5 +1,5 @@
-// A local stand-in for Slack's Web API: answers the methods we call and records every call, so
-// tests can assert on what reached "Slack". Reached through the real @slack/web-api client.
+// A local stand-in for Slack's Web API: answers the methods we call and records every call. The
+// tests and `npm run demo` point SLACK_API_URL at it and reach it through the real @slack/web-api.
 import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';

@@ -1,0 +1,164 @@
+// Commands of bound users against a real local internal application, inside Slack's 3 seconds.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, CONFIRM_ONLY, type RunningServer } from './support/server.ts';
+import { startSlackStub, type SlackStub } from '../src/demo/slack-stand-in.ts';
+import { linkFrom, slashCommand } from './support/slack.ts';
+import { linkAs } from './support/browser.ts';
+import { APP_TOKEN, startInternalApp, startResponseCatcher, type TestHttpServer } from './support/internal-app.ts';
+
+let slack: SlackStub;
+let app: TestHttpServer;
+let hooks: TestHttpServer;
+let server: RunningServer;
+
+before(async () => {
+  slack = await startSlackStub();
+  app = await startInternalApp();
+  hooks = await startResponseCatcher();
+  server = await startServer({
+    slackApiUrl: slack.url,
+    env: {
+      ...CONFIRM_ONLY,
+      INTERNAL_APP_URL: `${app.url}slack/command`,
+      INTERNAL_APP_TOKEN: APP_TOKEN,
+      INTERNAL_APP_TIMEOUT_MS: '4000',
+      SLACK_RESPONSE_URL_ALLOW: hooks.url,
+    },
+  });
+  await linkAs(server.url, linkFrom(await slashCommand(server.url, { user: 'UAPP', userName: 'ann', text: 'link' })), 'ann');
+});
+after(async () => {
+  await server.stop();
+  await Promise.all([slack.close(), app.close(), hooks.close()]);
+});
+
+let seq = 0;
+/** A command from the bound user, with a response_url at the local catcher. */
+const run = (text: string, responseUrl = `${hooks.url}commands/${++seq}`) =>
+  slashCommand(server.url, { user: 'UAPP', text, extra: { response_url: responseUrl, channel_id: 'C0APP' } });
+
+test('a quick answer comes back inline, with its blocks; the request follows the contract', async () => {
+  const res = await run('report q3');
+  assert.equal(res.status, 200);
+  assert.equal(res.json.response_type, 'ephemeral');
+  assert.equal(res.json.text, 'ran report q3 as ann');
+  assert.deepEqual(res.json.blocks, [{ type: 'section', text: { type: 'mrkdwn', text: '*report q3* for ann' } }]);
+
+  const [call] = await app.waitFor(1, (r) => r.body.text === 'report q3');
+  assert.equal(call!.headers.authorization, `Bearer ${APP_TOKEN}`);
+  assert.equal(call!.headers['x-request-id'], res.headers['x-request-id']);
+  assert.equal(call!.url, '/slack/command');
+  assert.deepEqual(call!.body, {
+    internal_user: 'ann',
+    command: '/acct',
+    text: 'report q3',
+    slack: { team_id: 'T0001', enterprise_id: null, user_id: 'UAPP', user_name: 'ann', channel_id: 'C0APP' },
+  });
+});
+
+test('in_channel answers stay in_channel; others default to ephemeral', async () => {
+  const res = await run('announce launch');
+  assert.equal(res.json.response_type, 'in_channel');
+  assert.equal(res.json.text, 'ann announces launch');
+});
+
+test('a slow answer: "working on it" at once, then the answer at the response_url', async () => {
+  const started = Date.now();
+  const url = `${hooks.url}commands/slow-one`;
+  const res = await run('slow 2600', url);
+  const took = Date.now() - started;
+  assert.ok(took < 2900, `answered Slack after ${took} ms`);
+  assert.equal(res.json.response_type, 'ephemeral');
+  assert.match(res.json.text, /Working on \/acct slow 2600/);
+  const [posted] = await hooks.waitFor(1, (r) => r.url === '/commands/slow-one');
+  assert.equal(posted!.body.text, 'slow report ready for ann');
+  assert.equal(posted!.body.response_type, 'ephemeral');
+  assert.equal(posted!.headers['content-type'], 'application/json');
+});
+
+test('401/403 from the internal app: the user is told they may not do that', async () => {
+  const res = await run('forbidden payroll');
+  assert.equal(res.status, 200);
+  assert.equal(res.json.response_type, 'ephemeral');
+  assert.match(res.json.text, /You are not allowed to run `\/acct forbidden payroll`: only finance may see payroll/);
+});
+
+test('a failing, garbled or oversized answer becomes a clear ephemeral error, never a 5xx', async () => {
+  const cases: Record<string, RegExp> = {
+    boom: /failed in the internal application: database exploded/,
+    garbage: /returned an answer Slack cannot show/,
+    wrongtype: /returned an answer Slack cannot show/,
+    badblocks: /returned an answer Slack cannot show/,
+    huge: /more than Slack can show/,
+  };
+  for (const [text, expected] of Object.entries(cases)) {
+    const res = await run(text);
+    assert.equal(res.status, 200, text);
+    assert.equal(res.json.response_type, 'ephemeral', text);
+    assert.match(res.json.text, expected, text);
+    assert.match(res.json.text, new RegExp(`request ${res.headers['x-request-id']}`), text);
+  }
+  const logged = server.logs().filter((l) => l.event === 'internal_app_call' && l.outcome === 'invalid_response');
+  assert.ok(logged.length >= 4);
+});
+
+test('a timeout of the internal app is a clear message at the response_url, logged with the request id', async () => {
+  const url = `${hooks.url}commands/timeout`;
+  const res = await run('slow 6000', url);
+  assert.match(res.json.text, /Working on/);
+  const [posted] = await hooks.waitFor(1, (r) => r.url === '/commands/timeout');
+  assert.match(posted!.body.text, /did not finish within 4 seconds/);
+  const requestId = String(res.headers['x-request-id']);
+  assert.ok(server.logs().some((l) => l.event === 'internal_app_call' && l.outcome === 'timeout' && l.request_id === requestId));
+});
+
+test('a response_url on a host that is not allowed is never posted to', async () => {
+  for (const url of ['https://hooks.slack.com.evil.example/x', 'http://127.0.0.1:9/elsewhere', 'https://user@hooks.slack.com/x']) {
+    const before = hooks.received.length;
+    const res = await run('slow 2300', url);
+    assert.match(res.json.text, /cannot be shown/, url);
+    assert.ok(server.logs().some((l) => l.event === 'response_url_refused' && l.request_id === res.headers['x-request-id']));
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(hooks.received.length, before, url);
+  }
+});
+
+test("the command an unbound user typed runs once they are linked, at the command's response_url", async () => {
+  const url = `${hooks.url}commands/pending`;
+  const first = await slashCommand(server.url, { user: 'UPEND', text: 'report q4', extra: { response_url: url } });
+  assert.match(first.json.text, /To run `\/acct report` as yourself, link your account first/);
+  assert.equal(app.received.filter((r) => r.body.slack?.user_id === 'UPEND').length, 0, 'nothing ran before linking');
+
+  await linkAs(server.url, linkFrom(first), 'paul');
+  const [posted] = await hooks.waitFor(1, (r) => r.url === '/commands/pending');
+  assert.equal(posted!.body.text, 'ran report q4 as paul');
+  const [call] = await app.waitFor(1, (r) => r.body.slack?.user_id === 'UPEND');
+  assert.equal(call!.body.internal_user, 'paul');
+  const [dm] = await slack.waitFor('chat.postMessage', 1, (c) => c.args.channel === 'DUPEND');
+  assert.match(String(JSON.stringify(dm!.args.blocks)), /running `\/acct report q4` for you/);
+});
+
+test('a subcommand that starts linking is not remembered as a command to run', async () => {
+  const url = `${hooks.url}commands/not-pending`;
+  const first = await slashCommand(server.url, { user: 'UNOPEND', text: 'whoami', extra: { response_url: url } });
+  await linkAs(server.url, linkFrom(first), 'quinn');
+  await slack.waitFor('chat.postMessage', 1, (c) => c.args.channel === 'DUNOPEND');
+  assert.equal(hooks.received.filter((r) => r.url === '/commands/not-pending').length, 0);
+  assert.equal(app.received.filter((r) => r.body.slack?.user_id === 'UNOPEND').length, 0);
+});
+
+test('the internal app unreachable: a clear message, no 5xx', async () => {
+  const down = await startServer({
+    slackApiUrl: slack.url,
+    env: { ...CONFIRM_ONLY, INTERNAL_APP_URL: 'http://127.0.0.1:9/cmd', INTERNAL_APP_TOKEN: 't' },
+  });
+  try {
+    await linkAs(down.url, linkFrom(await slashCommand(down.url, { user: 'UDOWN', text: 'link' })), 'rob');
+    const res = await slashCommand(down.url, { user: 'UDOWN', text: 'report' });
+    assert.equal(res.status, 200);
+    assert.match(res.json.text, /cannot be reached right now/);
+  } finally {
+    await down.stop();
+  }
+});
