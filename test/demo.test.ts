@@ -9,7 +9,7 @@ test('npm run demo -- --once walks the whole story and exits 0', async () => {
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  const [code] = (await new Promise((resolve) => child.on('exit', (...args) => resolve(args)))) as [number | null];
+  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
   assert.equal(code, 0, out);
   for (const expected of [
     /To run `\/acct report` as yourself, link your account first/,
