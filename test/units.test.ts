@@ -107,3 +107,14 @@ test('log lines are JSON and never carry a field that names a secret', () => {
   for (const k of ['nonce', 'bot_token', 'signing_secret', 'csrf', 'verification_code']) assert.equal(entry[k], '[redacted]', k);
   assert.ok(!lines[0]!.includes('123456'));
 });
+
+test('config: the internal application and response_url allow-list', () => {
+  assert.equal(loadConfig(required).internalApp, null);
+  const c = loadConfig({ ...required, INTERNAL_APP_URL: 'http://app.internal/cmd', INTERNAL_APP_TOKEN: 't', SLACK_RESPONSE_URL_ALLOW: 'http://127.0.0.1:8123/, https://proxy.corp/slack/' });
+  assert.deepEqual(c.internalApp, { url: 'http://app.internal/cmd', token: 't', timeoutMs: 10_000 });
+  assert.deepEqual(c.responseUrlAllow, ['http://127.0.0.1:8123/', 'https://proxy.corp/slack/']);
+  assert.throws(() => loadConfig({ ...required, INTERNAL_APP_URL: 'http://app.internal/cmd' }), /INTERNAL_APP_TOKEN is required/);
+  assert.throws(() => loadConfig({ ...required, INTERNAL_APP_TOKEN: 't' }), /INTERNAL_APP_URL is not/);
+  assert.throws(() => loadConfig({ ...required, SLACK_RESPONSE_URL_ALLOW: 'http://127.0.0.1:8123/x' }), /must end with "\/"/);
+  assert.throws(() => loadConfig({ ...required, LINK_VERIFICATION: 'none' }), /LINK_VERIFICATION must be one of email, code, confirm/);
+});
