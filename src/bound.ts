@@ -8,13 +8,19 @@ import type { CommandAnswerer } from './run-command.ts';
 
 export type AnnounceBinding = (binding: Binding, link: Link, requestId: string) => void;
 
-export function createAnnouncer({ log, slack, background }: Services, answerer: CommandAnswerer): AnnounceBinding {
+export function createAnnouncer({ log, slack, background, metrics }: Services, answerer: CommandAnswerer): AnnounceBinding {
   return (binding, link, requestId) => {
     const fields = { request_id: requestId, slack_team: binding.teamId, slack_user: binding.userId };
     log.info('binding_created', { ...fields, internal_user: binding.internalUser });
+    metrics.inc('links_completed_total');
     const pending = answerer.runPending(binding, link, requestId);
     background.run('slack_dm', fields, async () => {
-      await slack.dm(binding.userId, linkedDm(link.command, binding, pending));
+      try {
+        await slack.dm(binding.userId, linkedDm(link.command, binding, pending));
+      } catch (err) {
+        metrics.inc('slack_dm_failures_total');
+        throw err;
+      }
       log.info('slack_dm', { ...fields, outcome: 'sent' });
     });
   };

@@ -28,6 +28,8 @@ export interface Config {
   trustedUserHeader: string;
   trustedEmailHeader: string;
   trustedProxies: TrustedProxies;
+  /** Who may read GET /metrics (the Prometheus scraper); loopback only unless widened. */
+  metricsAllow: TrustedProxies;
   /** When set, the only source of identity on /associate; the plain headers are ignored. */
   trustedJwt: JwtConfig | null;
   linkVerification: LinkVerification;
@@ -154,6 +156,13 @@ export function loadConfig(env: Env): Config {
     problems.push(`TRUSTED_PROXIES: ${(err as Error).message}`);
   }
 
+  let metricsAllow = parseTrustedProxies('127.0.0.1,::1');
+  try {
+    metricsAllow = parseTrustedProxies(env.METRICS_ALLOW ?? '127.0.0.1,::1');
+  } catch (err) {
+    problems.push(`METRICS_ALLOW: ${(err as Error).message}`);
+  }
+
   let slackApiUrl = 'https://slack.com/api/';
   if (env.SLACK_API_URL) {
     const url = httpUrl('SLACK_API_URL', env.SLACK_API_URL);
@@ -188,6 +197,7 @@ export function loadConfig(env: Env): Config {
     trustedUserHeader,
     trustedEmailHeader,
     trustedProxies,
+    metricsAllow,
     trustedJwt,
     linkVerification,
     nonceTtlSeconds: integer('NONCE_TTL_SECONDS', 600, 1, 86400),

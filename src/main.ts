@@ -7,6 +7,7 @@ import { createLogger } from './log.ts';
 import { createSlackApi } from './slack/notify.ts';
 import { createBackground } from './background.ts';
 import { createApp } from './app.ts';
+import { createMetrics } from './metrics.ts';
 import { createInternalApp } from './internal-app.ts';
 import { builtinApp } from './builtin-app.ts';
 import { describe } from './http.ts';
@@ -38,12 +39,14 @@ const store = (() => {
 
 const background = createBackground(log);
 const runCommand = config.internalApp ? createInternalApp(config.internalApp) : builtinApp;
-const server = createApp({ config, store, log, slack: createSlackApi(config), background, runCommand });
+const metrics = createMetrics();
+const server = createApp({ config, store, log, slack: createSlackApi(config), background, runCommand, metrics });
 
 const purge = () => {
   try {
     const purged = store.purgeExpired(Date.now());
     if (purged) log.info('links_expired', { count: purged });
+    metrics.inc('links_expired_total', {}, purged);
   } catch (err) {
     log.error('purge_failed', { error: describe(err) });
   }

@@ -21,7 +21,7 @@ export interface CommandContext {
 
 export type CommandAnswerer = ReturnType<typeof createCommandAnswerer>;
 
-export function createCommandAnswerer({ log, slack, background, runCommand }: Services) {
+export function createCommandAnswerer({ log, slack, background, runCommand, metrics }: Services) {
   const run = async (binding: Binding, cmd: CommandContext, requestId: string): Promise<CommandResult> => {
     const request: CommandRequest = {
       internal_user: binding.internalUser,
@@ -37,6 +37,7 @@ export function createCommandAnswerer({ log, slack, background, runCommand }: Se
     };
     const started = performance.now();
     const result = await runCommand(request, requestId);
+    metrics.observeInternalApp((performance.now() - started) / 1000);
     log[result.outcome === 'ok' ? 'info' : 'warn']('internal_app_call', {
       request_id: requestId,
       slack_team: binding.teamId,

@@ -5,6 +5,7 @@ import type { Logger } from './log.ts';
 import type { SlackApi } from './slack/notify.ts';
 import type { Background } from './background.ts';
 import type { CommandRunner } from './internal-app.ts';
+import type { Metrics } from './metrics.ts';
 
 export interface Services {
   config: Config;
@@ -14,4 +15,5 @@ export interface Services {
   background: Background;
   /** Runs a bound user's command: the internal application, or the built-in handler. */
   runCommand: CommandRunner;
+  metrics: Metrics;
 }

@@ -52,6 +52,20 @@ export type CompleteResult =
   | { outcome: 'gone' }
   | { outcome: 'already-bound'; binding: Binding };
 
+export interface BindingFilter {
+  /** A team id, or an enterprise id on Enterprise Grid. */
+  workspace: string | null;
+  slackUser: string | null;
+  internalUser: string | null;
+}
+
+export interface WorkspaceStats {
+  workspace: string;
+  bindings: number;
+  open_links: number;
+  pending: number;
+}
+
 export type DeferResult = { outcome: 'pending'; link: Link } | { outcome: 'gone' } | { outcome: 'already-bound'; binding: Binding };
 
 export type CodeResult =
@@ -101,9 +115,9 @@ const linkOf = (r: LinkRow): Link => ({
 
 export type Store = ReturnType<typeof openStore>;
 
-export function openStore(path: string) {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-  const db = new Database(path);
+export function openStore(path: string, { mustExist = false } = {}) {
+  if (path !== ':memory:' && !mustExist) mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path, { fileMustExist: mustExist });
   db.pragma('journal_mode = WAL');
   // A confirmed binding must survive a power cut, not only a crash of this process.
   db.pragma('synchronous = FULL');
@@ -140,6 +154,19 @@ export function openStore(path: string) {
     failPending: db.prepare<[string, string]>(
       'UPDATE pending_confirmations SET failed_attempts = failed_attempts + 1 WHERE slack_org = ? AND slack_user_id = ? RETURNING failed_attempts',
     ),
+    listBindings: db.prepare<[BindingFilter], BindingRow>(`SELECT * FROM bindings
+      WHERE (@workspace IS NULL OR slack_team_id = @workspace OR slack_org = @workspace)
+        AND (@slackUser IS NULL OR slack_user_id = @slackUser)
+        AND (@internalUser IS NULL OR internal_user = @internalUser)
+      ORDER BY internal_user, slack_org, slack_user_id`),
+    deleteBindingsOfInternalUser: db.prepare<[string]>('DELETE FROM bindings WHERE internal_user = ?'),
+    deletePendingOfInternalUser: db.prepare<[string]>('DELETE FROM pending_confirmations WHERE internal_user = ?'),
+    countsByWorkspace: db.prepare<[{ now: number }], WorkspaceStats>(`
+      SELECT workspace, sum(b) AS bindings, sum(l) AS open_links, sum(p) AS pending FROM (
+        SELECT slack_org AS workspace, 1 AS b, 0 AS l, 0 AS p FROM bindings
+        UNION ALL SELECT slack_org, 0, 1, 0 FROM link_nonces WHERE expires_at > @now
+        UNION ALL SELECT slack_org, 0, 0, 1 FROM pending_confirmations WHERE expires_at > @now
+      ) GROUP BY workspace ORDER BY workspace`),
     getKey: db.prepare<[string], { value: Buffer }>('SELECT value FROM server_keys WHERE name = ?'),
     insertKey: db.prepare('INSERT OR IGNORE INTO server_keys (name, value) VALUES (?, ?)'),
   };
@@ -238,6 +265,18 @@ export function openStore(path: string) {
       confirmCode.immediate(id, matches, now, maxFailures),
     /** Removes expired links and expired pending confirmations; returns how many. */
     purgeExpired: db.transaction((now: number): number => s.purgeExpiredLinks.run(now).changes + s.purgeExpiredPending.run(now).changes),
+    listBindings: (filter: Partial<BindingFilter> = {}): Binding[] =>
+      s.listBindings.all({ workspace: null, slackUser: null, internalUser: null, ...filter }).map(bindingOf),
+    /** Offboarding: every binding (and pending confirmation) of a person; returns what was removed. */
+    removeBindingsOfInternalUser: db.transaction((internalUser: string): Binding[] => {
+      const removed = s.listBindings.all({ workspace: null, slackUser: null, internalUser }).map(bindingOf);
+      s.deleteBindingsOfInternalUser.run(internalUser);
+      s.deletePendingOfInternalUser.run(internalUser);
+      return removed;
+    }),
+    statsByWorkspace: (now: number): WorkspaceStats[] => s.countsByWorkspace.all({ now }),
+    /** An online, consistent copy (SQLite's backup API): safe while the server writes. */
+    backup: (file: string) => db.backup(file),
     /** A random key generated on first use and kept in the file, so it survives restarts. */
     serverKey: (name: string): Buffer => {
       s.insertKey.run(name, randomBytes(32));

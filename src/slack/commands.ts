@@ -30,6 +30,7 @@ export function commandsRoute(services: Services, answerer: CommandAnswerer, ann
       });
       if (!verdict.ok) {
         log.warn('slack_signature_rejected', { request_id: ctx.requestId, reason: verdict.reason });
+        services.metrics.inc('slack_signature_failures_total');
         throw new HttpError(401, 'Invalid Slack request signature.');
       }
       if (mediaType(ctx.req) !== 'application/x-www-form-urlencoded') {
@@ -44,11 +45,13 @@ export function commandsRoute(services: Services, answerer: CommandAnswerer, ann
       try {
         return await dispatch(ctx, cmd);
       } catch (err) {
+        ctx.logFields.outcome = 'error';
         // Slack shows a non-200 as a bare "failed with the error …"; an apology with a request id
         // is something the user can act on and quote to an administrator.
         log.error('command_failed', { request_id: ctx.requestId, slack_user: cmd.user.userId, error: describe(err) });
-        ctx.logFields.outcome = 'error';
         return json(200, messages.apology(ctx.requestId));
+      } finally {
+        services.metrics.inc('slack_commands_total', { outcome: String(ctx.logFields.outcome ?? 'unknown') });
       }
     },
   };
@@ -91,6 +94,7 @@ function subcommands(services: Services, answerer: CommandAnswerer, announce: An
       ttlMs,
     );
     ctx.logFields.outcome = 'link_created';
+    services.metrics.inc('links_created_total');
     const url = `${config.publicBaseUrl}/associate?nonce=${nonce}`;
     return json(200, messages.linkPrompt(url, reason, config.nonceTtlSeconds));
   };

@@ -1,0 +1,174 @@
+// The operator's CLI: `npm run admin -- <command>`, or in the image
+// `docker exec <container> node --import tsx src/admin.ts <command>`. Works on the same SQLite file
+// as a running server (WAL). Never prints a nonce or a code: the database holds none to print.
+import { parseArgs } from 'node:util';
+import { openStore, type Binding, type Store } from './store.ts';
+
+const USAGE = `usage: npm run admin -- <command> [options]
+
+commands:
+  list [--workspace T] [--slack-user U] [--internal-user NAME] [--json]
+                           bindings, filtered; a table, or JSON lines with --json
+  show --workspace T --slack-user U [--json]
+                           one binding (workspace: team id, or enterprise id on Enterprise Grid)
+  unlink --workspace T --slack-user U
+                           remove one binding
+  unlink --internal-user NAME
+                           offboarding: remove every binding of a person (no Slack message is sent)
+  purge-expired            delete expired links and pending confirmations now
+  backup FILE              online, consistent copy of the database (safe while the server runs)
+  stats [--json]           bindings, open links and pending confirmations, per workspace
+
+options:
+  --db PATH                the database (default: DATABASE_PATH, else ./data/account-binding.db)
+
+exit codes: 0 done, 1 nothing found or the operation failed, 2 usage error`;
+
+class UsageError extends Error {}
+
+interface Io {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+async function admin(argv: string[], env: Record<string, string | undefined>, io: Io): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        db: { type: 'string' },
+        workspace: { type: 'string' },
+        'slack-user': { type: 'string' },
+        'internal-user': { type: 'string' },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (err) {
+    io.err(`admin: ${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const { values: o, positionals } = parsed;
+  const [command, ...rest] = positionals;
+  if (o.help || !command) {
+    (o.help ? io.out : io.err)(USAGE);
+    return o.help ? 0 : 2;
+  }
+
+  let store: Store | undefined;
+  try {
+    const path = o.db ?? env.DATABASE_PATH ?? './data/account-binding.db';
+    const open = (): Store => {
+      try {
+        return (store = openStore(path, { mustExist: true }));
+      } catch (err) {
+        throw new Error(`cannot open the database ${path}: ${(err as Error).message}`);
+      }
+    };
+    const identity = () => {
+      if (!o.workspace || !o['slack-user']) throw new UsageError(`${command} needs --workspace and --slack-user`);
+      return { org: o.workspace, userId: o['slack-user'] };
+    };
+    const noMore = () => {
+      if (rest.length) throw new UsageError(`unexpected argument "${rest[0]}"`);
+    };
+
+    switch (command) {
+      case 'list': {
+        noMore();
+        const rows = open().listBindings({ workspace: o.workspace ?? null, slackUser: o['slack-user'] ?? null, internalUser: o['internal-user'] ?? null });
+        if (o.json) rows.forEach((b) => io.out(JSON.stringify(view(b))));
+        else printTable(io, rows);
+        return 0;
+      }
+      case 'show': {
+        noMore();
+        const binding = open().getBinding(identity());
+        if (!binding) {
+          io.err(`no binding for ${o['slack-user']} in ${o.workspace}`);
+          return 1;
+        }
+        if (o.json) io.out(JSON.stringify(view(binding)));
+        else for (const [k, v] of Object.entries(view(binding))) io.out(`${k.padEnd(20)} ${v ?? ''}`);
+        return 0;
+      }
+      case 'unlink': {
+        noMore();
+        if (o['internal-user'] && (o.workspace || o['slack-user'])) throw new UsageError('unlink takes --internal-user, or --workspace with --slack-user, not both');
+        const removed = o['internal-user'] ? open().removeBindingsOfInternalUser(o['internal-user']) : [open().removeBinding(identity())].filter((b) => b !== undefined);
+        for (const b of removed) io.out(`unlinked ${b.userId} (${b.userName}) in ${b.org} from ${b.internalUser}`);
+        if (!removed.length) {
+          io.err('no matching binding');
+          return 1;
+        }
+        return 0;
+      }
+      case 'purge-expired': {
+        noMore();
+        io.out(`purged ${open().purgeExpired(Date.now())} expired links and pending confirmations`);
+        return 0;
+      }
+      case 'backup': {
+        const [file, ...extra] = rest;
+        if (!file || extra.length) throw new UsageError('backup takes one FILE');
+        await open().backup(file);
+        io.out(`backed up to ${file}`);
+        return 0;
+      }
+      case 'stats': {
+        noMore();
+        const rows = open().statsByWorkspace(Date.now());
+        const total = rows.reduce((t, r) => ({ bindings: t.bindings + r.bindings, open_links: t.open_links + r.open_links, pending: t.pending + r.pending }), {
+          bindings: 0,
+          open_links: 0,
+          pending: 0,
+        });
+        if (o.json) io.out(JSON.stringify({ ...total, workspaces: rows }));
+        else {
+          io.out(`${'workspace'.padEnd(14)} ${'bindings'.padStart(9)} ${'open links'.padStart(11)} ${'pending'.padStart(8)}`);
+          for (const r of [...rows, { workspace: 'total', ...total }]) {
+            io.out(`${r.workspace.padEnd(14)} ${String(r.bindings).padStart(9)} ${String(r.open_links).padStart(11)} ${String(r.pending).padStart(8)}`);
+          }
+        }
+        return 0;
+      }
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(`admin: ${err.message}\n\n${USAGE}`);
+      return 2;
+    }
+    io.err(`admin: ${(err as Error).message}`);
+    return 1;
+  } finally {
+    store?.close();
+  }
+}
+
+const view = (b: Binding) => ({
+  workspace: b.org,
+  team_id: b.teamId,
+  enterprise_id: b.enterpriseId,
+  slack_user_id: b.userId,
+  slack_user_name: b.userName,
+  team_domain: b.teamDomain,
+  internal_user: b.internalUser,
+  created_at: new Date(b.createdAt).toISOString(),
+});
+
+function printTable(io: Io, rows: Binding[]): void {
+  const cells = rows.map((b) => [b.org, b.userId, b.userName, b.internalUser, new Date(b.createdAt).toISOString().slice(0, 19).replace('T', ' ')]);
+  const header = ['WORKSPACE', 'SLACK USER', 'NAME', 'INTERNAL USER', 'LINKED (UTC)'];
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  for (const row of [header, ...cells]) io.out(row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+  io.out(`${rows.length} binding${rows.length === 1 ? '' : 's'}`);
+}
+
+process.exitCode = await admin(process.argv.slice(2), process.env, {
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+});

@@ -1,0 +1,63 @@
+// Prometheus text exposition for GET /metrics, without a dependency: a few counters and one
+// histogram are all this service has to say.
+export type Metrics = ReturnType<typeof createMetrics>;
+
+/** Seconds; the internal application is usually quick, Slack's limit is 3 s, ours 10 s by default. */
+const LATENCY_BUCKETS = [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10];
+
+const HELP = {
+  slack_commands_total: 'Slash commands answered, by outcome.',
+  slack_signature_failures_total: 'Requests to /slack/commands refused for their signature.',
+  links_created_total: 'Association links created.',
+  links_completed_total: 'Association links that ended in a binding.',
+  links_expired_total: 'Association links and pending confirmations purged unused after expiry.',
+  slack_dm_failures_total: 'Slack DMs that could not be sent.',
+  internal_app_request_duration_seconds: 'Time the internal application took to answer a command.',
+} as const;
+
+type Counter = Exclude<keyof typeof HELP, 'internal_app_request_duration_seconds'>;
+
+const escapeLabel = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+
+export function createMetrics() {
+  const counters = new Map<Counter, Map<string, number>>();
+  const buckets = new Array<number>(LATENCY_BUCKETS.length).fill(0);
+  let latencySum = 0;
+  let latencyCount = 0;
+
+  return {
+    inc(name: Counter, labels: Record<string, string> = {}, by = 1): void {
+      const key = Object.entries(labels)
+        .map(([k, v]) => `${k}="${escapeLabel(v)}"`)
+        .join(',');
+      const series = counters.get(name) ?? new Map<string, number>();
+      series.set(key, (series.get(key) ?? 0) + by);
+      counters.set(name, series);
+    },
+
+    observeInternalApp(seconds: number): void {
+      LATENCY_BUCKETS.forEach((le, i) => {
+        if (seconds <= le) buckets[i]!++;
+      });
+      latencySum += seconds;
+      latencyCount++;
+    },
+
+    render(): string {
+      const lines: string[] = [];
+      for (const name of Object.keys(HELP) as Array<keyof typeof HELP>) {
+        if (name === 'internal_app_request_duration_seconds') {
+          lines.push(`# HELP ${name} ${HELP[name]}`, `# TYPE ${name} histogram`);
+          LATENCY_BUCKETS.forEach((le, i) => lines.push(`${name}_bucket{le="${le}"} ${buckets[i]}`));
+          lines.push(`${name}_bucket{le="+Inf"} ${latencyCount}`, `${name}_sum ${latencySum}`, `${name}_count ${latencyCount}`);
+          continue;
+        }
+        lines.push(`# HELP ${name} ${HELP[name]}`, `# TYPE ${name} counter`);
+        const series = counters.get(name);
+        if (!series?.size) lines.push(`${name} 0`);
+        for (const [labels, value] of series ?? []) lines.push(labels ? `${name}{${labels}} ${value}` : `${name} ${value}`);
+      }
+      return `${lines.join('\n')}\n`;
+    },
+  };
+}

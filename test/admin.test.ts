@@ -1,0 +1,106 @@
+// The operator's CLI, run as a process against a real database file.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { openStore, type SlackUser } from '../src/store.ts';
+import { hashNonce, newNonce } from '../src/tokens.ts';
+import { ROOT, tempDir } from './support/server.ts';
+
+let db: string;
+const run = (...args: string[]) => {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/admin.ts', ...args], { cwd: ROOT, encoding: 'utf8', env: { PATH: process.env.PATH, DATABASE_PATH: db } });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+};
+
+const user = (org: string, userId: string, userName: string): SlackUser => ({ org, userId, teamId: org, enterpriseId: null, userName, teamDomain: 'acme' });
+
+before(() => {
+  db = join(tempDir(), 'admin.db');
+  const store = openStore(db);
+  const bind = (u: SlackUser, internalUser: string) => {
+    const h = hashNonce(newNonce())!;
+    store.createLink(u, { command: '/acct', pendingText: null, channelId: null, responseUrl: null }, h, Date.now(), 60_000);
+    assert.equal(store.completeLink(h, internalUser, Date.now()).outcome, 'bound');
+  };
+  bind(user('T1', 'U1', 'ann'), 'ann');
+  bind(user('T2', 'U1', 'ann2'), 'ann');
+  bind(user('T1', 'U2', 'bob'), 'bob');
+  bind(user('T1', 'U3', 'cat'), 'cat');
+  store.createLink(user('T1', 'U9', 'dan'), { command: '/acct', pendingText: null, channelId: null, responseUrl: null }, hashNonce(newNonce())!, Date.now(), 60_000);
+  store.createLink(user('T2', 'U8', 'old'), { command: '/acct', pendingText: null, channelId: null, responseUrl: null }, hashNonce(newNonce())!, Date.now() - 120_000, 60_000);
+  store.close();
+});
+
+test('list: a table, filters, and --json', () => {
+  const all = run('list');
+  assert.equal(all.code, 0);
+  assert.match(all.out, /^WORKSPACE\s+SLACK USER\s+NAME\s+INTERNAL USER\s+LINKED \(UTC\)/);
+  assert.match(all.out, /4 bindings/);
+  assert.match(run('list', '--workspace', 'T2').out, /1 binding\n/);
+  assert.match(run('list', '--internal-user', 'ann').out, /2 bindings/);
+  const json = run('list', '--slack-user', 'U2', '--json').out.trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(json.length, 1);
+  assert.equal(json[0].internal_user, 'bob');
+  assert.equal(json[0].workspace, 'T1');
+});
+
+test('show: one binding, or exit 1', () => {
+  const r = run('show', '--workspace', 'T1', '--slack-user', 'U3', '--json');
+  assert.equal(r.code, 0);
+  assert.equal(JSON.parse(r.out).internal_user, 'cat');
+  const missing = run('show', '--workspace', 'T1', '--slack-user', 'U404');
+  assert.equal(missing.code, 1);
+  assert.match(missing.err, /no binding/);
+});
+
+test('stats: per workspace and in total; purge-expired removes only expired links', () => {
+  const before = JSON.parse(run('stats', '--json').out);
+  assert.equal(before.bindings, 4);
+  assert.equal(before.open_links, 1, 'the expired link is not counted as open');
+  assert.deepEqual(before.workspaces.map((w: any) => [w.workspace, w.bindings]), [['T1', 3], ['T2', 1]]);
+  assert.match(run('stats').out, /total\s+4\s+1\s+0/);
+  const purge = run('purge-expired');
+  assert.equal(purge.code, 0);
+  assert.match(purge.out, /purged 1 /);
+  const raw = new Database(db, { readonly: true });
+  assert.equal((raw.prepare('SELECT count(*) AS n FROM link_nonces').get() as { n: number }).n, 1);
+  raw.close();
+});
+
+test('backup: a consistent copy that opens on its own', () => {
+  const file = join(tempDir(), 'copy.db');
+  const r = run('backup', file);
+  assert.equal(r.code, 0, r.err);
+  const copy = new Database(file, { readonly: true });
+  assert.equal((copy.prepare('SELECT count(*) AS n FROM bindings').get() as { n: number }).n, 4);
+  assert.equal(copy.pragma('integrity_check', { simple: true }), 'ok');
+  copy.close();
+});
+
+test('unlink: by Slack identity, and every binding of a person for offboarding', () => {
+  const one = run('unlink', '--workspace', 'T1', '--slack-user', 'U2');
+  assert.equal(one.code, 0);
+  assert.match(one.out, /unlinked U2 \(bob\) in T1 from bob/);
+  const person = run('unlink', '--internal-user', 'ann');
+  assert.equal(person.code, 0);
+  assert.equal(person.out.trim().split('\n').length, 2);
+  assert.match(run('list').out, /1 binding\n/);
+  assert.equal(run('unlink', '--internal-user', 'ann').code, 1, 'nothing left to remove');
+});
+
+test('usage errors exit 2 with the usage; a missing database exits 1 and creates nothing', () => {
+  for (const args of [[], ['bogus'], ['show', '--workspace', 'T1'], ['unlink', '--internal-user', 'x', '--workspace', 'T1', '--slack-user', 'U1'], ['backup'], ['list', '--nope']]) {
+    const r = run(...args);
+    assert.equal(r.code, 2, args.join(' '));
+    assert.match(r.err, /usage: npm run admin/);
+  }
+  assert.equal(run('--help').code, 0);
+  const missing = join(tempDir(), 'nope', 'none.db');
+  const r = run('stats', '--db', missing);
+  assert.equal(r.code, 1);
+  assert.match(r.err, /cannot open the database/);
+  assert.equal(existsSync(missing), false);
+});
