@@ -1,0 +1,100 @@
+// The image as an operator runs it: docker build, docker run with a mounted data folder, the whole
+// binding flow against the container, docker stop (SIGTERM → exit 0 in under 10 s), and a second
+// container on the same folder that still knows the binding. `npm run test:container`.
+// Uses the real docker when `docker info` answers; otherwise ../shared/container/bin/docker (podman).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chownSync, existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { ROOT, SIGNING_SECRET, tempDir } from '../support/server.ts';
+import { startSlackStub, type SlackStub } from '../../src/demo/slack-stand-in.ts';
+import { linkFrom, slashCommand } from '../support/slack.ts';
+import { confirm, formFields, openLink } from '../support/browser.ts';
+import { request } from '../support/http-client.ts';
+
+const IMAGE = 'account-binding:smoke';
+const shared = join(ROOT, '..', 'shared', 'container', 'bin');
+const PATH = spawnSync('docker', ['info'], { stdio: 'ignore' }).status === 0 ? process.env.PATH : `${shared}:${process.env.PATH}`;
+const docker = (...args: string[]) => execFileSync('docker', args, { env: { ...process.env, PATH }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+
+let slack: SlackStub;
+let data: string;
+let port: number;
+const names: string[] = [];
+
+async function run(name: string): Promise<string> {
+  names.push(name);
+  docker('rm', '-f', name);
+  docker(
+    'run', '-d', '--init', '--name', name, '--network', 'host', '-v', `${data}:/data`,
+    '-e', `PORT=${port}`, '-e', `SLACK_SIGNING_SECRET=${SIGNING_SECRET}`, '-e', 'SLACK_BOT_TOKEN=xoxb-smoke',
+    '-e', 'PUBLIC_BASE_URL=https://slack-link.corp.example', '-e', `SLACK_API_URL=${slack.url}`,
+    IMAGE,
+  );
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 100; i++) {
+    try {
+      if ((await request(`${url}/healthz`)).status === 200) return url;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`container did not become healthy:\n${docker('logs', name)}`);
+}
+
+before(async () => {
+  slack = await startSlackStub();
+  data = tempDir();
+  chownSync(data, 1000, 1000); // the image runs as node (1000:1000)
+  port = await freePort();
+  docker('build', '-t', IMAGE, ROOT);
+});
+after(async () => {
+  for (const name of names) spawnSync('docker', ['rm', '-f', name], { env: { ...process.env, PATH }, stdio: 'ignore' });
+  await slack.close();
+});
+
+test('build, run, bind, SIGTERM → exit 0 in under 10 s, run again: the binding is still there', async () => {
+  const image = JSON.parse(docker('image', 'inspect', IMAGE))[0];
+  assert.equal(image.Config.User, 'node');
+  assert.deepEqual(image.Config.Cmd, ['node', '--import', 'tsx', 'src/main.ts']);
+  assert.ok(image.Config.Env.includes('NODE_ENV=production'));
+  assert.ok(image.Config.Env.includes('DATABASE_PATH=/data/account-binding.db'));
+  console.log(`# image size: ${Math.round(image.Size / 1e6)} MB`);
+
+  const url = await run('ab-smoke-1');
+  slack.emails.set('USMOKE', 'smoke@corp.example');
+  const link = linkFrom(await slashCommand(url, { user: 'USMOKE', text: 'link' }));
+  const headers = { 'x-forwarded-email': 'smoke@corp.example' };
+  const page = await openLink(url, link, 'smoke', { headers });
+  assert.equal(page.status, 200, page.body);
+  const done = await confirm(url, formFields(page.body), 'smoke', { headers });
+  assert.equal(done.status, 200, done.body);
+  await slack.waitFor('chat.postMessage', 1, (c) => c.args.channel === 'DUSMOKE');
+  assert.equal(docker('exec', 'ab-smoke-1', 'node', '-e', "fetch('http://127.0.0.1:'+process.env.PORT+'/healthz').then(r=>process.exit(r.ok?0:1))"), '', 'the HEALTHCHECK command passes');
+
+  const started = Date.now();
+  docker('stop', '-t', '10', 'ab-smoke-1');
+  const took = Date.now() - started;
+  assert.equal(docker('inspect', 'ab-smoke-1', '--format', '{{.State.ExitCode}}'), '0');
+  assert.ok(took < 10_000, `stopped in ${took} ms`);
+  assert.match(docker('logs', 'ab-smoke-1'), /"event":"shutdown_complete"/);
+  assert.ok(existsSync(join(data, 'account-binding.db')));
+
+  const again = await run('ab-smoke-2');
+  const who = await slashCommand(again, { user: 'USMOKE', text: 'whoami' });
+  assert.match(who.json.text, /linked to smoke/);
+  assert.match(docker('exec', 'ab-smoke-2', 'node', '--import', 'tsx', 'src/admin.ts', 'list'), /USMOKE\s+roadrunner\s+smoke/);
+  docker('stop', '-t', '10', 'ab-smoke-2');
+});
