@@ -1,0 +1,36 @@
+// The Slack app manifest asks for exactly the scopes the code needs, no more.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT } from './support/server.ts';
+
+const manifest = JSON.parse(readFileSync(join(ROOT, 'deploy/slack-app-manifest.json'), 'utf8'));
+
+/** Each Web API method we call, and the bot scopes it needs (Slack's method reference). */
+const SCOPES_BY_METHOD: Record<string, string[]> = {
+  'conversations.open': ['im:write'],
+  'chat.postMessage': ['chat:write'],
+  // The email field of a profile needs users:read.email on top of users:read (LINK_VERIFICATION=email).
+  'users.info': ['users:read', 'users:read.email'],
+};
+
+test('the manifest declares the slash command at /slack/commands', () => {
+  const [command, ...more] = manifest.features.slash_commands;
+  assert.equal(more.length, 0);
+  assert.equal(command.command, '/acct');
+  assert.equal(new URL(command.url).pathname, '/slack/commands');
+  assert.ok(manifest.display_information.name);
+  assert.ok(manifest.display_information.description);
+  assert.equal(manifest.settings.socket_mode_enabled, false, 'we receive HTTP requests');
+});
+
+test('the bot scopes are exactly those of the Web API methods the code calls, plus commands', () => {
+  const source = readFileSync(join(ROOT, 'src/slack/notify.ts'), 'utf8');
+  const methods = [...source.matchAll(/client\.([a-z]+)\.([a-zA-Z]+)\(/g)].map((m) => `${m[1]}.${m[2]}`);
+  assert.ok(methods.length >= 3, 'found the calls');
+  for (const method of methods) assert.ok(SCOPES_BY_METHOD[method], `no scope known for ${method}: add it to this test and the manifest`);
+  const needed = new Set(['commands', ...methods.flatMap((m) => SCOPES_BY_METHOD[m]!)]);
+  assert.deepEqual([...manifest.oauth_config.scopes.bot].sort(), [...needed].sort());
+  assert.equal(manifest.oauth_config.scopes.user, undefined, 'no user scopes');
+});
