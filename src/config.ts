@@ -34,6 +34,8 @@ export interface Config {
   trustedJwt: JwtConfig | null;
   linkVerification: LinkVerification;
   nonceTtlSeconds: number;
+  /** Association links one Slack user may create per minute; 0 turns the limit off. */
+  linkRateLimitPerMinute: number;
   /** Always ends with a slash, as WebClient expects. */
   slackApiUrl: string;
   /** URL prefixes (each ending in "/") that response_urls may use besides https://hooks.slack.com/. */
@@ -201,6 +203,7 @@ export function loadConfig(env: Env): Config {
     trustedJwt,
     linkVerification,
     nonceTtlSeconds: integer('NONCE_TTL_SECONDS', 600, 1, 86400),
+    linkRateLimitPerMinute: integer('LINK_RATE_LIMIT_PER_MINUTE', 5, 0, 10_000),
     slackApiUrl,
     responseUrlAllow,
     internalApp,

@@ -224,3 +224,13 @@ test('startup with bad configuration exits 2 with one message naming every probl
   for (const name of ['SLACK_SIGNING_SECRET', 'SLACK_BOT_TOKEN', 'PUBLIC_BASE_URL', 'PORT', 'TRUSTED_PROXIES']) assert.match(output, new RegExp(name));
   assert.doesNotMatch(output, /\n\s+at /, 'no stack trace');
 });
+
+test('per-user link limit: the sixth link within a minute gets a clear message, other users are unaffected', async () => {
+  for (let i = 0; i < 5; i++) linkFrom(await slashCommand(server.url, { user: 'ULIMIT', text: 'link' }));
+  const sixth = await slashCommand(server.url, { user: 'ULIMIT', text: 'link' });
+  assert.equal(sixth.status, 200);
+  assert.equal(sixth.json.response_type, 'ephemeral');
+  assert.match(sixth.json.text, /You asked for 5 links within a minute/);
+  assert.doesNotMatch(sixth.json.text, /associate\?nonce/);
+  linkFrom(await slashCommand(server.url, { user: 'ULIMIT2', text: 'link' }));
+});

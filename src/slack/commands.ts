@@ -6,6 +6,7 @@ import * as messages from './messages.ts';
 import { newNonce, hashNonce } from '../tokens.ts';
 import type { Services } from '../services.ts';
 import type { Binding } from '../store.ts';
+import { createRateLimiter } from '../rate-limit.ts';
 import type { AnnounceBinding } from '../bound.ts';
 import type { CommandAnswerer } from '../run-command.ts';
 import { BUILTIN_COMMANDS } from '../builtin-app.ts';
@@ -84,7 +85,13 @@ function subcommands(services: Services, answerer: CommandAnswerer, announce: An
     }
   };
 
+  const linkLimit = createRateLimiter(config.linkRateLimitPerMinute);
+
   const startLinking = (ctx: Context, cmd: SlashCommand, reason: string, pendingText: string | null = null): Reply => {
+    if (!linkLimit.allow(`${cmd.user.org}\0${cmd.user.userId}`)) {
+      ctx.logFields.outcome = 'link_rate_limited';
+      return json(200, messages.tooManyLinks(config.linkRateLimitPerMinute));
+    }
     const nonce = newNonce();
     store.createLink(
       cmd.user,

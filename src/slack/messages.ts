@@ -103,6 +103,11 @@ export function linkedReply(binding: Binding): SlackMessage {
   return ephemeral(`Linked to ${binding.internalUser}.`, [section(text)]);
 }
 
+export function tooManyLinks(perMinute: number): SlackMessage {
+  const text = `You asked for ${perMinute} links within a minute, the most allowed. Use the last link you got, or try again in a minute.`;
+  return ephemeral(text, [section(text)]);
+}
+
 export function apology(requestId: string): SlackMessage {
   const text = `Sorry, something went wrong on our side. Please try again in a moment. (request ${requestId})`;
   return ephemeral(text, [section(mrkdwn(text))]);
