@@ -1,0 +1,108 @@
+// Through a real nginx running the shipped deploy/nginx-sso-proxy.conf: basic auth stands in for
+// SSO; nginx sets the identity headers and overwrites what clients send.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
+import { request } from './support/http-client.ts';
+import { startServer, type RunningServer } from './support/server.ts';
+import { startSlackStub, type SlackStub } from '../src/demo/slack-stand-in.ts';
+import { commandBody, linkFrom, signedHeaders } from './support/slack.ts';
+import { formFields } from './support/browser.ts';
+import { reserveNginx, startNginx, type RunningNginx } from './support/nginx.ts';
+
+let slack: SlackStub;
+let server: RunningServer;
+let nginx: RunningNginx;
+const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+const ALICE = basic('alice', 'alice-password');
+
+before(async () => {
+  slack = await startSlackStub();
+  const reserved = await reserveNginx();
+  server = await startServer({ slackApiUrl: slack.url, env: { PUBLIC_BASE_URL: reserved.url } });
+  nginx = await startNginx(reserved.port, server.port, { alice: 'alice-password', bob: 'bob-password' });
+});
+after(async () => {
+  await nginx.stop();
+  await server.stop();
+  await slack.close();
+});
+
+const boundTo = (user: string) => {
+  const db = new Database(server.databasePath, { readonly: true });
+  try {
+    return (db.prepare('SELECT internal_user FROM bindings WHERE slack_user_id = ?').get(user) as { internal_user: string } | undefined)?.internal_user;
+  } finally {
+    db.close();
+  }
+};
+
+/** A slash command as Slack sends it, through nginx. */
+async function command(user: string, text: string) {
+  const body = commandBody({ user, text });
+  const res = await request(`${nginx.url}/slack/commands`, { method: 'POST', headers: signedHeaders(body), body });
+  assert.equal(res.status, 200, res.body);
+  return { ...res, json: JSON.parse(res.body) };
+}
+
+test('the whole flow through nginx: link, sign in, confirm, bound', async () => {
+  slack.emails.set('UNGINX', 'alice@corp.example');
+  const link = linkFrom(await command('UNGINX', 'link'));
+  assert.ok(link.startsWith(`${nginx.url}/associate?nonce=`));
+  const page = await request(link, { headers: { authorization: ALICE } });
+  assert.equal(page.status, 200, page.body);
+  assert.match(page.body, /to your account <strong>alice<\/strong>/);
+  const done = await request(`${nginx.url}/associate`, {
+    method: 'POST',
+    headers: { authorization: ALICE, 'content-type': 'application/x-www-form-urlencoded', origin: nginx.url },
+    body: new URLSearchParams({ ...formFields(page.body), decision: 'link' }).toString(),
+  });
+  assert.equal(done.status, 200, done.body);
+  assert.equal(boundTo('UNGINX'), 'alice');
+  assert.match((await command('UNGINX', 'whoami')).json.text, /linked to alice/);
+});
+
+test('a client that sends its own X-Forwarded-User still gets the name it signed in as', async () => {
+  slack.emails.set('UFORGE', 'alice@corp.example');
+  const link = linkFrom(await command('UFORGE', 'link'));
+  const forged = { authorization: ALICE, 'x-forwarded-user': 'ceo', 'x-forwarded-email': 'ceo@corp.example' };
+  const page = await request(link, { headers: forged });
+  assert.match(page.body, /to your account <strong>alice<\/strong>/);
+  assert.doesNotMatch(page.body, /ceo/);
+  const done = await request(`${nginx.url}/associate`, {
+    method: 'POST',
+    headers: { ...forged, 'content-type': 'application/x-www-form-urlencoded', origin: nginx.url },
+    body: new URLSearchParams({ ...formFields(page.body), decision: 'link' }).toString(),
+  });
+  assert.equal(done.status, 200);
+  assert.equal(boundTo('UFORGE'), 'alice');
+});
+
+test("unauthenticated: the proxy's 401, and nothing bound", async () => {
+  const link = linkFrom(await command('UNOAUTH', 'link'));
+  for (const authorization of [undefined, basic('alice', 'wrong'), basic('mallory', 'x')]) {
+    const page = await request(link, { headers: { authorization, 'x-forwarded-user': 'alice' } });
+    assert.equal(page.status, 401);
+    assert.match(String(page.headers['www-authenticate']), /^Basic realm="Company sign-in"/);
+    const post = await request(`${nginx.url}/associate`, {
+      method: 'POST',
+      headers: { authorization, 'x-forwarded-user': 'alice', 'content-type': 'application/x-www-form-urlencoded' },
+      body: `nonce=${new URL(link).searchParams.get('nonce')}&csrf=x`,
+    });
+    assert.equal(post.status, 401);
+  }
+  assert.equal(boundTo('UNOAUTH'), undefined);
+  assert.equal((await request(link, { headers: { authorization: ALICE } })).status, 200, 'the link is still unused');
+});
+
+test("the server's own port refuses the header from an address outside TRUSTED_PROXIES", async () => {
+  const link = linkFrom(await command('UOUTSIDE', 'link'));
+  const direct = `${server.url}${new URL(link).pathname}${new URL(link).search}`;
+  const res = await request(direct, { localAddress: '127.0.0.2', headers: { 'x-forwarded-user': 'alice' } });
+  assert.equal(res.status, 403);
+});
+
+test('only the two paths are exposed', async () => {
+  assert.equal((await request(`${nginx.url}/healthz`)).status, 404);
+  assert.equal((await request(`${nginx.url}/metrics`)).status, 404);
+});

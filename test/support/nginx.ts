@@ -1,0 +1,84 @@
+// A real nginx (Debian's package) running deploy/nginx-sso-proxy.conf, with only what must change
+// on this machine changed: its port, the server's port and the password file's path.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { ROOT, tempDir } from './server.ts';
+
+export interface RunningNginx {
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+export const freePort = () =>
+  new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+
+/** Lets startServer know the public URL before nginx itself starts. */
+export async function reserveNginx(): Promise<{ port: number; url: string }> {
+  const port = await freePort();
+  return { port, url: `http://127.0.0.1:${port}` };
+}
+
+export async function startNginx(port: number, upstreamPort: number, users: Record<string, string>): Promise<RunningNginx> {
+  const dir = tempDir();
+  chmodSync(dir, 0o755); // nginx's workers run as nobody
+  mkdirSync(join(dir, 'tmp'));
+  chmodSync(join(dir, 'tmp'), 0o777);
+  // nginx reads {PLAIN} entries, which keeps the test free of a hashing tool.
+  writeFileSync(join(dir, 'htpasswd'), Object.entries(users).map(([u, p]) => `${u}:{PLAIN}${p}\n`).join(''), { mode: 0o644 });
+
+  const example = readFileSync(join(ROOT, 'deploy/nginx-sso-proxy.conf'), 'utf8');
+  const site = [
+    ['listen 80;', `listen 127.0.0.1:${port};`],
+    ['server 127.0.0.1:3000;', `server 127.0.0.1:${upstreamPort};`],
+    ['/etc/nginx/account-binding.htpasswd', join(dir, 'htpasswd')],
+  ].reduce((text, [from, to]) => {
+    if (!text.includes(from!)) throw new Error(`deploy/nginx-sso-proxy.conf no longer contains "${from}"`);
+    return text.replace(from!, to!);
+  }, example);
+  writeFileSync(join(dir, 'site.conf'), site);
+  const t = join(dir, 'tmp');
+  writeFileSync(
+    join(dir, 'nginx.conf'),
+    `worker_processes 1;
+pid ${join(dir, 'nginx.pid')};
+error_log ${join(dir, 'error.log')} warn;
+events { worker_connections 1024; }
+http {
+  access_log ${join(dir, 'access.log')};
+  client_body_temp_path ${t}/body; proxy_temp_path ${t}/proxy; fastcgi_temp_path ${t}/fcgi;
+  uwsgi_temp_path ${t}/uwsgi; scgi_temp_path ${t}/scgi;
+  include ${join(dir, 'site.conf')};
+}
+`,
+  );
+  const child: ChildProcess = spawn('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    try {
+      await fetch(`${url}/`);
+      break;
+    } catch {
+      if (i > 100 || child.exitCode !== null) throw new Error(`nginx did not start: ${out}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  return {
+    url,
+    port,
+    async stop() {
+      child.kill('SIGQUIT');
+      await exited;
+    },
+  };
+}
