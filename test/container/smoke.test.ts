@@ -16,7 +16,11 @@ import { request } from '../support/http-client.ts';
 
 const IMAGE = 'account-binding:smoke';
 const shared = join(ROOT, '..', 'shared', 'container', 'bin');
-const PATH = spawnSync('docker', ['info'], { stdio: 'ignore' }).status === 0 ? process.env.PATH : `${shared}:${process.env.PATH}`;
+const dockerAnswers = spawnSync('docker', ['info'], { stdio: 'ignore' }).status === 0;
+if (!dockerAnswers && !existsSync(join(shared, 'docker'))) {
+  throw new Error(`no Docker engine answers and there is no ${shared}/docker to stand in for it`);
+}
+const PATH = dockerAnswers ? process.env.PATH : `${shared}:${process.env.PATH}`;
 const docker = (...args: string[]) => execFileSync('docker', args, { env: { ...process.env, PATH }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
 
 const freePort = () =>
