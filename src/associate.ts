@@ -24,11 +24,18 @@ export function associateRoute(services: Services, announce: AnnounceBinding): R
     return identity;
   };
 
-  /** Only forms our own page submitted: browsers say where a request came from. */
+  /**
+   * Only forms our own page submitted: browsers say where a request came from. Sec-Fetch-Site
+   * cannot be set by a page, so when present it decides. Our pages send `Referrer-Policy:
+   * no-referrer`, which makes browsers send `Origin: null` on their own form posts: that is
+   * accepted only together with `Sec-Fetch-Site: same-origin`.
+   */
   const refuseCrossSite = (ctx: Context): void => {
     const site = ctx.req.headers['sec-fetch-site'];
     const origin = ctx.req.headers.origin;
-    if ((site !== undefined && site !== 'same-origin' && site !== 'none') || (origin !== undefined && origin !== config.publicOrigin)) {
+    const siteOk = site === undefined || site === 'same-origin' || site === 'none';
+    const originOk = origin === undefined || origin === config.publicOrigin || (origin === 'null' && site === 'same-origin');
+    if (!siteOk || !originOk) {
       log.warn('associate_cross_site_refused', { request_id: ctx.requestId, sec_fetch_site: site, origin });
       throw new HttpError(403, 'This confirmation was sent from another site and was refused. Open the link from Slack again.');
     }

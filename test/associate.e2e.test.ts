@@ -157,6 +157,10 @@ test('cross-site POSTs are refused: Sec-Fetch-Site cross-site / same-site, or a 
     assert.match(res.body, /from another site/);
   }
   assert.equal(bindingOf('UCROSS'), undefined);
+  // What a real browser sends for our own form, since our pages say Referrer-Policy: no-referrer.
+  const link2 = await newLink('UCROSS2');
+  const fields2 = formFields((await openLink(server.url, link2, 'alice')).body);
+  assert.equal((await confirm(server.url, fields2, 'alice', { headers: { 'sec-fetch-site': 'same-origin', origin: 'null' } })).status, 200);
   // A client that sends neither header (curl, an old browser) still needs the CSRF token.
   const plain = await confirm(server.url, fields, 'alice', { headers: { origin: undefined, 'sec-fetch-site': undefined } });
   assert.equal(plain.status, 200);
