@@ -1,0 +1,287 @@
+// `npm run bench`: this project against the floor (a bare node:http server that only verifies the
+// signature) and against @slack/bolt, under the same load from wrk (Debian's `wrk`), on loopback.
+// Alternating rounds, medians. Then the unbound path (a new link, one SQLite write, per request),
+// the /associate confirmation POST, peak RSS under load and time to ready.
+// BENCH_ROUNDS (default 3) and BENCH_SECONDS (default 5) make it longer or shorter.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { createServer } from 'node:net';
+import Database from 'better-sqlite3';
+import { slackSignature } from '../../src/slack/verify.ts';
+import { startSlackStub } from '../../src/demo/slack-stand-in.ts';
+import { ROOT } from '../../src/demo/spawn-server.ts';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const CONNECTIONS = 50;
+const SECRET = 'bench-signing-secret-0123456789';
+const BINDINGS = 10_000;
+
+if (spawnSync('wrk', ['--version']).error) {
+  console.error('npm run bench needs wrk: apt-get install -y wrk');
+  process.exit(2);
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'acct-bench-'));
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+// ---------- processes ----------
+
+interface Proc {
+  url: string;
+  pid: number;
+  readyMs: number;
+  stop(): Promise<void>;
+}
+
+async function start(name: string, command: string, args: string[], env: Record<string, string>): Promise<Proc> {
+  const port = await freePort();
+  const log = createWriteStream(join(dir, `${name}.log`));
+  const started = performance.now();
+  const child: ChildProcess = spawn(command, args, {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: String(port), SLACK_SIGNING_SECRET: SECRET, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.pipe(log);
+  child.stderr!.pipe(log);
+  const url = `http://127.0.0.1:${port}`;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${name} exited: ${readFileSync(join(dir, `${name}.log`), 'utf8')}`);
+    try {
+      // Ready means serving: /healthz for us; the others answer anything once listening.
+      const res = await fetch(`${url}/healthz`);
+      if (res.status < 500) break;
+    } catch {
+      // not yet
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const readyMs = performance.now() - started;
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  return {
+    url,
+    pid: child.pid!,
+    readyMs,
+    async stop() {
+      for (const pid of [...descendants(child.pid!)].reverse()) {
+        try {
+          process.kill(pid, 'SIGTERM');
+        } catch {
+          // gone
+        }
+      }
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** pid and every process under it, parents first (npm start → sh → tsx → node). */
+function descendants(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const ppid = Number(readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const out: number[] = [];
+  const walk = (pid: number) => {
+    out.push(pid);
+    for (const c of children.get(pid) ?? []) walk(c);
+  };
+  walk(root);
+  return out;
+}
+
+/** Peak resident memory (VmHWM) of the process that does the work: the deepest one. */
+function peakRssMb(root: number): number {
+  const server = descendants(root).at(-1)!;
+  const line = readFileSync(`/proc/${server}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmHWM:'))!;
+  return Number(line.split(/\s+/)[1]) / 1024;
+}
+
+// ---------- load ----------
+
+interface Request {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+interface Result {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+/** Runs wrk cycling through `requests` (each sent once before any repeats). */
+function wrk(url: string, requests: Request[], seconds = SECONDS): Result {
+  const data = join(dir, 'requests.tsv');
+  writeFileSync(
+    data,
+    requests.map((r) => [r.method, r.path, JSON.stringify(r.headers).replace(/\t/g, ' '), r.body].join('\t')).join('\n') + '\n',
+  );
+  const script = join(dir, 'requests.lua');
+  writeFileSync(
+    script,
+    `local reqs = {}
+init = function(args)
+  for line in io.lines("${data}") do
+    local method, path, headers, body = line:match("^([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t(.*)$")
+    local h = {}
+    for k, v in headers:gmatch('"([^"]+)":"([^"]*)"') do h[k] = v end
+    reqs[#reqs + 1] = wrk.format(method, path, h, body)
+  end
+end
+local i = 0
+request = function()
+  i = i + 1
+  if i > #reqs then i = 1 end
+  return reqs[i]
+end
+`,
+  );
+  const r = spawnSync('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-s', script, url], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`wrk failed: ${r.stderr}`);
+  const out = r.stdout;
+  const ms = (label: string) => {
+    const m = new RegExp(`\\s${label}%\\s+([\\d.]+)(us|ms|s)`).exec(out);
+    if (!m) throw new Error(`no ${label}% in wrk output:\n${out}`);
+    return Number(m[1]) * { us: 0.001, ms: 1, s: 1000 }[m[2] as 'us' | 'ms' | 's'];
+  };
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const socketErrors = socket ? socket.slice(1).reduce((a, b) => a + Number(b), 0) : 0;
+  return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1]), p50: ms('50'), p99: ms('99'), errors: non2xx + socketErrors };
+}
+
+const FORM = 'application/x-www-form-urlencoded';
+function slashCommand(user: string, text: string): Request {
+  const body = new URLSearchParams({
+    token: 'x', team_id: 'T0BENCH', team_domain: 'bench', channel_id: 'C0BENCH', channel_name: 'general',
+    user_id: user, user_name: `user-${user}`, command: '/acct', text,
+    response_url: 'https://hooks.slack.com/commands/T0BENCH/1/x', trigger_id: '1.2.3',
+  }).toString();
+  const ts = String(Math.floor(Date.now() / 1000));
+  return { method: 'POST', path: '/slack/commands', headers: { 'Content-Type': FORM, 'X-Slack-Request-Timestamp': ts, 'X-Slack-Signature': slackSignature(SECRET, ts, body) }, body };
+}
+
+// ---------- setup ----------
+
+const slack = await startSlackStub();
+const databasePath = join(dir, 'bench.db');
+{
+  // 10,000 bindings, as a company's worth of users would leave behind; the schema comes from the
+  // server itself (a first start), the rows from one transaction.
+  const seed = await start('seed', 'npm', ['start', '--silent'], { SLACK_BOT_TOKEN: 'xoxb-bench', PUBLIC_BASE_URL: 'https://bench.example', DATABASE_PATH: databasePath, SLACK_API_URL: slack.url });
+  await seed.stop();
+  const db = new Database(databasePath);
+  const insert = db.prepare(`INSERT INTO bindings (slack_org, slack_user_id, slack_team_id, slack_enterprise_id, slack_user_name, slack_team_domain, internal_user, created_at)
+    VALUES ('T0BENCH', ?, 'T0BENCH', NULL, ?, 'bench', ?, ?)`);
+  db.transaction(() => {
+    for (let i = 0; i < BINDINGS; i++) insert.run(`U${String(i).padStart(6, '0')}`, `user${i}`, `person${i}@corp.example`, Date.now());
+  })();
+  db.close();
+}
+
+const projectEnv = { SLACK_BOT_TOKEN: 'xoxb-bench', PUBLIC_BASE_URL: 'https://bench.example', DATABASE_PATH: databasePath, SLACK_API_URL: slack.url };
+const servers = {
+  project: () => start('project', 'npm', ['start', '--silent'], projectEnv),
+  bare: () => start('bare', process.execPath, ['--import', 'tsx', 'test/bench/bare-server.ts'], {}),
+  bolt: () => start('bolt', process.execPath, ['--import', 'tsx', 'test/bench/bolt-server.ts'], {}),
+};
+type Name = keyof typeof servers;
+
+console.log(`machine: ${cpus().length} × ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, wrk -t1 -c${CONNECTIONS}, ${SECONDS} s × ${ROUNDS} rounds`);
+
+// ---------- bound-user command: project vs bare vs bolt ----------
+
+const results: Record<Name, Result[]> = { project: [], bare: [], bolt: [] };
+const readiness: number[] = [];
+let peakRss = 0;
+const boundUser = 'U004242'; // one of the 10,000
+for (let round = 0; round < ROUNDS; round++) {
+  const order: Name[] = round % 2 === 0 ? ['project', 'bare', 'bolt'] : ['bolt', 'bare', 'project'];
+  for (const name of order) {
+    const proc = await servers[name]();
+    if (name === 'project') readiness.push(proc.readyMs);
+    const check = await fetch(`${proc.url}/slack/commands`, { method: 'POST', headers: slashCommand(boundUser, 'whoami').headers, body: slashCommand(boundUser, 'whoami').body });
+    const text = await check.text();
+    if (check.status !== 200 || (name === 'project' && !/person4242@corp.example/.test(text))) throw new Error(`${name} answered ${check.status}: ${text}`);
+    results[name].push(wrk(proc.url, [slashCommand(boundUser, 'whoami')]));
+    if (name === 'project') peakRss = Math.max(peakRss, peakRssMb(proc.pid));
+    await proc.stop();
+  }
+}
+
+const row = (label: string, r: Result[]) => {
+  const m = { rps: median(r.map((x) => x.rps)), p50: median(r.map((x) => x.p50)), p99: median(r.map((x) => x.p99)), errors: r.reduce((a, x) => a + x.errors, 0) };
+  console.log(`${label.padEnd(34)} ${m.rps.toFixed(0).padStart(9)} ${m.p50.toFixed(2).padStart(8)} ${m.p99.toFixed(2).padStart(8)} ${String(m.errors).padStart(7)}`);
+  return m;
+};
+console.log(`\nbound-user command (/acct whoami)   req/s  p50 ms   p99 ms  errors`);
+const project = row('this project (npm start, 10k bindings)', results.project);
+const bare = row('bare node:http (verify + fixed JSON)', results.bare);
+const boltM = row('@slack/bolt (HTTPReceiver)', results.bolt);
+console.log(`ratios: project/bare ${(project.rps / bare.rps).toFixed(2)}×   project/bolt ${(project.rps / boltM.rps).toFixed(2)}×`);
+
+// ---------- the unbound path and the confirmation POST (project only) ----------
+
+{
+  const proc = await start('project-writes', 'npm', ['start', '--silent'], { ...projectEnv, LINK_VERIFICATION: 'confirm', DATABASE_PATH: join(dir, 'writes.db') });
+  const unbound: Result[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    // A different Slack user for every request: per-user link limits exist, and each is one write.
+    const requests = Array.from({ length: 100_000 }, (_, i) => slashCommand(`UN${round}X${i}`, 'link'));
+    unbound.push(wrk(proc.url, requests));
+  }
+  peakRss = Math.max(peakRss, peakRssMb(proc.pid));
+  console.log(`\nunbound: a new link per request (one write, WAL, synchronous=FULL)`);
+  row('links created', unbound);
+
+  // Links to confirm, made and opened beforehand: each POST consumes one (a transaction + a DM).
+  const COUNT = 15_000;
+  const forms: Request[] = [];
+  const make = async (i: number) => {
+    const cmd = slashCommand(`UC${i}`, 'link');
+    const res = await fetch(`${proc.url}${cmd.path}`, { method: 'POST', headers: cmd.headers, body: cmd.body });
+    const link = /associate\?nonce=([\w-]+)/.exec(await res.text())![1]!;
+    const page = await (await fetch(`${proc.url}/associate?nonce=${link}`, { headers: { 'x-forwarded-user': `person${i}` } })).text();
+    const csrf = /name="csrf" value="([^"]+)"/.exec(page)![1]!;
+    forms.push({
+      method: 'POST',
+      path: '/associate',
+      headers: { 'Content-Type': FORM, 'X-Forwarded-User': `person${i}`, 'Sec-Fetch-Site': 'same-origin' },
+      body: new URLSearchParams({ nonce: link, csrf, decision: 'link' }).toString(),
+    });
+  };
+  for (let i = 0; i < COUNT; i += 100) await Promise.all(Array.from({ length: 100 }, (_, j) => make(i + j)));
+  const confirmSeconds = 2;
+  const confirmResult = wrk(proc.url, forms, confirmSeconds);
+  console.log(`\n/associate confirmation POST (LINK_VERIFICATION=confirm: a transaction and a Slack DM each)`);
+  row('bindings confirmed', [confirmResult]);
+  if (confirmResult.rps * confirmSeconds > COUNT) console.log(`(more than ${COUNT} requests: the rest reused spent links and count as errors)`);
+  await proc.stop();
+}
+
+console.log(`\nproject peak RSS under load: ${peakRss.toFixed(0)} MB`);
+console.log(`project ready (npm start → /healthz 200): median ${median(readiness).toFixed(0)} ms, worst ${Math.max(...readiness).toFixed(0)} ms`);
+await slack.close();
+rmSync(dir, { recursive: true, force: true });
+process.exit(0);
