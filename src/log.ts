@@ -19,7 +19,27 @@ export function redact(fields: Record<string, unknown>): Record<string, unknown>
   return out;
 }
 
-export function createLogger(write: (line: string) => void = (line) => process.stdout.write(line)): Logger {
+/**
+ * stdout, with the lines of one event-loop turn joined into one write: under load a write per
+ * line cost a fifth of a bound user's command. What is pending is written at exit; a SIGKILL can
+ * lose at most the lines of the turn it interrupts.
+ */
+export function batchedStdout(): (line: string) => void {
+  let pending: string[] = [];
+  const flush = () => {
+    if (!pending.length) return;
+    const out = pending.join('');
+    pending = [];
+    process.stdout.write(out);
+  };
+  process.on('exit', flush);
+  return (line) => {
+    if (!pending.length) setImmediate(flush);
+    pending.push(line);
+  };
+}
+
+export function createLogger(write: (line: string) => void = batchedStdout()): Logger {
   const emit = (level: Level, event: string, fields: Record<string, unknown> = {}) => {
     write(`${JSON.stringify({ time: new Date().toISOString(), level, event, ...redact(fields) })}\n`);
   };

@@ -244,10 +244,7 @@ test('a failed DM is logged and never undoes the binding', async () => {
     const res = await linkAs(server.url, await newLink('UNODM'), 'mona');
     assert.equal(res.status, 200);
     await slack.waitFor('chat.postMessage', slack.calls.filter((c) => c.method === 'chat.postMessage').length);
-    for (let i = 0; i < 50 && !server.logs().some((l) => l.event === 'slack_dm' && l.outcome === 'failed'); i++) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    const failure = server.logs().find((l) => l.event === 'slack_dm' && l.outcome === 'failed' && l.slack_user === 'UNODM');
+    const [failure] = await server.waitForLog((l) => l.event === 'slack_dm' && l.outcome === 'failed' && l.slack_user === 'UNODM');
     assert.ok(failure, 'DM failure logged');
     assert.match(String(failure.error), /channel_not_found/);
     assert.ok(slack.calls.length > before);
@@ -270,7 +267,7 @@ test('nonces and secrets are in neither the database files nor the logs', async 
   }
   assert.equal(logs.includes(BOT_TOKEN), false);
   assert.equal(logs.includes('test-signing-secret'), false);
-  assert.ok(server.logs().some((l) => l.event === 'binding_created' && l.internal_user === 'nina'));
+  await server.waitForLog((l) => l.event === 'binding_created' && l.internal_user === 'nina');
 });
 
 test('bindings survive a restart on the same file', async () => {

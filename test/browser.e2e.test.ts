@@ -112,7 +112,7 @@ test('a page on another site that auto-submits the form cannot bind, even holdin
     assert.match(text, /sent from another site and was refused/);
     assert.equal(boundTo('UCSRFB'), undefined);
     await page.screenshot({ path: join(ARTIFACTS, 'cross-site-refused.png') });
-    const refused = server.logs().filter((l) => l.event === 'associate_cross_site_refused');
+    const refused = await server.waitForLog((l) => l.event === 'associate_cross_site_refused');
     assert.deepEqual(refused.map((l) => l.sec_fetch_site), ['cross-site'], 'refused for the browser\'s own word, once');
   } finally {
     evil.close();

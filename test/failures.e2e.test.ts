@@ -7,9 +7,13 @@ import { startServer, CONFIRM_ONLY } from './support/server.ts';
 import { startSlackStub } from '../src/demo/slack-stand-in.ts';
 import { slashCommand } from './support/slack.ts';
 
-test('a locked database: commands get a 200 ephemeral apology with a request id, /healthz says 503', async () => {
+test('a locked database: commands get a 200 ephemeral apology with a request id, /healthz says 503', async (t) => {
   const slack = await startSlackStub();
   const server = await startServer({ slackApiUrl: slack.url, env: CONFIRM_ONLY });
+  t.after(async () => {
+    await server.stop();
+    await slack.close();
+  });
   const holder = new Database(server.databasePath);
   try {
     // Another process holds the write lock (think: a stuck maintenance job).
@@ -21,7 +25,7 @@ test('a locked database: commands get a 200 ephemeral apology with a request id,
     assert.equal(res.json.response_type, 'ephemeral');
     const requestId = String(res.headers['x-request-id']);
     assert.match(res.json.text, new RegExp(`Sorry, something went wrong.*request ${requestId}`));
-    const logged = server.logs().find((l) => l.event === 'command_failed' && l.request_id === requestId);
+    const [logged] = await server.waitForLog((l) => l.event === 'command_failed' && l.request_id === requestId);
     assert.ok(logged, 'the failure is logged with the request id');
     assert.match(String(logged.error), /busy|locked/i);
 
@@ -34,6 +38,4 @@ test('a locked database: commands get a 200 ephemeral apology with a request id,
   assert.equal((await request(`${server.url}/healthz`)).status, 200);
   const after = await slashCommand(server.url, { user: 'UBUSY', text: 'link' });
   assert.match(after.json.text, /associate\?nonce=/);
-  await server.stop();
-  await slack.close();
 });

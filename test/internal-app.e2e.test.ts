@@ -99,8 +99,7 @@ test('a failing, garbled or oversized answer becomes a clear ephemeral error, ne
     assert.match(res.json.text, expected, text);
     assert.match(res.json.text, new RegExp(`request ${res.headers['x-request-id']}`), text);
   }
-  const logged = server.logs().filter((l) => l.event === 'internal_app_call' && l.outcome === 'invalid_response');
-  assert.ok(logged.length >= 4);
+  await server.waitForLog((l) => l.event === 'internal_app_call' && l.outcome === 'invalid_response', 4);
 });
 
 test('a timeout of the internal app is a clear message at the response_url, logged with the request id', async () => {
@@ -110,7 +109,7 @@ test('a timeout of the internal app is a clear message at the response_url, logg
   const [posted] = await hooks.waitFor(1, (r) => r.url === '/commands/timeout');
   assert.match(posted!.body.text, /did not finish within 4 seconds/);
   const requestId = String(res.headers['x-request-id']);
-  assert.ok(server.logs().some((l) => l.event === 'internal_app_call' && l.outcome === 'timeout' && l.request_id === requestId));
+  await server.waitForLog((l) => l.event === 'internal_app_call' && l.outcome === 'timeout' && l.request_id === requestId);
 });
 
 test('a response_url on a host that is not allowed is never posted to', async () => {
@@ -118,7 +117,7 @@ test('a response_url on a host that is not allowed is never posted to', async ()
     const before = hooks.received.length;
     const res = await run('slow 2300', url);
     assert.match(res.json.text, /cannot be shown/, url);
-    assert.ok(server.logs().some((l) => l.event === 'response_url_refused' && l.request_id === res.headers['x-request-id']));
+    await server.waitForLog((l) => l.event === 'response_url_refused' && l.request_id === res.headers['x-request-id']);
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(hooks.received.length, before, url);
   }

@@ -66,7 +66,7 @@ describe('LINK_VERIFICATION=email (the default)', () => {
     assert.match(res.body, /This link belongs to another person/);
     assert.equal(boundTo(server, 'UATTACK'), undefined);
     assert.equal((await openLink(server.url, link, 'victim')).status, 410, 'the link cannot be tried again');
-    const event = server.logs().find((l) => l.event === 'security_link_email_mismatch');
+    const [event] = await server.waitForLog((l) => l.event === 'security_link_email_mismatch');
     assert.ok(event);
     assert.equal(event.slack_user, 'UATTACK');
     assert.equal(event.internal_user, 'victim');
@@ -153,7 +153,7 @@ describe('LINK_VERIFICATION=code', () => {
     assert.match((await type('UCODE2', `confirm ${wrong}`)).json.text, /Too many wrong codes/);
     assert.match((await type('UCODE2', `confirm ${code}`)).json.text, /no link waiting/);
     assert.equal(boundTo(server, 'UCODE2'), undefined);
-    assert.ok(server.logs().some((l) => l.event === 'security_code_attempts_exhausted' && l.slack_user === 'UCODE2'));
+    await server.waitForLog((l) => l.event === 'security_code_attempts_exhausted' && l.slack_user === 'UCODE2');
   });
 
   test('a late code is refused', async () => {

@@ -12,6 +12,8 @@ export interface SpawnedServer {
   /** Everything the process wrote to stdout and stderr so far. */
   output(): string;
   logs(): Array<Record<string, unknown>>;
+  /** Log lines are written once per event-loop turn: wait until `count` lines match. */
+  waitForLog(match: (line: Record<string, unknown>) => boolean, count?: number): Promise<Array<Record<string, unknown>>>;
   stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
@@ -42,16 +44,29 @@ export async function spawnServer(env: Record<string, string>): Promise<SpawnedS
     void exited.then(() => reject(new Error(`server exited during start:\n${out}`)));
   });
 
+  // Complete lines only: a write can arrive in pieces.
+  const logs = () =>
+    out
+      .slice(0, out.lastIndexOf('\n') + 1)
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+
   return {
     url: `http://127.0.0.1:${port}`,
     port,
     process: child,
     output: () => out,
-    logs: () =>
-      out
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l) as Record<string, unknown>),
+    logs,
+    async waitForLog(match, count = 1) {
+      const deadline = Date.now() + 5000;
+      for (;;) {
+        const found = logs().filter(match);
+        if (found.length >= count) return found;
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${count} matching log line(s); found ${found.length}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
     async stop(signal = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return exited;

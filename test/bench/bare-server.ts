@@ -22,3 +22,4 @@ createServer((req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' }).end(reply);
   });
 }).listen(Number(process.env.PORT), '127.0.0.1', () => console.log('listening'));
+process.on('SIGTERM', () => process.exit(0));
