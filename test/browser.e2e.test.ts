@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { chromium, type Browser, type BrowserContext } from 'playwright-core';
-import Database from 'better-sqlite3';
+import { boundTo as boundToIn } from './support/db.ts';
 import { request } from './support/http-client.ts';
 import { ROOT, startServer, type RunningServer } from './support/server.ts';
 import { startSlackStub, type SlackStub } from '../src/demo/slack-stand-in.ts';
@@ -52,14 +52,7 @@ async function newLink(user: string): Promise<string> {
   const res = await request(`${nginx.url}/slack/commands`, { method: 'POST', headers: signedHeaders(body), body });
   return linkFrom({ json: JSON.parse(res.body) });
 }
-const boundTo = (user: string) => {
-  const db = new Database(server.databasePath, { readonly: true });
-  try {
-    return (db.prepare('SELECT internal_user FROM bindings WHERE slack_user_id = ?').get(user) as { internal_user: string } | undefined)?.internal_user;
-  } finally {
-    db.close();
-  }
-};
+const boundTo = (user: string) => boundToIn(server.databasePath, user);
 
 test('open the link, see both accounts named, click, see success; a stale tab gets the friendly "already used" page', { skip }, async () => {
   const link = await newLink('UBROWSER');

@@ -2,7 +2,7 @@
 // SSO; nginx sets the identity headers and overwrites what clients send.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import Database from 'better-sqlite3';
+import { boundTo as boundToIn } from './support/db.ts';
 import { request } from './support/http-client.ts';
 import { startServer, type RunningServer } from './support/server.ts';
 import { startSlackStub, type SlackStub } from '../src/demo/slack-stand-in.ts';
@@ -33,14 +33,7 @@ after(async () => {
   await slack.close();
 });
 
-const boundTo = (user: string) => {
-  const db = new Database(server.databasePath, { readonly: true });
-  try {
-    return (db.prepare('SELECT internal_user FROM bindings WHERE slack_user_id = ?').get(user) as { internal_user: string } | undefined)?.internal_user;
-  } finally {
-    db.close();
-  }
-};
+const boundTo = (user: string) => boundToIn(server.databasePath, user);
 
 /** A slash command as Slack sends it, through nginx. */
 async function command(user: string, text: string) {

@@ -7,6 +7,7 @@ import { startServer, type RunningServer } from './support/server.ts';
 import { startSlackStub, type SlackStub } from '../src/demo/slack-stand-in.ts';
 import { linkFrom, slashCommand } from './support/slack.ts';
 import { confirm, formFields, openLink } from './support/browser.ts';
+import { boundTo as boundToIn } from './support/db.ts';
 
 let slack: SlackStub;
 before(async () => {
@@ -14,14 +15,7 @@ before(async () => {
 });
 after(() => slack.close());
 
-const boundTo = (server: RunningServer, user: string): string | undefined => {
-  const db = new Database(server.databasePath, { readonly: true });
-  try {
-    return (db.prepare('SELECT internal_user FROM bindings WHERE slack_user_id = ?').get(user) as { internal_user: string } | undefined)?.internal_user;
-  } finally {
-    db.close();
-  }
-};
+const boundTo = (server: RunningServer, user: string) => boundToIn(server.databasePath, user);
 
 /** Opens the link as the signed-in user (with the email the proxy passes) and confirms. */
 async function confirmAs(server: RunningServer, link: string, user: string, email: string | undefined) {
