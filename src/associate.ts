@@ -87,7 +87,7 @@ export function associateRoute(services: Services, announce: AnnounceBinding): R
       });
       return slackEmail ? pages.emailMismatchPage() : pages.errorPage(403, 'Your Slack profile shows no email address, so this link cannot be verified. Nothing was linked. Ask your Slack administrator.');
     }
-    return finish(ctx, store.completeLink(nonceHash, identity.user, Date.now()));
+    return finish(ctx, await store.completeLink(nonceHash, identity.user, Date.now()));
   };
 
   /** code mode: the binding waits for the Slack user to type the code shown here. */
@@ -162,7 +162,7 @@ export function associateRoute(services: Services, announce: AnnounceBinding): R
         case 'code':
           return deferToCode(ctx, nonceHash, identity);
         case 'confirm':
-          return finish(ctx, store.completeLink(nonceHash, identity.user, Date.now()));
+          return finish(ctx, await store.completeLink(nonceHash, identity.user, Date.now()));
       }
     },
 

@@ -176,8 +176,8 @@ export function openStore(path: string, { mustExist = false } = {}) {
     return row && bindingOf(row);
   };
 
-  /** Replaces any open link of the same Slack user: one live link per user. */
-  const createLink = db.transaction((user: SlackUser, request: LinkRequest, nonceHash: Buffer, now: number, ttlMs: number) => {
+  /** A new link replaces any open link of the same Slack user: one live link per user. */
+  const createLink = groupCommit(db, ({ user, request, nonceHash, now, ttlMs }: NewLink): void => {
     s.deleteLinkOfUser.run(user.org, user.userId);
     s.insertLink.run({ ...user, ...request, nonceHash, createdAt: now, expiresAt: now + ttlMs });
   });
@@ -186,7 +186,7 @@ export function openStore(path: string, { mustExist = false } = {}) {
    * Consumes the nonce and writes the binding together. IMMEDIATE takes the write lock before
    * reading, so two processes on one file cannot both see the nonce as live.
    */
-  const completeLink = db.transaction((nonceHash: Buffer, internalUser: string, now: number): CompleteResult => {
+  const completeLink = groupCommit(db, ({ nonceHash, internalUser, now }: { nonceHash: Buffer; internalUser: string; now: number }): CompleteResult => {
     const link = s.getLiveLink.get(nonceHash, now);
     if (!link) return { outcome: 'gone' };
     s.deleteLink.run(nonceHash);
@@ -244,13 +244,15 @@ export function openStore(path: string, { mustExist = false } = {}) {
      */
     ping: db.transaction(() => s.ping.get() !== undefined).immediate,
     getBinding,
-    createLink: (user: SlackUser, request: LinkRequest, nonceHash: Buffer, now: number, ttlMs: number) =>
-      createLink.immediate(user, request, nonceHash, now, ttlMs),
+    /** Resolves once the link is durable. */
+    createLink: (user: SlackUser, request: LinkRequest, nonceHash: Buffer, now: number, ttlMs: number): Promise<void> =>
+      createLink({ user, request, nonceHash, now, ttlMs }),
     getLiveLink: (nonceHash: Buffer, now: number): Link | undefined => {
       const row = s.getLiveLink.get(nonceHash, now);
       return row && linkOf(row);
     },
-    completeLink: (nonceHash: Buffer, internalUser: string, now: number) => completeLink.immediate(nonceHash, internalUser, now),
+    /** Resolves once the outcome is durable. */
+    completeLink: (nonceHash: Buffer, internalUser: string, now: number): Promise<CompleteResult> => completeLink({ nonceHash, internalUser, now }),
     /** True when a live link was cancelled. */
     cancelLink: (nonceHash: Buffer): boolean => s.deleteLink.run(nonceHash).changes > 0,
     /** The binding that was removed, if there was one. */
@@ -288,6 +290,43 @@ export function openStore(path: string, { mustExist = false } = {}) {
       db.close();
     },
   };
+}
+
+interface NewLink {
+  user: SlackUser;
+  request: LinkRequest;
+  nonceHash: Buffer;
+  now: number;
+  ttlMs: number;
+}
+
+/**
+ * Group commit: the calls made in one event-loop turn run, in order, in one IMMEDIATE
+ * transaction. With synchronous=FULL every commit is an fsync; one fsync for many links or
+ * confirmations is what keeps the write paths fast. Each caller's promise settles with its own
+ * result once the transaction has committed; if it fails, it fails for all of them and none of it
+ * is written.
+ */
+function groupCommit<A, R>(db: Database.Database, step: (arg: A) => R): (arg: A) => Promise<R> {
+  const transaction = db.transaction((args: A[]) => args.map(step));
+  let queue: Array<{ arg: A; resolve: (r: R) => void; reject: (err: unknown) => void }> = [];
+  const flush = () => {
+    const batch = queue;
+    queue = [];
+    let results: R[];
+    try {
+      results = transaction.immediate(batch.map((b) => b.arg));
+    } catch (err) {
+      for (const b of batch) b.reject(err);
+      return;
+    }
+    batch.forEach((b, i) => b.resolve(results[i]!));
+  };
+  return (arg) =>
+    new Promise((resolve, reject) => {
+      if (!queue.length) setImmediate(flush);
+      queue.push({ arg, resolve, reject });
+    });
 }
 
 function migrate(db: Database.Database, path: string): void {

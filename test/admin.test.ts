@@ -17,20 +17,20 @@ const run = (...args: string[]) => {
 
 const user = (org: string, userId: string, userName: string): SlackUser => ({ org, userId, teamId: org, enterpriseId: null, userName, teamDomain: 'acme' });
 
-before(() => {
+before(async () => {
   db = join(tempDir(), 'admin.db');
   const store = openStore(db);
-  const bind = (u: SlackUser, internalUser: string) => {
+  const bind = async (u: SlackUser, internalUser: string) => {
     const h = hashNonce(newNonce())!;
-    store.createLink(u, { command: '/acct', pendingText: null, channelId: null, responseUrl: null }, h, Date.now(), 60_000);
-    assert.equal(store.completeLink(h, internalUser, Date.now()).outcome, 'bound');
+    await store.createLink(u, { command: '/acct', pendingText: null, channelId: null, responseUrl: null }, h, Date.now(), 60_000);
+    assert.equal((await store.completeLink(h, internalUser, Date.now())).outcome, 'bound');
   };
-  bind(user('T1', 'U1', 'ann'), 'ann');
-  bind(user('T2', 'U1', 'ann2'), 'ann');
-  bind(user('T1', 'U2', 'bob'), 'bob');
-  bind(user('T1', 'U3', 'cat'), 'cat');
-  store.createLink(user('T1', 'U9', 'dan'), { command: '/acct', pendingText: null, channelId: null, responseUrl: null }, hashNonce(newNonce())!, Date.now(), 60_000);
-  store.createLink(user('T2', 'U8', 'old'), { command: '/acct', pendingText: null, channelId: null, responseUrl: null }, hashNonce(newNonce())!, Date.now() - 120_000, 60_000);
+  await bind(user('T1', 'U1', 'ann'), 'ann');
+  await bind(user('T2', 'U1', 'ann2'), 'ann');
+  await bind(user('T1', 'U2', 'bob'), 'bob');
+  await bind(user('T1', 'U3', 'cat'), 'cat');
+  await store.createLink(user('T1', 'U9', 'dan'), { command: '/acct', pendingText: null, channelId: null, responseUrl: null }, hashNonce(newNonce())!, Date.now(), 60_000);
+  await store.createLink(user('T2', 'U8', 'old'), { command: '/acct', pendingText: null, channelId: null, responseUrl: null }, hashNonce(newNonce())!, Date.now() - 120_000, 60_000);
   store.close();
 });
 

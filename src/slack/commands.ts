@@ -87,13 +87,13 @@ function subcommands(services: Services, answerer: CommandAnswerer, announce: An
 
   const linkLimit = createRateLimiter(config.linkRateLimitPerMinute);
 
-  const startLinking = (ctx: Context, cmd: SlashCommand, reason: string, pendingText: string | null = null): Reply => {
+  const startLinking = async (ctx: Context, cmd: SlashCommand, reason: string, pendingText: string | null = null): Promise<Reply> => {
     if (!linkLimit.allow(`${cmd.user.org}\0${cmd.user.userId}`)) {
       ctx.logFields.outcome = 'link_rate_limited';
       return json(200, messages.tooManyLinks(config.linkRateLimitPerMinute));
     }
     const nonce = newNonce();
-    store.createLink(
+    await store.createLink(
       cmd.user,
       { command: cmd.command, pendingText, channelId: cmd.channelId, responseUrl: cmd.responseUrl },
       hashNonce(nonce)!,
