@@ -93,9 +93,7 @@ export function associateRoute(services: Services, announce: AnnounceBinding): R
   /** code mode: the binding waits for the Slack user to type the code shown here. */
   const deferToCode = (ctx: Context, nonceHash: Buffer, identity: Identity): Reply => {
     const code = newCode();
-    const link = store.getLiveLink(nonceHash, Date.now());
-    if (!link) return pages.goneLinkPage();
-    const result = store.deferLink(nonceHash, identity.user, codeMac(codeKey, link, code), Date.now(), CODE_TTL_MS);
+    const result = store.deferLink(nonceHash, identity.user, (id) => codeMac(codeKey, id, code), Date.now(), CODE_TTL_MS);
     ctx.logFields.outcome = result.outcome;
     if (result.outcome === 'gone') return pages.goneLinkPage();
     if (result.outcome === 'already-bound') return pages.alreadyBoundPage(result.binding.internalUser);

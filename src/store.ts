@@ -69,7 +69,7 @@ export interface WorkspaceStats {
 export type DeferResult = { outcome: 'pending'; link: Link } | { outcome: 'gone' } | { outcome: 'already-bound'; binding: Binding };
 
 export type CodeResult =
-  | CompleteResult
+  | Exclude<CompleteResult, { outcome: 'gone' }>
   | { outcome: 'none' }
   | { outcome: 'expired' }
   | { outcome: 'wrong'; attemptsLeft: number }
@@ -187,27 +187,39 @@ export function openStore(path: string, { mustExist = false } = {}) {
    * reading, so two processes on one file cannot both see the nonce as live.
    */
   const completeLink = groupCommit(db, ({ nonceHash, internalUser, now }: { nonceHash: Buffer; internalUser: string; now: number }): CompleteResult => {
-    const link = s.getLiveLink.get(nonceHash, now);
-    if (!link) return { outcome: 'gone' };
-    s.deleteLink.run(nonceHash);
-    const existing = s.getBinding.get(link.slack_org, link.slack_user_id);
-    if (existing) return { outcome: 'already-bound', binding: bindingOf(existing) };
-    const binding: Binding = { ...slackUserOf(link), internalUser, createdAt: now };
-    s.insertBinding.run(binding);
-    return { outcome: 'bound', binding, link: linkOf(link) };
+    const row = consumeLink(nonceHash, now);
+    return row ? bindOnce(row, internalUser, now) : { outcome: 'gone' };
   });
 
-  /** LINK_VERIFICATION=code: the browser confirmed; the binding now waits for the code in Slack. */
+  /** The live link with this nonce, deleted: a link is spent by whatever is done with it. */
+  const consumeLink = (nonceHash: Buffer, now: number): LinkRow | undefined => {
+    const row = s.getLiveLink.get(nonceHash, now);
+    if (row) s.deleteLink.run(nonceHash);
+    return row;
+  };
+
+  /** Binds the Slack user a link (or pending confirmation) was made for, unless already bound. */
+  const bindOnce = (row: LinkRow, internalUser: string, now: number): Exclude<CompleteResult, { outcome: 'gone' }> => {
+    const existing = s.getBinding.get(row.slack_org, row.slack_user_id);
+    if (existing) return { outcome: 'already-bound', binding: bindingOf(existing) };
+    const binding: Binding = { ...slackUserOf(row), internalUser, createdAt: now };
+    s.insertBinding.run(binding);
+    return { outcome: 'bound', binding, link: linkOf(row) };
+  };
+
+  /**
+   * LINK_VERIFICATION=code: the browser confirmed; the binding now waits for the code in Slack.
+   * `codeMacFor` turns the link's Slack identity into the stored form of the code.
+   */
   const deferLink = db.transaction(
-    (nonceHash: Buffer, internalUser: string, codeMac: Buffer, now: number, ttlMs: number): DeferResult => {
-      const row = s.getLiveLink.get(nonceHash, now);
+    (nonceHash: Buffer, internalUser: string, codeMacFor: (id: SlackIdentity) => Buffer, now: number, ttlMs: number): DeferResult => {
+      const row = consumeLink(nonceHash, now);
       if (!row) return { outcome: 'gone' };
-      s.deleteLink.run(nonceHash);
       const existing = s.getBinding.get(row.slack_org, row.slack_user_id);
       if (existing) return { outcome: 'already-bound', binding: bindingOf(existing) };
       const link = linkOf(row);
       // created_at stays the time of the slash command: its response_url lives 30 minutes from then.
-      s.upsertPending.run({ ...link, internalUser, codeMac, createdAt: link.createdAt, expiresAt: now + ttlMs });
+      s.upsertPending.run({ ...link, internalUser, codeMac: codeMacFor(link), createdAt: link.createdAt, expiresAt: now + ttlMs });
       return { outcome: 'pending', link };
     },
   );
@@ -228,11 +240,7 @@ export function openStore(path: string, { mustExist = false } = {}) {
         return { outcome: 'void' };
       }
       s.deletePending.run(id.org, id.userId);
-      const existing = s.getBinding.get(id.org, id.userId);
-      if (existing) return { outcome: 'already-bound', binding: bindingOf(existing) };
-      const binding: Binding = { ...slackUserOf(row), internalUser: row.internal_user, createdAt: now };
-      s.insertBinding.run(binding);
-      return { outcome: 'bound', binding, link: linkOf(row) };
+      return bindOnce(row, row.internal_user, now);
     },
   );
 
@@ -261,8 +269,8 @@ export function openStore(path: string, { mustExist = false } = {}) {
       if (row) s.deleteBinding.run(id.org, id.userId);
       return row && bindingOf(row);
     }),
-    deferLink: (nonceHash: Buffer, internalUser: string, codeMac: Buffer, now: number, ttlMs: number) =>
-      deferLink.immediate(nonceHash, internalUser, codeMac, now, ttlMs),
+    deferLink: (nonceHash: Buffer, internalUser: string, codeMacFor: (id: SlackIdentity) => Buffer, now: number, ttlMs: number) =>
+      deferLink.immediate(nonceHash, internalUser, codeMacFor, now, ttlMs),
     confirmCode: (id: SlackIdentity, matches: (codeMac: Buffer) => boolean, now: number, maxFailures: number) =>
       confirmCode.immediate(id, matches, now, maxFailures),
     /** Removes expired links and expired pending confirmations; returns how many. */

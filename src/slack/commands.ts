@@ -77,8 +77,6 @@ function subcommands(services: Services, answerer: CommandAnswerer, announce: An
         return bound(ctx, result.binding, 'already_linked', messages.alreadyLinked(cmd.command, result.binding));
       case 'wrong':
         return json(200, messages.codeOutcome(cmd.command, 'wrong', result.attemptsLeft));
-      case 'gone':
-        return json(200, messages.codeOutcome(cmd.command, 'none'));
       default:
         if (result.outcome === 'void') services.log.warn('security_code_attempts_exhausted', { request_id: ctx.requestId, slack_user: cmd.user.userId });
         return json(200, messages.codeOutcome(cmd.command, result.outcome));
