@@ -6,9 +6,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chownSync, existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { ROOT, SIGNING_SECRET, tempDir } from '../support/server.ts';
+import { ROOT, SIGNING_SECRET, freePort, tempDir } from '../support/server.ts';
 import { startSlackStub, type SlackStub } from '../../src/demo/slack-stand-in.ts';
 import { linkFrom, slashCommand } from '../support/slack.ts';
 import { confirm, formFields, openLink } from '../support/browser.ts';
@@ -22,14 +21,6 @@ if (!dockerAnswers && !existsSync(join(shared, 'docker'))) {
 }
 const PATH = dockerAnswers ? process.env.PATH : `${shared}:${process.env.PATH}`;
 const docker = (...args: string[]) => execFileSync('docker', args, { env: { ...process.env, PATH }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 
 let slack: SlackStub;
 let data: string;

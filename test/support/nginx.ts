@@ -2,23 +2,14 @@
 // on this machine changed: its port, the server's port and the password file's path.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { ROOT, tempDir } from './server.ts';
+import { ROOT, freePort, tempDir } from './server.ts';
 
 export interface RunningNginx {
   url: string;
   port: number;
   stop(): Promise<void>;
 }
-
-export const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 
 /** Lets startServer know the public URL before nginx itself starts. */
 export async function reserveNginx(): Promise<{ port: number; url: string }> {

@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:net';
 import { ROOT, spawnServer, type SpawnedServer } from '../../src/demo/spawn-server.ts';
 
 export { ROOT };
@@ -15,6 +16,15 @@ export const CONFIRM_ONLY = { LINK_VERIFICATION: 'confirm' };
 export interface RunningServer extends SpawnedServer {
   databasePath: string;
 }
+
+/** A port nobody listens on right now (for servers whose port must be known before they start). */
+export const freePort = () =>
+  new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
 
 export const tempDir = (): string => mkdtempSync(join(tmpdir(), 'acct-binding-'));
 
