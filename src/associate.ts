@@ -4,7 +4,7 @@
 import { HttpError, describe, mediaType, parseForm, readBody, type Context, type Reply, type Route } from './http.ts';
 import { createIdentitySource, type Identity } from './proxy.ts';
 import { csrfToken, csrfTokenValid, hashNonce } from './tokens.ts';
-import { CODE_TTL_MS, codeMac, describeVerification, newCode, sameEmail } from './verification.ts';
+import { CODE_TTL_MS, codeKey, codeMac, describeVerification, newCode, sameEmail } from './verification.ts';
 import type { AnnounceBinding } from './bound.ts';
 import * as pages from './pages.ts';
 import type { Services } from './services.ts';
@@ -15,7 +15,7 @@ const MAX_FORM_BODY = 16 * 1024;
 export function associateRoute(services: Services, announce: AnnounceBinding): Route {
   const { config, store, log, slack } = services;
   const csrfKey = store.serverKey('csrf');
-  const codeKey = store.serverKey('confirmation-code');
+  const codeKeyBytes = codeKey(store);
   const identitySource = createIdentitySource(config);
 
   const identify = async (ctx: Context): Promise<Identity> => {
@@ -93,7 +93,7 @@ export function associateRoute(services: Services, announce: AnnounceBinding): R
   /** code mode: the binding waits for the Slack user to type the code shown here. */
   const deferToCode = (ctx: Context, nonceHash: Buffer, identity: Identity): Reply => {
     const code = newCode();
-    const result = store.deferLink(nonceHash, identity.user, (id) => codeMac(codeKey, id, code), Date.now(), CODE_TTL_MS);
+    const result = store.deferLink(nonceHash, identity.user, (id) => codeMac(codeKeyBytes, id, code), Date.now(), CODE_TTL_MS);
     ctx.logFields.outcome = result.outcome;
     if (result.outcome === 'gone') return pages.goneLinkPage();
     if (result.outcome === 'already-bound') return pages.alreadyBoundPage(result.binding.internalUser);

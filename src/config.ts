@@ -151,19 +151,18 @@ export function loadConfig(env: Env): Config {
     }
   }
 
-  let trustedProxies = parseTrustedProxies('127.0.0.1,::1');
-  try {
-    trustedProxies = parseTrustedProxies(env.TRUSTED_PROXIES ?? '127.0.0.1,::1');
-  } catch (err) {
-    problems.push(`TRUSTED_PROXIES: ${(err as Error).message}`);
-  }
-
-  let metricsAllow = parseTrustedProxies('127.0.0.1,::1');
-  try {
-    metricsAllow = parseTrustedProxies(env.METRICS_ALLOW ?? '127.0.0.1,::1');
-  } catch (err) {
-    problems.push(`METRICS_ALLOW: ${(err as Error).message}`);
-  }
+  /** A list of IPs and CIDR ranges, loopback only by default. */
+  const addresses = (name: string): TrustedProxies => {
+    const loopback = '127.0.0.1,::1';
+    try {
+      return parseTrustedProxies(env[name] ?? loopback);
+    } catch (err) {
+      problems.push(`${name}: ${(err as Error).message}`);
+      return parseTrustedProxies(loopback);
+    }
+  };
+  const trustedProxies = addresses('TRUSTED_PROXIES');
+  const metricsAllow = addresses('METRICS_ALLOW');
 
   let slackApiUrl = 'https://slack.com/api/';
   if (env.SLACK_API_URL) {

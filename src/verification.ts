@@ -1,7 +1,7 @@
 // LINK_VERIFICATION: how we make sure the person confirming a link is the Slack user who asked
 // for it, and not a colleague they forwarded it to.
 import { createHmac, randomInt, timingSafeEqual } from 'node:crypto';
-import type { SlackIdentity } from './store.ts';
+import type { SlackIdentity, Store } from './store.ts';
 
 /** code mode: how long the code shown in the browser can be typed in Slack. */
 export const CODE_TTL_MS = 5 * 60_000;
@@ -9,6 +9,9 @@ export const CODE_TTL_MS = 5 * 60_000;
 export const MAX_CODE_FAILURES = 5;
 
 export const sameEmail = (a: string, b: string): boolean => a.trim().toLowerCase() === b.trim().toLowerCase();
+
+/** The server key under which codes are stored, shared by the page that shows a code and the command that takes it. */
+export const codeKey = (store: Store): Buffer => store.serverKey('confirmation-code');
 
 export const newCode = (): string => String(randomInt(0, 1_000_000)).padStart(6, '0');
 

@@ -10,7 +10,7 @@ import { createRateLimiter } from '../rate-limit.ts';
 import type { AnnounceBinding } from '../bound.ts';
 import type { CommandAnswerer } from '../run-command.ts';
 import { BUILTIN_COMMANDS } from '../builtin-app.ts';
-import { MAX_CODE_FAILURES, codeMatches, describeVerification } from '../verification.ts';
+import { MAX_CODE_FAILURES, codeKey, codeMatches, describeVerification } from '../verification.ts';
 
 /** Slack's payloads are a few KiB; anything near this is not from Slack. */
 export const MAX_COMMAND_BODY = 64 * 1024;
@@ -62,12 +62,12 @@ function subcommands(services: Services, answerer: CommandAnswerer, announce: An
   const { config, store } = services;
   const ttlMs = config.nonceTtlSeconds * 1000;
   const codeMode = config.linkVerification === 'code';
-  const codeKey = store.serverKey('confirmation-code');
+  const codeKeyBytes = codeKey(store);
 
   /** code mode: the Slack user types the code their browser showed them. */
   const confirmCode = (ctx: Context, cmd: SlashCommand, code: string | undefined): Reply => {
     if (!code) return json(200, messages.codeOutcome(cmd.command, 'usage'));
-    const result = store.confirmCode(cmd.user, codeMatches(codeKey, cmd.user, code), Date.now(), MAX_CODE_FAILURES);
+    const result = store.confirmCode(cmd.user, codeMatches(codeKeyBytes, cmd.user, code), Date.now(), MAX_CODE_FAILURES);
     ctx.logFields.outcome = `code_${result.outcome}`;
     switch (result.outcome) {
       case 'bound':
