@@ -37,7 +37,8 @@ export function createCommandAnswerer({ log, slack, background, runCommand, metr
     };
     const started = performance.now();
     const result = await runCommand(request, requestId);
-    metrics.observeInternalApp((performance.now() - started) / 1000);
+    const ms = performance.now() - started;
+    metrics.observeInternalApp(ms / 1000);
     log[result.outcome === 'ok' ? 'info' : 'warn']('internal_app_call', {
       request_id: requestId,
       slack_team: binding.teamId,
@@ -45,7 +46,7 @@ export function createCommandAnswerer({ log, slack, background, runCommand, metr
       internal_user: binding.internalUser,
       outcome: result.outcome,
       detail: result.detail,
-      duration_ms: Math.round(performance.now() - started),
+      duration_ms: Math.round(ms),
     });
     return result;
   };
