@@ -6,13 +6,14 @@ import type { Logger } from './log.ts';
 
 /** An error whose message is safe to show to the client; `detail` is for the log only. */
 export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly headers: Record<string, string> = {},
-    readonly detail?: string,
-  ) {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly detail: string | undefined;
+  constructor(status: number, message: string, headers: Record<string, string> = {}, detail?: string) {
     super(message);
+    this.status = status;
+    this.headers = headers;
+    this.detail = detail;
   }
 }
 

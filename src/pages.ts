@@ -5,7 +5,10 @@ import type { Reply } from './http.ts';
 
 /** Markup that is already safe; anything else interpolated into html`` is escaped. */
 class Html {
-  constructor(readonly value: string) {}
+  readonly value: string;
+  constructor(value: string) {
+    this.value = value;
+  }
   toString() {
     return this.value;
   }
