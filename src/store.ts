@@ -118,16 +118,23 @@ export type Store = ReturnType<typeof openStore>;
 export function openStore(path: string, { mustExist = false } = {}) {
   if (path !== ':memory:' && !mustExist) mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path, { fileMustExist: mustExist });
-  db.pragma('journal_mode = WAL');
+  // Every statement is prepared here, once, and lives as long as the store. better-sqlite3 12 on
+  // Node 24 (our image) aborts the whole process when the garbage collector frees a statement at
+  // the wrong moment (its destructor needs a JavaScript context that a GC run from Node's own
+  // callbacks lacks; WiseLibs/better-sqlite3#1515, fixed only in 13, which Node 20 cannot run).
+  // So: no db.pragma() (it prepares a statement and drops it), PRAGMAs that set go through exec.
+  db.exec('PRAGMA journal_mode = WAL');
   // A confirmed binding must survive a power cut, not only a crash of this process.
-  db.pragma('synchronous = FULL');
+  db.exec('PRAGMA synchronous = FULL');
   // Wait for another writer (the admin CLI, a backup) at most this long: Slack gives a slash
   // command 3 seconds, and an apology in time beats a timeout.
-  db.pragma('busy_timeout = 2000');
-  db.pragma('foreign_keys = ON');
-  migrate(db, path);
+  db.exec('PRAGMA busy_timeout = 2000');
+  db.exec('PRAGMA foreign_keys = ON');
+  const userVersion = db.prepare<[], number>('PRAGMA user_version').pluck();
+  migrate(db, path, userVersion.get()!);
 
   const s = {
+    userVersion, // held, not used again: see above
     ping: db.prepare('SELECT 1'),
     getBinding: db.prepare<[string, string], BindingRow>('SELECT * FROM bindings WHERE slack_org = ? AND slack_user_id = ?'),
     insertBinding: db.prepare(`INSERT INTO bindings
@@ -294,7 +301,7 @@ export function openStore(path: string, { mustExist = false } = {}) {
     },
     close: () => {
       // Fold the WAL back into the main file so that a copy of the .db alone is complete.
-      db.pragma('wal_checkpoint(TRUNCATE)');
+      db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
       db.close();
     },
   };
@@ -337,8 +344,7 @@ function groupCommit<A, R>(db: Database.Database, step: (arg: A) => R): (arg: A)
     });
 }
 
-function migrate(db: Database.Database, path: string): void {
-  const version = db.pragma('user_version', { simple: true }) as number;
+function migrate(db: Database.Database, path: string, version: number): void {
   if (version > SCHEMA_VERSION) {
     throw new Error(`${path} has schema version ${version}, newer than this program's ${SCHEMA_VERSION}; run a newer release`);
   }

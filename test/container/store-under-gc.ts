@@ -1,0 +1,41 @@
+// Run inside the image (Node 24) by smoke.test.ts: our store under an HTTP load that this same
+// process generates. That load makes Node run garbage collections from its own callbacks, and
+// there better-sqlite3 12 aborts the process if it frees any of its native objects (a statement
+// prepared and dropped, as db.pragma() does). Prints "survived" and exits 0 if nothing aborted.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { openStore } from '../../src/store.ts';
+
+const store = openStore(process.argv[2]!);
+const user = (n: number) => ({ org: 'T0GC', userId: `U${n}`, teamId: 'T0GC', enterpriseId: null, userName: `u${n}`, teamDomain: 'gc' });
+const request = { command: '/acct', pendingText: null, channelId: null, responseUrl: null };
+
+let n = 0;
+// Every kind of store call, so that any of them dropping a native object would be caught.
+const server = createServer(async (_req, res) => {
+  const i = n++;
+  const now = Date.now();
+  const binding = store.getBinding(user(i % 10));
+  if (i % 10 === 0) {
+    const nonceHash = Buffer.alloc(32, i % 251);
+    await store.createLink(user(i), request, nonceHash, now, 60_000);
+    store.getLiveLink(nonceHash, now);
+    await store.completeLink(nonceHash, `person${i}`, now);
+    store.removeBinding(user(i));
+  }
+  if (i % 1000 === 0) {
+    store.ping();
+    store.purgeExpired(now);
+    store.statsByWorkspace(now);
+    store.listBindings({ workspace: 'T0GC' });
+  }
+  res.end(JSON.stringify(Array.from({ length: 200 }, (_, k) => ({ k, binding, s: 'x'.repeat(50) })).slice(0, 3)));
+});
+server.listen(0, '127.0.0.1', async () => {
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  const until = Date.now() + 3000;
+  while (Date.now() < until) await Promise.all(Array.from({ length: 50 }, () => fetch(url).then((r) => r.text())));
+  console.log(`survived ${n} requests`);
+  store.close();
+  process.exit(0);
+});
