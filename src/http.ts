@@ -19,7 +19,7 @@ export class HttpError extends Error {
 
 export interface Reply {
   status: number;
-  headers?: Record<string, string>;
+  headers?: Readonly<Record<string, string>>;
   body?: string;
 }
 
@@ -43,9 +43,11 @@ export interface Route {
 
 export type Routes = Record<string, Route>;
 
-export const json = (status: number, value: unknown, headers: Record<string, string> = {}): Reply => ({
+const JSON_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'content-type': 'application/json; charset=utf-8' });
+
+export const json = (status: number, value: unknown, headers?: Record<string, string>): Reply => ({
   status,
-  headers: { 'content-type': 'application/json; charset=utf-8', ...headers },
+  headers: headers ? { ...JSON_HEADERS, ...headers } : JSON_HEADERS,
   body: JSON.stringify(value),
 });
 
@@ -86,19 +88,22 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+/** A parsed form: the first value of each field, as URLSearchParams.get would give it. */
+export type Form = ReadonlyMap<string, string>;
+
 /**
  * application/x-www-form-urlencoded, strictly: URLSearchParams would quietly turn broken
  * %-escapes and invalid UTF-8 into replacement characters; here they are a 400.
  */
-export function parseForm(body: Buffer): URLSearchParams {
-  const form = new URLSearchParams();
+export function parseForm(body: Buffer): Form {
+  const form = new Map<string, string>();
   try {
     for (const pair of utf8.decode(body).split('&')) {
       if (!pair) continue;
       const eq = pair.indexOf('=');
-      const key = eq === -1 ? pair : pair.slice(0, eq);
-      const value = eq === -1 ? '' : pair.slice(eq + 1);
-      form.append(decodeComponent(key), decodeComponent(value));
+      const key = decodeComponent(eq === -1 ? pair : pair.slice(0, eq));
+      const value = eq === -1 ? '' : decodeComponent(pair.slice(eq + 1));
+      if (!form.has(key)) form.set(key, value);
     }
   } catch {
     throw new HttpError(400, 'The form body is not valid form encoding (broken %-escape or invalid UTF-8).');
@@ -106,7 +111,11 @@ export function parseForm(body: Buffer): URLSearchParams {
   return form;
 }
 
-const decodeComponent = (s: string): string => decodeURIComponent(s.replace(/\+/g, ' '));
+// Most of Slack's fields hold neither "+" nor "%": those are returned as they are.
+const decodeComponent = (s: string): string => {
+  const spaced = s.includes('+') ? s.replaceAll('+', ' ') : s;
+  return spaced.includes('%') ? decodeURIComponent(spaced) : spaced;
+};
 
 /** Content-Type without parameters, lower-cased. */
 export const mediaType = (req: IncomingMessage): string =>

@@ -17,7 +17,9 @@ const HELP = {
 
 type Counter = Exclude<keyof typeof HELP, 'internal_app_request_duration_seconds'>;
 
-const escapeLabel = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+const LABEL_SPECIAL = /[\\"\n]/;
+const escapeLabel = (v: string) =>
+  LABEL_SPECIAL.test(v) ? v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n') : v;
 
 export function createMetrics() {
   const counters = new Map<Counter, Map<string, number>>();
@@ -27,12 +29,11 @@ export function createMetrics() {
 
   return {
     inc(name: Counter, labels: Record<string, string> = {}, by = 1): void {
-      const key = Object.entries(labels)
-        .map(([k, v]) => `${k}="${escapeLabel(v)}"`)
-        .join(',');
-      const series = counters.get(name) ?? new Map<string, number>();
+      let key = '';
+      for (const k of Object.keys(labels)) key += `${key ? ',' : ''}${k}="${escapeLabel(labels[k]!)}"`;
+      let series = counters.get(name);
+      if (!series) counters.set(name, (series = new Map()));
       series.set(key, (series.get(key) ?? 0) + by);
-      counters.set(name, series);
     },
 
     observeInternalApp(seconds: number): void {

@@ -22,7 +22,7 @@ export function csrfToken(key: Buffer, nonceHash: Buffer, internalUser: string):
   return createHmac('sha256', key).update(nonceHash).update('\0').update(internalUser).digest('base64url');
 }
 
-export function csrfTokenValid(key: Buffer, nonceHash: Buffer, internalUser: string, token: string | null): boolean {
+export function csrfTokenValid(key: Buffer, nonceHash: Buffer, internalUser: string, token: string | null | undefined): boolean {
   if (!token) return false;
   const expected = Buffer.from(csrfToken(key, nonceHash, internalUser));
   const given = Buffer.from(token);

@@ -1,4 +1,4 @@
-// Pure pieces: trusted proxy ranges, configuration, escaping, tokens, log redaction.
+// Pure pieces: trusted proxy ranges, configuration, escaping, tokens, log redaction, form parsing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -9,6 +9,7 @@ import { escapeHtml, html } from '../src/pages.ts';
 import { csrfToken, csrfTokenValid, hashNonce, newNonce } from '../src/tokens.ts';
 import { createLogger } from '../src/log.ts';
 import { mrkdwn } from '../src/slack/messages.ts';
+import { HttpError, parseForm } from '../src/http.ts';
 import { tempDir } from './support/server.ts';
 
 test('trusted proxies: addresses and CIDR ranges, IPv4 and IPv6', () => {
@@ -117,4 +118,21 @@ test('config: the internal application and response_url allow-list', () => {
   assert.throws(() => loadConfig({ ...required, INTERNAL_APP_TOKEN: 't' }), /INTERNAL_APP_URL is not/);
   assert.throws(() => loadConfig({ ...required, SLACK_RESPONSE_URL_ALLOW: 'http://127.0.0.1:8123/x' }), /must end with "\/"/);
   assert.throws(() => loadConfig({ ...required, LINK_VERIFICATION: 'none' }), /LINK_VERIFICATION must be one of email, code, confirm/);
+});
+
+test('forms: decoded strictly, the first value of a repeated field wins', () => {
+  const form = parseForm(Buffer.from('text=a+b%2Bc&user_id=U1&flag&=empty&text=second&e=caf%C3%A9&&plain=x'));
+  assert.equal(form.get('text'), 'a b+c');
+  assert.equal(form.get('user_id'), 'U1');
+  assert.equal(form.get('flag'), '');
+  assert.equal(form.get(''), 'empty');
+  assert.equal(form.get('e'), 'café');
+  assert.equal(form.get('plain'), 'x');
+  assert.equal(form.get('missing'), undefined);
+  // Each agrees with URLSearchParams where the input is well formed.
+  const body = 'a=1&b=%20x+y&a=2&c=%E2%9C%93';
+  for (const [k, v] of new URLSearchParams(body)) if (k !== 'a') assert.equal(parseForm(Buffer.from(body)).get(k), v);
+  for (const bad of ['a=%ZZ', 'a=%E2%9C', 'a=1&a=%', '%C3=1', Buffer.from([0x61, 0x3d, 0xff])]) {
+    assert.throws(() => parseForm(Buffer.isBuffer(bad) ? bad : Buffer.from(bad)), (e: unknown) => e instanceof HttpError && e.status === 400, String(bad));
+  }
 });

@@ -1,6 +1,6 @@
 // A slash command's form body → a typed command, or a 400 that says what is wrong. Signed
 // payloads can still be malformed (a bug on Slack's side, a replayed test request).
-import { HttpError } from '../http.ts';
+import { HttpError, type Form } from '../http.ts';
 import type { SlackUser } from '../store.ts';
 
 export interface SlashCommand {
@@ -17,7 +17,7 @@ const SLACK_ID = /^[A-Z0-9]{1,32}$/;
 const COMMAND = /^\/[^\s]{1,64}$/;
 
 
-export function parseSlashCommand(form: URLSearchParams): SlashCommand {
+export function parseSlashCommand(form: Form): SlashCommand {
   const id = (name: string, required: boolean): string | null => {
     const value = form.get(name);
     if (!value) {
