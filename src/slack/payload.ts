@@ -16,20 +16,21 @@ export interface SlashCommand {
 const SLACK_ID = /^[A-Z0-9]{1,32}$/;
 const COMMAND = /^\/[^\s]{1,64}$/;
 
+/** A Slack id field: absent (null, or a 400 when required) or well formed (else a 400). */
+function slackId(form: Form, name: string, required: boolean): string | null {
+  const value = form.get(name);
+  if (!value) {
+    if (required) throw new HttpError(400, `The slash command payload has no ${name}.`);
+    return null;
+  }
+  if (!SLACK_ID.test(value)) throw new HttpError(400, `The slash command payload has a malformed ${name}.`);
+  return value;
+}
 
 export function parseSlashCommand(form: Form): SlashCommand {
-  const id = (name: string, required: boolean): string | null => {
-    const value = form.get(name);
-    if (!value) {
-      if (required) throw new HttpError(400, `The slash command payload has no ${name}.`);
-      return null;
-    }
-    if (!SLACK_ID.test(value)) throw new HttpError(400, `The slash command payload has a malformed ${name}.`);
-    return value;
-  };
-  const teamId = id('team_id', true)!;
-  const userId = id('user_id', true)!;
-  const enterpriseId = id('enterprise_id', false);
+  const teamId = slackId(form, 'team_id', true)!;
+  const userId = slackId(form, 'user_id', true)!;
+  const enterpriseId = slackId(form, 'enterprise_id', false);
   const command = form.get('command') ?? '';
   if (!COMMAND.test(command)) throw new HttpError(400, 'The slash command payload has no valid command.');
   const text = (form.get('text') ?? '').trim();
@@ -46,7 +47,7 @@ export function parseSlashCommand(form: Form): SlashCommand {
     },
     command,
     text,
-    channelId: id('channel_id', false),
+    channelId: slackId(form, 'channel_id', false),
     responseUrl: form.get('response_url') || null,
   };
 }

@@ -2,7 +2,8 @@
 // signature) and against @slack/bolt, under the same load from wrk (Debian's `wrk`), on loopback.
 // Alternating rounds, medians. Then the unbound path (a new link, one SQLite write, per request),
 // the /associate confirmation POST, peak RSS under load and time to ready.
-// BENCH_ROUNDS (default 3) and BENCH_SECONDS (default 5) make it longer or shorter.
+// BENCH_ROUNDS (default 3), BENCH_SECONDS (default 5) and BENCH_WARMUP_SECONDS (default 1) make it
+// longer or shorter.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,9 +14,13 @@ import { slackSignature } from '../../src/slack/verify.ts';
 import { startSlackStub } from '../../src/demo/slack-stand-in.ts';
 import { ROOT } from '../../src/demo/spawn-server.ts';
 import { freePort } from '../support/server.ts';
+import { measureSteps } from './steps.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+// Each server first gets this much of the same load, unmeasured: V8 compiles the hot code on the
+// same two cores in the first second, which otherwise lands in the p99 of whoever runs first.
+const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 1);
 const CONNECTIONS = 50;
 const SECRET = 'bench-signing-secret-0123456789';
 const BINDINGS = 10_000;
@@ -33,11 +38,13 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 interface Proc {
   url: string;
   pid: number;
+  /** The process that does the work (npm start → sh → tsx → node: the last). */
+  serverPid: number;
   readyMs: number;
   stop(): Promise<void>;
 }
 
-async function start(name: string, command: string, args: string[], env: Record<string, string>): Promise<Proc> {
+async function start(name: string, command: string, args: string[], env: Record<string, string>, script: string): Promise<Proc> {
   const port = await freePort();
   // Logs go through a pipe that a separate `cat` drains into a file, as Docker's log driver does:
   // the server never waits on the disk, and this process (blocked while wrk runs) is not in the way.
@@ -70,6 +77,7 @@ async function start(name: string, command: string, args: string[], env: Record<
   return {
     url,
     pid: child.pid!,
+    serverPid: serverPid(child.pid!, script),
     readyMs,
     async stop() {
       for (const pid of [...descendants(child.pid!)].reverse()) {
@@ -106,12 +114,22 @@ function descendants(root: number): number[] {
   return out;
 }
 
-/** Peak resident memory (VmHWM) of the process that does the work: the one running the script with no children. */
-function peakRssMb(root: number, script: string): number {
-  const all = descendants(root);
-  const server = all.find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(script) && descendants(pid).length === 1)!;
-  const line = readFileSync(`/proc/${server}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmHWM:'))!;
+/** The process running `script` that has no children of its own. */
+function serverPid(root: number, script: string): number {
+  return descendants(root).find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(script) && descendants(pid).length === 1)!;
+}
+
+/** Peak resident memory (VmHWM) of a process, in MB. */
+function peakRssMb(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmHWM:'))!;
   return Number(line.split(/\s+/)[1]) / 1024;
+}
+
+/** CPU time a process has used so far, user and kernel, in µs (/proc/PID/stat counts clock ticks). */
+const TICK_US = 1e6 / Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
+function cpuUs(pid: number): { user: number; kernel: number } {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return { user: Number(fields[11]) * TICK_US, kernel: Number(fields[12]) * TICK_US };
 }
 
 // ---------- load ----------
@@ -128,13 +146,17 @@ interface Result {
   p50: number;
   p99: number;
   errors: number;
+  /** CPU per request of the measured server, in µs. */
+  userUs: number;
+  kernelUs: number;
 }
 
 /**
  * Runs wrk cycling through `requests` (each sent once before any repeats). Asynchronously: this
  * process also plays Slack's API for the server's DMs and must keep answering meanwhile.
  */
-async function wrk(url: string, requests: Request[], seconds = SECONDS): Promise<Result> {
+async function wrk(proc: Proc, requests: Request[], seconds = SECONDS): Promise<Result> {
+  const url = proc.url;
   const data = join(dir, 'requests.tsv');
   writeFileSync(
     data,
@@ -160,6 +182,7 @@ request = function()
 end
 `,
   );
+  const cpuBefore = cpuUs(proc.serverPid);
   const child = spawn('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-s', script, url], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -175,7 +198,16 @@ end
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
   const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
   const socketErrors = socket ? socket.slice(1).reduce((a, b) => a + Number(b), 0) : 0;
-  return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1]), p50: ms('50'), p99: ms('99'), errors: non2xx + socketErrors };
+  const cpuAfter = cpuUs(proc.serverPid);
+  const count = Number(/(\d+) requests in/.exec(out)![1]);
+  return {
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1]),
+    p50: ms('50'),
+    p99: ms('99'),
+    errors: non2xx + socketErrors,
+    userUs: (cpuAfter.user - cpuBefore.user) / count,
+    kernelUs: (cpuAfter.kernel - cpuBefore.kernel) / count,
+  };
 }
 
 const FORM = 'application/x-www-form-urlencoded';
@@ -196,7 +228,7 @@ const databasePath = join(dir, 'bench.db');
 {
   // 10,000 bindings, as a company's worth of users would leave behind; the schema comes from the
   // server itself (a first start), the rows from one transaction.
-  const seed = await start('seed', 'npm', ['start', '--silent'], { SLACK_BOT_TOKEN: 'xoxb-bench', PUBLIC_BASE_URL: 'https://bench.example', DATABASE_PATH: databasePath, SLACK_API_URL: slack.url });
+  const seed = await start('seed', 'npm', ['start', '--silent'], { SLACK_BOT_TOKEN: 'xoxb-bench', PUBLIC_BASE_URL: 'https://bench.example', DATABASE_PATH: databasePath, SLACK_API_URL: slack.url }, 'src/main.ts');
   await seed.stop();
   const db = new Database(databasePath);
   const insert = db.prepare(`INSERT INTO bindings (slack_org, slack_user_id, slack_team_id, slack_enterprise_id, slack_user_name, slack_team_domain, internal_user, created_at)
@@ -209,13 +241,13 @@ const databasePath = join(dir, 'bench.db');
 
 const projectEnv = { SLACK_BOT_TOKEN: 'xoxb-bench', PUBLIC_BASE_URL: 'https://bench.example', DATABASE_PATH: databasePath, SLACK_API_URL: slack.url };
 const servers = {
-  project: () => start('project', 'npm', ['start', '--silent'], projectEnv),
-  bare: () => start('bare', process.execPath, ['--import', 'tsx', 'test/bench/bare-server.ts'], {}),
-  bolt: () => start('bolt', process.execPath, ['--import', 'tsx', 'test/bench/bolt-server.ts'], {}),
+  project: () => start('project', 'npm', ['start', '--silent'], projectEnv, 'src/main.ts'),
+  bare: () => start('bare', process.execPath, ['--import', 'tsx', 'test/bench/bare-server.ts'], {}, 'bare-server.ts'),
+  bolt: () => start('bolt', process.execPath, ['--import', 'tsx', 'test/bench/bolt-server.ts'], {}, 'bolt-server.ts'),
 };
 type Name = keyof typeof servers;
 
-console.log(`machine: ${cpus().length} × ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, wrk -t1 -c${CONNECTIONS}, ${SECONDS} s × ${ROUNDS} rounds`);
+console.log(`machine: ${cpus().length} × ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, wrk -t1 -c${CONNECTIONS}, ${WARMUP_SECONDS} s warm-up then ${SECONDS} s × ${ROUNDS} rounds`);
 
 // ---------- bound-user command: project vs bare vs bolt ----------
 
@@ -232,18 +264,24 @@ for (let round = 0; round < ROUNDS; round++) {
     const check = await fetch(`${proc.url}/slack/commands`, { method: 'POST', headers: slashCommand(boundUser, 'whoami').headers, body: slashCommand(boundUser, 'whoami').body });
     const text = await check.text();
     if (check.status !== 200 || (name === 'project' && !/person4242@corp.example/.test(text))) throw new Error(`${name} answered ${check.status}: ${text}`);
-    results[name].push(await wrk(proc.url, [slashCommand(boundUser, 'whoami')]));
-    if (name === 'project') peakRssBound = Math.max(peakRssBound, peakRssMb(proc.pid, 'src/main.ts'));
+    if (WARMUP_SECONDS > 0) await wrk(proc, [slashCommand(boundUser, 'whoami')], WARMUP_SECONDS);
+    results[name].push(await wrk(proc, [slashCommand(boundUser, 'whoami')]));
+    if (name === 'project') peakRssBound = Math.max(peakRssBound, peakRssMb(proc.serverPid));
     await proc.stop();
   }
 }
 
 const row = (label: string, r: Result[]) => {
-  const m = { rps: median(r.map((x) => x.rps)), p50: median(r.map((x) => x.p50)), p99: median(r.map((x) => x.p99)), errors: r.reduce((a, x) => a + x.errors, 0) };
-  console.log(`${label.padEnd(34)} ${m.rps.toFixed(0).padStart(9)} ${m.p50.toFixed(2).padStart(8)} ${m.p99.toFixed(2).padStart(8)} ${String(m.errors).padStart(7)}`);
+  const mid = (f: (x: Result) => number) => median(r.map(f));
+  const m = { rps: mid((x) => x.rps), p50: mid((x) => x.p50), p99: mid((x) => x.p99), errors: r.reduce((a, x) => a + x.errors, 0), userUs: mid((x) => x.userUs), kernelUs: mid((x) => x.kernelUs) };
+  console.log(
+    `${label.padEnd(40)} ${m.rps.toFixed(0).padStart(8)} ${m.p50.toFixed(2).padStart(7)} ${m.p99.toFixed(2).padStart(7)} ${String(m.errors).padStart(6)}` +
+      `   ${m.userUs.toFixed(1).padStart(5)} + ${m.kernelUs.toFixed(1).padStart(5)}`,
+  );
   return m;
 };
-console.log(`\nbound-user command (/acct whoami)   req/s  p50 ms   p99 ms  errors`);
+const HEADER = `${'req/s'.padStart(8)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'errors'.padStart(6)}   CPU µs/req user + kernel`;
+console.log(`\n${'bound-user command (/acct whoami)'.padEnd(40)} ${HEADER}`);
 const project = row('this project (npm start, 10k bindings)', results.project);
 const bare = row('bare node:http (verify + fixed JSON)', results.bare);
 const boltM = row('@slack/bolt (HTTPReceiver)', results.bolt);
@@ -252,15 +290,16 @@ console.log(`ratios: project/bare ${(project.rps / bare.rps).toFixed(2)}×   pro
 // ---------- the unbound path and the confirmation POST (project only) ----------
 
 {
-  const proc = await start('project-writes', 'npm', ['start', '--silent'], { ...projectEnv, LINK_VERIFICATION: 'confirm', DATABASE_PATH: join(dir, 'writes.db') });
+  const proc = await start('project-writes', 'npm', ['start', '--silent'], { ...projectEnv, LINK_VERIFICATION: 'confirm', DATABASE_PATH: join(dir, 'writes.db') }, 'src/main.ts');
   const unbound: Result[] = [];
+  if (WARMUP_SECONDS > 0) await wrk(proc, Array.from({ length: 50_000 }, (_, i) => slashCommand(`UNW${i}`, 'link')), WARMUP_SECONDS);
   for (let round = 0; round < ROUNDS; round++) {
     // A different Slack user for every request: per-user link limits exist, and each is one write.
     const requests = Array.from({ length: 100_000 }, (_, i) => slashCommand(`UN${round}X${i}`, 'link'));
-    unbound.push(await wrk(proc.url, requests));
+    unbound.push(await wrk(proc, requests));
   }
-  console.log(`\nunbound: a new link per request (one write, WAL, synchronous=FULL)`);
-  row('links created', unbound);
+  console.log(`\n${'unbound: a new link per request'.padEnd(40)} ${HEADER}`);
+  row('links created (WAL, synchronous=FULL)', unbound);
 
   // Links to confirm, made and opened beforehand: each POST consumes one (a transaction + a DM).
   const COUNT = 40_000;
@@ -280,12 +319,28 @@ console.log(`ratios: project/bare ${(project.rps / bare.rps).toFixed(2)}×   pro
   };
   for (let i = 0; i < COUNT; i += 100) await Promise.all(Array.from({ length: 100 }, (_, j) => make(i + j)));
   const confirmSeconds = 2;
-  const confirmResult = await wrk(proc.url, forms, confirmSeconds);
-  console.log(`\n/associate confirmation POST (LINK_VERIFICATION=confirm: a transaction and a Slack DM each)`);
-  row('bindings confirmed', [confirmResult]);
-  peakRssWrites = peakRssMb(proc.pid, 'src/main.ts');
+  const confirmResult = await wrk(proc, forms, confirmSeconds);
+  console.log(`\n${'/associate confirmation POST'.padEnd(40)} ${HEADER}`);
+  row('bindings confirmed (+ a Slack DM each)', [confirmResult]);
+  peakRssWrites = peakRssMb(proc.serverPid);
   if (confirmResult.errors) console.log(`(${confirmResult.errors} requests past the ${COUNT} prepared links reused spent ones: 410s, counted as errors and in req/s)`);
   await proc.stop();
+}
+
+// ---------- where the bound-user time goes ----------
+
+{
+  const steps = measureSteps(databasePath, SECRET, slashCommand(boundUser, 'whoami'));
+  console.log(`\nthe project's steps for a bound user's command, each alone (µs per call):`);
+  for (const step of steps) console.log(`  ${step.label.padEnd(60)} ${step.us.toFixed(2).padStart(6)}`);
+  const [floor, ...ours] = steps;
+  const beyondFloor = ours.filter((x) => !x.label.startsWith(' ')).reduce((a, x) => a + x.us, 0) - floor!.us;
+  const cpu = (m: { userUs: number; kernelUs: number }) => m.userUs + m.kernelUs;
+  console.log(
+    `  steps beyond the bare server's work: ${beyondFloor.toFixed(1)} µs; measured CPU per request beyond the bare server's: ` +
+      `${(project.userUs - bare.userUs).toFixed(1)} µs user + ${(project.kernelUs - bare.kernelUs).toFixed(1)} µs kernel ` +
+      `(${(cpu(project) - cpu(bare)).toFixed(1)} µs in all)`,
+  );
 }
 
 console.log(`\nproject peak RSS: ${peakRssBound.toFixed(0)} MB under the bound-user load; ${peakRssWrites.toFixed(0)} MB after the write paths (links, confirmations and their Slack DMs)`);
