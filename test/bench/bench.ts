@@ -116,7 +116,13 @@ function descendants(root: number): number[] {
 
 /** The process running `script` that has no children of its own. */
 function serverPid(root: number, script: string): number {
-  return descendants(root).find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(script) && descendants(pid).length === 1)!;
+  const tree = descendants(root);
+  const pid = tree.find((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(script) && descendants(p).length === 1);
+  if (pid === undefined) {
+    const commands = tree.map((p) => `${p}: ${readFileSync(`/proc/${p}/cmdline`, 'utf8').replaceAll('\0', ' ')}`);
+    throw new Error(`no process runs ${script} among:\n${commands.join('\n')}`);
+  }
+  return pid;
 }
 
 /** Peak resident memory (VmHWM) of a process, in MB. */
