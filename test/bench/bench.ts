@@ -250,6 +250,7 @@ const servers = {
   project: () => start('project', 'npm', ['start', '--silent'], projectEnv, 'src/main.ts'),
   bare: () => start('bare', process.execPath, ['--import', 'tsx', 'test/bench/bare-server.ts'], {}, 'bare-server.ts'),
   bolt: () => start('bolt', process.execPath, ['--import', 'tsx', 'test/bench/bolt-server.ts'], {}, 'bolt-server.ts'),
+  plumbing: () => start('plumbing', process.execPath, ['--import', 'tsx', 'test/bench/plumbing-server.ts'], {}, 'plumbing-server.ts'),
 };
 type Name = keyof typeof servers;
 
@@ -257,13 +258,13 @@ console.log(`machine: ${cpus().length} × ${cpus()[0]?.model.trim()}, ${Math.rou
 
 // ---------- bound-user command: project vs bare vs bolt ----------
 
-const results: Record<Name, Result[]> = { project: [], bare: [], bolt: [] };
+const results: Record<Name, Result[]> = { project: [], bare: [], bolt: [], plumbing: [] };
 const readiness: number[] = [];
 let peakRssBound = 0;
 let peakRssWrites = 0;
 const boundUser = 'U004242'; // one of the 10,000
 for (let round = 0; round < ROUNDS; round++) {
-  const order: Name[] = round % 2 === 0 ? ['project', 'bare', 'bolt'] : ['bolt', 'bare', 'project'];
+  const order: Name[] = round % 2 === 0 ? ['project', 'bare', 'bolt', 'plumbing'] : ['plumbing', 'bolt', 'bare', 'project'];
   for (const name of order) {
     const proc = await servers[name]();
     if (name === 'project') readiness.push(proc.readyMs);
@@ -291,6 +292,7 @@ console.log(`\n${'bound-user command (/acct whoami)'.padEnd(40)} ${HEADER}`);
 const project = row('this project (npm start, 10k bindings)', results.project);
 const bare = row('bare node:http (verify + fixed JSON)', results.bare);
 const boltM = row('@slack/bolt (HTTPReceiver)', results.bolt);
+const plumbing = row("bare's work through our src/http.ts", results.plumbing);
 console.log(`ratios: project/bare ${(project.rps / bare.rps).toFixed(2)}×   project/bolt ${(project.rps / boltM.rps).toFixed(2)}×`);
 
 // ---------- the unbound path and the confirmation POST (project only) ----------
@@ -341,12 +343,11 @@ console.log(`ratios: project/bare ${(project.rps / bare.rps).toFixed(2)}×   pro
   for (const step of steps) console.log(`  ${step.label.padEnd(60)} ${step.us.toFixed(2).padStart(6)}`);
   const [floor, ...ours] = steps;
   const beyondFloor = ours.filter((x) => !x.label.startsWith(' ')).reduce((a, x) => a + x.us, 0) - floor!.us;
-  const cpu = (m: { userUs: number; kernelUs: number }) => m.userUs + m.kernelUs;
-  console.log(
-    `  steps beyond the bare server's work: ${beyondFloor.toFixed(1)} µs; measured CPU per request beyond the bare server's: ` +
-      `${(project.userUs - bare.userUs).toFixed(1)} µs user + ${(project.kernelUs - bare.kernelUs).toFixed(1)} µs kernel ` +
-      `(${(cpu(project) - cpu(bare)).toFixed(1)} µs in all)`,
-  );
+  type Row = { userUs: number; kernelUs: number };
+  const extra = (a: Row, b: Row) => `${(a.userUs - b.userUs).toFixed(1)} µs user + ${(a.kernelUs - b.kernelUs).toFixed(1)} µs kernel`;
+  console.log(`  the steps beyond the bare server's work add up to ${beyondFloor.toFixed(1)} µs alone. Measured CPU per request:`);
+  console.log(`  our HTTP plumbing over the bare server: ${extra(plumbing, bare)}`);
+  console.log(`  the whole project over our plumbing:    ${extra(project, plumbing)}`);
 }
 
 console.log(`\nproject peak RSS: ${peakRssBound.toFixed(0)} MB under the bound-user load; ${peakRssWrites.toFixed(0)} MB after the write paths (links, confirmations and their Slack DMs)`);

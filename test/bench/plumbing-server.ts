@@ -1,0 +1,31 @@
+// The bare server's work (read the body, verify the signature, a fixed JSON reply) done through
+// this project's own HTTP plumbing (src/http.ts: routing table, request ids, error mapping, the
+// JSON request log): what that plumbing costs, apart from the lookup and everything after it.
+import { createHttpServer, json, readBody, HttpError } from '../../src/http.ts';
+import { createLogger } from '../../src/log.ts';
+import { verifySlackRequest } from '../../src/slack/verify.ts';
+import { MAX_COMMAND_BODY } from '../../src/slack/commands.ts';
+
+const signingSecret = process.env.SLACK_SIGNING_SECRET!;
+const reply = { response_type: 'ephemeral', text: 'You are linked to alice.' };
+
+createHttpServer({
+  log: createLogger(),
+  routes: {
+    '/slack/commands': {
+      async POST(ctx) {
+        const rawBody = await readBody(ctx.req, MAX_COMMAND_BODY);
+        const verdict = verifySlackRequest({
+          signingSecret,
+          timestamp: ctx.req.headers['x-slack-request-timestamp'] as string | undefined,
+          signature: ctx.req.headers['x-slack-signature'] as string | undefined,
+          rawBody,
+          nowSeconds: Math.floor(Date.now() / 1000),
+        });
+        if (!verdict.ok) throw new HttpError(401, 'Invalid Slack request signature.');
+        return json(200, reply);
+      },
+    },
+  },
+}).listen(Number(process.env.PORT), '127.0.0.1', () => console.log('listening'));
+process.on('SIGTERM', () => process.exit(0));
