@@ -114,10 +114,10 @@ function descendants(root: number): number[] {
   return out;
 }
 
-/** The process running `script` that has no children of its own. */
+/** The innermost process running `script` (tsx may keep an esbuild child beside it). */
 function serverPid(root: number, script: string): number {
   const tree = descendants(root);
-  const pid = tree.find((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(script) && descendants(p).length === 1);
+  const pid = tree.findLast((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(script));
   if (pid === undefined) {
     const commands = tree.map((p) => `${p}: ${readFileSync(`/proc/${p}/cmdline`, 'utf8').replaceAll('\0', ' ')}`);
     throw new Error(`no process runs ${script} among:\n${commands.join('\n')}`);
