@@ -14,7 +14,7 @@ export function createAnnouncer({ log, slack, background, metrics }: Services, a
     log.info('binding_created', { ...fields, internal_user: binding.internalUser });
     metrics.inc('links_completed_total');
     const pending = answerer.runPending(binding, link, requestId);
-    background.run('slack_dm', fields, async () => {
+    const started = background.run('slack_dm', fields, async () => {
       try {
         await slack.dm(binding.userId, linkedDm(link.command, binding, pending));
       } catch (err) {
@@ -23,5 +23,6 @@ export function createAnnouncer({ log, slack, background, metrics }: Services, a
       }
       log.info('slack_dm', { ...fields, outcome: 'sent' });
     });
+    if (!started) metrics.inc('slack_dm_failures_total');
   };
 }

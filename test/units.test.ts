@@ -1,4 +1,5 @@
-// Pure pieces: trusted proxy ranges, configuration, escaping, tokens, log redaction, form parsing.
+// Pure pieces: trusted proxy ranges, configuration, escaping, tokens, log redaction, form parsing,
+// the bound on background work.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -10,6 +11,7 @@ import { csrfToken, csrfTokenValid, hashNonce, newNonce } from '../src/tokens.ts
 import { createLogger } from '../src/log.ts';
 import { mrkdwn } from '../src/slack/messages.ts';
 import { HttpError, parseForm } from '../src/http.ts';
+import { createBackground } from '../src/background.ts';
 import { tempDir } from './support/server.ts';
 
 test('trusted proxies: addresses and CIDR ranges, IPv4 and IPv6', () => {
@@ -135,4 +137,26 @@ test('forms: decoded strictly, the first value of a repeated field wins', () => 
   for (const bad of ['a=%ZZ', 'a=%E2%9C', 'a=1&a=%', '%C3=1', Buffer.from([0x61, 0x3d, 0xff])]) {
     assert.throws(() => parseForm(Buffer.isBuffer(bad) ? bad : Buffer.from(bad)), (e: unknown) => e instanceof HttpError && e.status === 400, String(bad));
   }
+});
+
+test('background work: beyond the limit in flight, new work is skipped and logged, not queued', async () => {
+  const lines: string[] = [];
+  const background = createBackground(createLogger((line) => lines.push(line)), 2);
+  const gates: Array<() => void> = [];
+  const gated = () => new Promise<void>((resolve) => gates.push(resolve));
+  let ran = 0;
+  const work = () => (ran++, gated());
+  assert.equal(background.run('slack_dm', { slack_user: 'U1' }, work), true);
+  assert.equal(background.run('slack_dm', { slack_user: 'U2' }, work), true);
+  assert.equal(background.run('slack_dm', { slack_user: 'U3' }, work), false);
+  assert.equal(ran, 2, 'the skipped work never started');
+  assert.equal(background.size, 2);
+  const skipped = lines.map((l) => JSON.parse(l)).find((l) => l.outcome === 'skipped_overloaded');
+  assert.deepEqual([skipped?.level, skipped?.event, skipped?.slack_user, skipped?.in_flight], ['warn', 'slack_dm', 'U3', 2]);
+  gates.shift()!();
+  await new Promise((r) => setImmediate(r));
+  assert.equal(background.run('slack_dm', { slack_user: 'U4' }, work), true, 'room again once one finished');
+  for (const open of gates) open();
+  assert.equal(await background.drain(1000), true);
+  assert.equal(background.size, 0);
 });
