@@ -57,14 +57,16 @@ const text = (status: number, message: string, headers: Record<string, string> =
   body: `${message}\n`,
 });
 
+const tooLarge = (limit: number) => new HttpError(413, `Request body is larger than ${limit} bytes.`, { connection: 'close' });
+const unreadable = () => new HttpError(400, 'The request body could not be read.', { connection: 'close' });
+
 /**
  * The body as a Buffer, refusing more than `limit` bytes: by Content-Length before reading
  * anything, or as soon as the stream passes the limit (chunked or lying clients).
  */
 export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const tooLarge = () => new HttpError(413, `Request body is larger than ${limit} bytes.`, { connection: 'close' });
   const declared = Number(req.headers['content-length']);
-  if (declared > limit) throw tooLarge();
+  if (declared > limit) throw tooLarge(limit);
   const chunks: Buffer[] = [];
   let size = 0;
   // Listeners rather than `for await`: the async iterator costs more than the rest of the read.
@@ -74,15 +76,15 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
       if (size > limit) {
         req.off('data', onData);
         req.pause();
-        reject(tooLarge());
+        reject(tooLarge(limit));
         return;
       }
       chunks.push(chunk);
     };
     req.on('data', onData);
     req.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
-    req.once('error', () => reject(new HttpError(400, 'The request body could not be read.', { connection: 'close' })));
-    req.once('aborted', () => reject(new HttpError(400, 'The request body could not be read.', { connection: 'close' })));
+    req.once('error', () => reject(unreadable()));
+    req.once('aborted', () => reject(unreadable()));
   });
 }
 
