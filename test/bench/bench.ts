@@ -14,13 +14,20 @@ import { slackSignature } from '../../src/slack/verify.ts';
 import { startSlackStub } from '../../src/demo/slack-stand-in.ts';
 import { ROOT } from '../../src/demo/spawn-server.ts';
 import { freePort } from '../support/server.ts';
-import { measureSteps } from './steps.ts';
+import { keepAlive, measureSteps } from './steps.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 // Each server first gets this much of the same load, unmeasured: V8 compiles the hot code on the
 // same two cores in the first second, which otherwise lands in the p99 of whoever runs first.
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 1);
+for (const [name, value] of Object.entries({ BENCH_ROUNDS: ROUNDS, BENCH_SECONDS: SECONDS, BENCH_WARMUP_SECONDS: WARMUP_SECONDS })) {
+  // wrk takes whole seconds only.
+  if (!Number.isInteger(value) || value < (name === 'BENCH_WARMUP_SECONDS' ? 0 : 1)) {
+    console.error(`${name} must be a whole number${name === 'BENCH_WARMUP_SECONDS' ? '' : ' of at least 1'}`);
+    process.exit(2);
+  }
+}
 const CONNECTIONS = 50;
 const SECRET = 'bench-signing-secret-0123456789';
 const BINDINGS = 10_000;
@@ -195,7 +202,7 @@ end
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (err += d.toString()));
   const [code] = (await once(child, 'exit')) as [number | null];
-  if (code !== 0) throw new Error(`wrk failed: ${err}`);
+  if (code !== 0) throw new Error(`wrk failed (exit ${code}): ${err}${out}`);
   const ms = (label: string) => {
     const m = new RegExp(`\\s${label}%\\s+([\\d.]+)(us|ms|s)`).exec(out);
     if (!m) throw new Error(`no ${label}% in wrk output:\n${out}`);
@@ -243,6 +250,7 @@ const databasePath = join(dir, 'bench.db');
     for (let i = 0; i < BINDINGS; i++) insert.run(`U${String(i).padStart(6, '0')}`, `user${i}`, `person${i}@corp.example`, Date.now());
   })();
   db.close();
+  keepAlive.push(db, insert);
 }
 
 const projectEnv = { SLACK_BOT_TOKEN: 'xoxb-bench', PUBLIC_BASE_URL: 'https://bench.example', DATABASE_PATH: databasePath, SLACK_API_URL: slack.url };
