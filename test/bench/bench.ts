@@ -81,24 +81,35 @@ async function start(name: string, command: string, args: string[], env: Record<
   }
   const readyMs = performance.now() - started;
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  running.add(child.pid!);
   return {
     url,
     pid: child.pid!,
     serverPid: serverPid(child.pid!, script),
     readyMs,
     async stop() {
-      for (const pid of [...descendants(child.pid!)].reverse()) {
-        try {
-          process.kill(pid, 'SIGTERM');
-        } catch {
-          // gone
-        }
-      }
-      child.kill('SIGTERM');
+      terminate(child.pid!);
       await exited;
+      running.delete(child.pid!);
     },
   };
 }
+
+/** SIGTERM to a process and everything under it, innermost first. */
+function terminate(root: number): void {
+  for (const pid of descendants(root).reverse()) {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      // gone
+    }
+  }
+}
+
+// Servers still running when the bench ends, also when it fails half-way, are stopped with it.
+const running = new Set<number>();
+process.on('exit', () => running.forEach(terminate));
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));
 
 /** pid and every process under it, parents first (npm start → sh → tsx → node). */
 function descendants(root: number): number[] {
