@@ -45,11 +45,7 @@ export type Routes = Record<string, Route>;
 
 const JSON_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'content-type': 'application/json; charset=utf-8' });
 
-export const json = (status: number, value: unknown, headers?: Record<string, string>): Reply => ({
-  status,
-  headers: headers ? { ...JSON_HEADERS, ...headers } : JSON_HEADERS,
-  body: JSON.stringify(value),
-});
+export const json = (status: number, value: unknown): Reply => ({ status, headers: JSON_HEADERS, body: JSON.stringify(value) });
 
 const text = (status: number, message: string, headers: Record<string, string> = {}): Reply => ({
   status,
