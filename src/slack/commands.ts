@@ -1,6 +1,7 @@
 // POST /slack/commands: verify → parse → look up the binding → dispatch the subcommand.
+import type { IncomingMessage } from 'node:http';
 import { HttpError, describe, json, mediaType, parseForm, readBody, type Context, type Reply, type Route } from '../http.ts';
-import { verifySlackRequest } from './verify.ts';
+import { verifySlackRequest, type Verdict } from './verify.ts';
 import { parseSlashCommand, type SlashCommand } from './payload.ts';
 import * as messages from './messages.ts';
 import { newNonce, hashNonce } from '../tokens.ts';
@@ -15,6 +16,16 @@ import { MAX_CODE_FAILURES, codeKey, codeMatches, describeVerification } from '.
 /** Slack's payloads are a few KiB; anything near this is not from Slack. */
 export const MAX_COMMAND_BODY = 64 * 1024;
 
+/** Slack's signature check for a request as it arrived: its two headers, its raw body, now. */
+export const verifyCommandRequest = (req: IncomingMessage, rawBody: Buffer, signingSecret: string): Verdict =>
+  verifySlackRequest({
+    signingSecret,
+    timestamp: req.headers['x-slack-request-timestamp'] as string | undefined,
+    signature: req.headers['x-slack-signature'] as string | undefined,
+    rawBody,
+    nowSeconds: Math.floor(Date.now() / 1000),
+  });
+
 export function commandsRoute(services: Services, answerer: CommandAnswerer, announce: AnnounceBinding): Route {
   const { config, log } = services;
   const dispatch = subcommands(services, answerer, announce);
@@ -22,13 +33,7 @@ export function commandsRoute(services: Services, answerer: CommandAnswerer, ann
   return {
     async POST(ctx) {
       const body = await readBody(ctx.req, MAX_COMMAND_BODY);
-      const verdict = verifySlackRequest({
-        signingSecret: config.signingSecret,
-        timestamp: ctx.req.headers['x-slack-request-timestamp'] as string | undefined,
-        signature: ctx.req.headers['x-slack-signature'] as string | undefined,
-        rawBody: body,
-        nowSeconds: Math.floor(Date.now() / 1000),
-      });
+      const verdict = verifyCommandRequest(ctx.req, body, config.signingSecret);
       if (!verdict.ok) {
         log.warn('slack_signature_rejected', { request_id: ctx.requestId, reason: verdict.reason });
         services.metrics.inc('slack_signature_failures_total');

@@ -3,8 +3,7 @@
 // JSON request log): what that plumbing costs, apart from the lookup and everything after it.
 import { createHttpServer, json, readBody, HttpError } from '../../src/http.ts';
 import { createLogger } from '../../src/log.ts';
-import { verifySlackRequest } from '../../src/slack/verify.ts';
-import { MAX_COMMAND_BODY } from '../../src/slack/commands.ts';
+import { MAX_COMMAND_BODY, verifyCommandRequest } from '../../src/slack/commands.ts';
 
 const signingSecret = process.env.SLACK_SIGNING_SECRET!;
 const reply = { response_type: 'ephemeral', text: 'You are linked to alice.' };
@@ -15,13 +14,7 @@ createHttpServer({
     '/slack/commands': {
       async POST(ctx) {
         const rawBody = await readBody(ctx.req, MAX_COMMAND_BODY);
-        const verdict = verifySlackRequest({
-          signingSecret,
-          timestamp: ctx.req.headers['x-slack-request-timestamp'] as string | undefined,
-          signature: ctx.req.headers['x-slack-signature'] as string | undefined,
-          rawBody,
-          nowSeconds: Math.floor(Date.now() / 1000),
-        });
+        const verdict = verifyCommandRequest(ctx.req, rawBody, signingSecret);
         if (!verdict.ok) throw new HttpError(401, 'Invalid Slack request signature.');
         return json(200, reply);
       },
