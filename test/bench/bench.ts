@@ -287,11 +287,12 @@ for (let round = 0; round < ROUNDS; round++) {
   for (const name of order) {
     const proc = await servers[name]();
     if (name === 'project') readiness.push(proc.readyMs);
-    const check = await fetch(`${proc.url}/slack/commands`, { method: 'POST', headers: slashCommand(boundUser, 'whoami').headers, body: slashCommand(boundUser, 'whoami').body });
+    const whoami = slashCommand(boundUser, 'whoami');
+    const check = await fetch(`${proc.url}${whoami.path}`, { method: whoami.method, headers: whoami.headers, body: whoami.body });
     const text = await check.text();
     if (check.status !== 200 || (name === 'project' && !/person4242@corp.example/.test(text))) throw new Error(`${name} answered ${check.status}: ${text}`);
-    if (WARMUP_SECONDS > 0) await wrk(proc, [slashCommand(boundUser, 'whoami')], WARMUP_SECONDS);
-    results[name].push(await wrk(proc, [slashCommand(boundUser, 'whoami')]));
+    if (WARMUP_SECONDS > 0) await wrk(proc, [whoami], WARMUP_SECONDS);
+    results[name].push(await wrk(proc, [whoami]));
     if (name === 'project') peakRssBound = Math.max(peakRssBound, peakRssMb(proc.serverPid));
     await proc.stop();
   }
@@ -359,9 +360,9 @@ console.log(`ratios: project/bare ${(project.rps / bare.rps).toFixed(2)}×   pro
 {
   const steps = measureSteps(databasePath, SECRET, slashCommand(boundUser, 'whoami'));
   console.log(`\nthe project's steps for a bound user's command, each alone (µs per call):`);
-  for (const step of steps) console.log(`  ${step.label.padEnd(60)} ${step.us.toFixed(2).padStart(6)}`);
+  for (const step of steps) console.log(`  ${`${step.part ? '  ' : ''}${step.label}`.padEnd(60)} ${step.us.toFixed(2).padStart(6)}`);
   const [floor, ...ours] = steps;
-  const beyondFloor = ours.filter((x) => !x.label.startsWith(' ')).reduce((a, x) => a + x.us, 0) - floor!.us;
+  const beyondFloor = ours.filter((x) => !x.part).reduce((a, x) => a + x.us, 0) - floor!.us;
   type Row = { userUs: number; kernelUs: number };
   const extra = (a: Row, b: Row) => `${(a.userUs - b.userUs).toFixed(1)} µs user + ${(a.kernelUs - b.kernelUs).toFixed(1)} µs kernel`;
   console.log(`  the steps beyond the bare server's work add up to ${beyondFloor.toFixed(1)} µs alone. Measured CPU per request:`);
