@@ -2,7 +2,10 @@
 // `docker exec <container> node --import tsx src/admin.ts <command>`. Works on the same SQLite file
 // as a running server (WAL). Never prints a nonce or a code: the database holds none to print.
 import { parseArgs } from 'node:util';
-import { openStore, type Binding, type Store } from './store.ts';
+import { openSqliteStore, type SqliteStore } from './store/sqlite.ts';
+import { DEFAULT_DATABASE_PATH } from './config.ts';
+import type { Actor, Binding } from './store/store.ts';
+import { userInfo } from 'node:os';
 
 const USAGE = `usage: npm run admin -- <command> [options]
 
@@ -57,12 +60,12 @@ async function admin(argv: string[], env: Record<string, string | undefined>, io
     return o.help ? 0 : 2;
   }
 
-  let store: Store | undefined;
+  let store: SqliteStore | undefined;
   try {
-    const path = o.db ?? env.DATABASE_PATH ?? './data/account-binding.db';
-    const open = (): Store => {
+    const path = o.db ?? env.DATABASE_PATH ?? DEFAULT_DATABASE_PATH;
+    const open = (): SqliteStore => {
       try {
-        return (store = openStore(path, { mustExist: true }));
+        return (store = openSqliteStore(path, { mustExist: true }));
       } catch (err) {
         throw new Error(`cannot open the database ${path}: ${(err as Error).message}`);
       }
@@ -78,14 +81,14 @@ async function admin(argv: string[], env: Record<string, string | undefined>, io
     switch (command) {
       case 'list': {
         noMore();
-        const rows = open().listBindings({ workspace: o.workspace ?? null, slackUser: o['slack-user'] ?? null, internalUser: o['internal-user'] ?? null });
+        const rows = await open().listBindings({ workspace: o.workspace ?? null, slackUser: o['slack-user'] ?? null, internalUser: o['internal-user'] ?? null });
         if (o.json) rows.forEach((b) => io.out(JSON.stringify(view(b))));
         else printTable(io, rows);
         return 0;
       }
       case 'show': {
         noMore();
-        const binding = open().getBinding(identity());
+        const binding = await open().getBinding(identity());
         if (!binding) {
           io.err(`no binding for ${o['slack-user']} in ${o.workspace}`);
           return 1;
@@ -97,7 +100,8 @@ async function admin(argv: string[], env: Record<string, string | undefined>, io
       case 'unlink': {
         noMore();
         if (o['internal-user'] && (o.workspace || o['slack-user'])) throw new UsageError('unlink takes --internal-user, or --workspace with --slack-user, not both');
-        const removed = o['internal-user'] ? open().removeBindingsOfInternalUser(o['internal-user']) : [open().removeBinding(identity())].filter((b) => b !== undefined);
+        const scope = o['internal-user'] ? { internalUser: o['internal-user'] } : { identity: identity() };
+        const { bindings: removed } = await open().revoke(scope, 'admin_cli', cliActor());
         for (const b of removed) io.out(`unlinked ${b.userId} (${b.userName}) in ${b.org} from ${b.internalUser}`);
         if (!removed.length) {
           io.err('no matching binding');
@@ -107,7 +111,7 @@ async function admin(argv: string[], env: Record<string, string | undefined>, io
       }
       case 'purge-expired': {
         noMore();
-        io.out(`purged ${open().purgeExpired(Date.now())} expired links and pending confirmations`);
+        io.out(`purged ${await open().purgeExpired(Date.now())} expired links and pending confirmations`);
         return 0;
       }
       case 'backup': {
@@ -119,7 +123,7 @@ async function admin(argv: string[], env: Record<string, string | undefined>, io
       }
       case 'stats': {
         noMore();
-        const rows = open().statsByWorkspace(Date.now());
+        const rows = await open().statsByWorkspace(Date.now());
         const total = rows.reduce((t, r) => ({ bindings: t.bindings + r.bindings, open_links: t.open_links + r.open_links, pending: t.pending + r.pending }), {
           bindings: 0,
           open_links: 0,
@@ -145,9 +149,20 @@ async function admin(argv: string[], env: Record<string, string | undefined>, io
     io.err(`admin: ${(err as Error).message}`);
     return 1;
   } finally {
-    store?.close();
+    await store?.close();
   }
 }
+
+/** The operator, as the audit trail names them: the OS user who ran the CLI. */
+const cliActor = (): Actor => {
+  let name = 'unknown';
+  try {
+    name = userInfo().username;
+  } catch {
+    // no passwd entry (a container's arbitrary uid): the uid alone below
+  }
+  return { actor: `admin_cli:${name}`, requestId: null, clientAddress: null };
+};
 
 const view = (b: Binding) => ({
   workspace: b.org,

@@ -1,7 +1,6 @@
 // Work that outlives its request (Slack DMs, response_url deliveries). Tracked so that shutdown can
 // wait for it instead of dropping a message the user was promised.
-import type { Logger } from './log.ts';
-import { describe } from './http.ts';
+import { describe, type Logger } from './log.ts';
 
 export type Background = ReturnType<typeof createBackground>;
 

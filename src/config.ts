@@ -1,10 +1,11 @@
 // Environment → one typed, validated Config. Every problem is collected so an operator fixes them
 // all in one go instead of one restart per typo.
 import { readFileSync } from 'node:fs';
-import { parseTrustedProxies, type TrustedProxies } from './proxy.ts';
+import { parseAddressList, type AddressList } from './ip-allow.ts';
+import { LINK_VERIFICATIONS, type LinkVerification } from './store/store.ts';
 
-export type LinkVerification = 'email' | 'code' | 'confirm';
-export const LINK_VERIFICATIONS: readonly LinkVerification[] = ['email', 'code', 'confirm'];
+/** Where the SQLite file is when DATABASE_PATH is not set (the server and the admin CLI). */
+export const DEFAULT_DATABASE_PATH = './data/account-binding.db';
 
 /** A signed identity assertion from a zero-trust proxy (Cloudflare Access, IAP, Pomerium…). */
 export interface JwtConfig {
@@ -27,9 +28,9 @@ export interface Config {
   databasePath: string;
   trustedUserHeader: string;
   trustedEmailHeader: string;
-  trustedProxies: TrustedProxies;
+  trustedProxies: AddressList;
   /** Who may read GET /metrics (the Prometheus scraper); loopback only unless widened. */
-  metricsAllow: TrustedProxies;
+  metricsAllow: AddressList;
   /** When set, the only source of identity on /associate; the plain headers are ignored. */
   trustedJwt: JwtConfig | null;
   linkVerification: LinkVerification;
@@ -154,13 +155,13 @@ export function loadConfig(env: Env): Config {
   }
 
   /** A list of IPs and CIDR ranges, loopback only by default. */
-  const addresses = (name: string): TrustedProxies => {
+  const addresses = (name: string): AddressList => {
     const loopback = '127.0.0.1,::1';
     try {
-      return parseTrustedProxies(env[name] ?? loopback);
+      return parseAddressList(env[name] ?? loopback);
     } catch (err) {
       problems.push(`${name}: ${(err as Error).message}`);
-      return parseTrustedProxies(loopback);
+      return parseAddressList(loopback);
     }
   };
   const trustedProxies = addresses('TRUSTED_PROXIES');
@@ -196,7 +197,7 @@ export function loadConfig(env: Env): Config {
     publicOrigin,
     port: integer('PORT', 3000, 0, 65535),
     host: env.HOST || '0.0.0.0',
-    databasePath: env.DATABASE_PATH || './data/account-binding.db',
+    databasePath: env.DATABASE_PATH || DEFAULT_DATABASE_PATH,
     trustedUserHeader,
     trustedEmailHeader,
     trustedProxies,

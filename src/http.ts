@@ -2,7 +2,8 @@
 // status codes. Handlers return a Reply; they never touch the response object.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import type { Logger } from './log.ts';
+import { describe, type Logger } from './log.ts';
+import type { Operation } from './outcomes.ts';
 
 /** An error whose message is safe to show to the client; `detail` is for the log only. */
 export class HttpError extends Error {
@@ -23,18 +24,29 @@ export interface Reply {
   body?: string;
 }
 
+/** What a handler adds to the request's log line. `outcome` is from its route's vocabulary. */
+export interface RequestFields {
+  outcome?: string;
+  slack_team?: string;
+  slack_user?: string;
+  internal_user?: string;
+  /** Log-only detail of a refusal or failure. */
+  detail?: string;
+}
+
 export interface Context {
   req: IncomingMessage;
   requestId: string;
   path: string;
   query: URLSearchParams;
-  /** Fields a handler adds for the request's log line (Slack user, internal user, outcome…). */
-  logFields: Record<string, unknown>;
+  fields: RequestFields;
 }
 
 export type Handler = (ctx: Context) => Reply | Promise<Reply>;
 
 export interface Route {
+  /** The outcome vocabulary (src/outcomes.ts) this route's requests end in. */
+  operation: Operation;
   GET?: Handler;
   POST?: Handler;
   /** How this route shows an HttpError (an HTML page, JSON…); plain text when absent. */
@@ -122,12 +134,14 @@ export const mediaType = (req: IncomingMessage): string =>
 export interface ServerOptions {
   routes: Routes;
   log: Logger;
+  /** Called once per routed request with its outcome (for the route's counter). */
+  onOutcome(operation: Operation, outcome: string): void;
 }
 
-export function createHttpServer({ routes, log }: ServerOptions): Server {
+export function createHttpServer(options: ServerOptions): Server {
   // Timeouts below are enforced when Node sweeps connections; every second, not every 30.
   const server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
-    void handle(routes, log, req, res);
+    void handle(options, req, res);
   });
   // Slow clients are cut off: headers must arrive within 10 s, a whole request within 30 s.
   server.headersTimeout = 10_000;
@@ -138,7 +152,7 @@ export function createHttpServer({ routes, log }: ServerOptions): Server {
   return server;
 }
 
-async function handle(routes: Routes, log: Logger, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle({ routes, log, onOutcome }: ServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const started = performance.now();
   const url = req.url ?? '/';
   const q = url.indexOf('?');
@@ -151,7 +165,7 @@ async function handle(routes: Routes, log: Logger, req: IncomingMessage, res: Se
     get query() {
       return (query ??= new URLSearchParams(q === -1 ? '' : url.slice(q + 1)));
     },
-    logFields: {},
+    fields: {},
   };
   const route = Object.hasOwn(routes, ctx.path) ? routes[ctx.path] : undefined;
   let reply: Reply;
@@ -159,14 +173,17 @@ async function handle(routes: Routes, log: Logger, req: IncomingMessage, res: Se
     reply = await dispatch(route, ctx);
   } catch (err) {
     if (err instanceof HttpError) {
-      if (err.detail) ctx.logFields.detail = err.detail;
+      if (err.detail) ctx.fields.detail = err.detail;
+      ctx.fields.outcome ??= err.status >= 500 ? 'error' : 'refused';
       reply = route?.renderError ? route.renderError(err, ctx) : text(err.status, err.message);
       reply.headers = { ...reply.headers, ...err.headers };
     } else {
       log.error('unhandled_error', { request_id: ctx.requestId, path: ctx.path, error: describe(err) });
+      ctx.fields.outcome = 'error';
       reply = text(500, `Internal error (request ${ctx.requestId}).`);
     }
   }
+  if (route && ctx.fields.outcome) onOutcome(route.operation, ctx.fields.outcome);
   const body = reply.body ?? '';
   res.writeHead(reply.status, {
     ...reply.headers,
@@ -180,7 +197,7 @@ async function handle(routes: Routes, log: Logger, req: IncomingMessage, res: Se
     path: ctx.path, // never the query: it can hold a nonce
     status: reply.status,
     duration_ms: Math.round((performance.now() - started) * 10) / 10,
-    ...ctx.logFields,
+    ...ctx.fields,
   });
 }
 
@@ -193,8 +210,4 @@ function dispatch(route: Route | undefined, ctx: Context): Reply | Promise<Reply
     throw new HttpError(405, 'Method not allowed.', { allow });
   }
   return handler(ctx);
-}
-
-export function describe(err: unknown): string {
-  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
 }

@@ -2,6 +2,7 @@
 // Teleport): a JWT checked with node:crypto alone. Only ES256 and RS256; never "none", never an
 // HMAC algorithm (whose "secret" an attacker could take from the public key: algorithm confusion).
 import { createPublicKey, verify, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { parseJsonObject, readLimitedText, type JsonObject } from './json.ts';
 
 /** Clock skew we tolerate between the proxy and us. */
 export const JWT_SKEW_SECONDS = 30;
@@ -12,55 +13,59 @@ const ALGORITHMS = {
 };
 type Algorithm = keyof typeof ALGORITHMS;
 
-export class JwtError extends Error {}
-/** The keys could not be had: nothing can be verified, so nothing is believed. */
-export class JwksUnavailableError extends Error {}
+/** A key set larger than this is not a proxy's. */
+const MAX_JWKS_BYTES = 256 * 1024;
+
+/**
+ * The claims of a valid token, or why it is refused. `unavailable`: the keys could not be had, so
+ * nothing can be verified and nothing is believed (a retry later may succeed).
+ */
+export type JwtVerdict = { ok: true; claims: JsonObject } | { ok: false; reason: string; unavailable?: true };
+
+/** Keys that may have signed a token, or why none could be had. */
+export type KeysVerdict = { keys: KeyObject[] } | { unavailable: string };
 
 export interface VerifyOptions {
   issuer: string;
   audience: string;
   nowSeconds: number;
   /** Keys that may have signed a token with this kid (or any kid, when the token names none). */
-  keysFor(kid: string | undefined, kty: string): Promise<KeyObject[]>;
+  keysFor(kid: string | undefined, kty: string): Promise<KeysVerdict>;
 }
 
-const decodePart = (part: string, what: string): Record<string, unknown> => {
-  try {
-    const value: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
-    if (value && typeof value === 'object' && !Array.isArray(value)) return value as Record<string, unknown>;
-  } catch {
-    // reported below
-  }
-  throw new JwtError(`the token's ${what} is not a JSON object`);
-};
+const decodePart = (part: string): JsonObject | undefined => parseJsonObject(Buffer.from(part, 'base64url').toString('utf8'));
+const refuse = (reason: string): JwtVerdict => ({ ok: false, reason });
 
-export async function verifyJwt(token: string, o: VerifyOptions): Promise<Record<string, unknown>> {
+export async function verifyJwt(token: string, o: VerifyOptions): Promise<JwtVerdict> {
   const parts = token.split('.');
-  if (parts.length !== 3 || parts.some((p) => !/^[A-Za-z0-9_-]*$/.test(p))) throw new JwtError('not a compact JWS');
+  if (parts.length !== 3 || parts.some((p) => !/^[A-Za-z0-9_-]*$/.test(p))) return refuse('not a compact JWS');
   const [headerPart, payloadPart, signaturePart] = parts as [string, string, string];
-  const header = decodePart(headerPart, 'header');
+  const header = decodePart(headerPart);
+  if (!header) return refuse("the token's header is not a JSON object");
   const alg = header.alg;
-  if (typeof alg !== 'string' || !Object.hasOwn(ALGORITHMS, alg)) throw new JwtError(`algorithm ${String(alg)} is not accepted`);
+  if (typeof alg !== 'string' || !Object.hasOwn(ALGORITHMS, alg)) return refuse(`algorithm ${String(alg)} is not accepted`);
   const { kty, dsaEncoding } = ALGORITHMS[alg as Algorithm];
   const kid = typeof header.kid === 'string' ? header.kid : undefined;
 
-  const keys = await o.keysFor(kid, kty);
-  if (!keys.length) throw new JwtError(`no key${kid ? ` with kid ${kid}` : ''} for ${alg}`);
+  const found = await o.keysFor(kid, kty);
+  if ('unavailable' in found) return { ok: false, reason: found.unavailable, unavailable: true };
+  if (!found.keys.length) return refuse(`no key${kid ? ` with kid ${kid}` : ''} for ${alg}`);
   const signed = Buffer.from(`${headerPart}.${payloadPart}`);
   const signature = Buffer.from(signaturePart, 'base64url');
-  const valid = keys.some((key) => verify('sha256', signed, dsaEncoding ? { key, dsaEncoding } : key, signature));
-  if (!valid) throw new JwtError('bad signature');
+  const valid = found.keys.some((key) => verify('sha256', signed, dsaEncoding ? { key, dsaEncoding } : key, signature));
+  if (!valid) return refuse('bad signature');
 
-  const claims = decodePart(payloadPart, 'payload');
+  const claims = decodePart(payloadPart);
+  if (!claims) return refuse("the token's payload is not a JSON object");
   const now = o.nowSeconds;
-  if (claims.iss !== o.issuer) throw new JwtError('wrong issuer');
+  if (claims.iss !== o.issuer) return refuse('wrong issuer');
   const aud = claims.aud;
-  if (!(aud === o.audience || (Array.isArray(aud) && aud.includes(o.audience)))) throw new JwtError('wrong audience');
-  if (typeof claims.exp !== 'number') throw new JwtError('no expiry');
-  if (claims.exp + JWT_SKEW_SECONDS <= now) throw new JwtError('expired');
-  if (claims.nbf !== undefined && (typeof claims.nbf !== 'number' || claims.nbf - JWT_SKEW_SECONDS > now)) throw new JwtError('not yet valid');
-  if (claims.iat !== undefined && (typeof claims.iat !== 'number' || claims.iat - JWT_SKEW_SECONDS > now)) throw new JwtError('issued in the future');
-  return claims;
+  if (!(aud === o.audience || (Array.isArray(aud) && aud.includes(o.audience)))) return refuse('wrong audience');
+  if (typeof claims.exp !== 'number') return refuse('no expiry');
+  if (claims.exp + JWT_SKEW_SECONDS <= now) return refuse('expired');
+  if (claims.nbf !== undefined && (typeof claims.nbf !== 'number' || claims.nbf - JWT_SKEW_SECONDS > now)) return refuse('not yet valid');
+  if (claims.iat !== undefined && (typeof claims.iat !== 'number' || claims.iat - JWT_SKEW_SECONDS > now)) return refuse('issued in the future');
+  return { ok: true, claims };
 }
 
 export interface JwksOptions {
@@ -82,20 +87,25 @@ export function createJwks({ url, minRefetchMs = 5_000, maxAgeMs = 60 * 60_000, 
   let keys: CachedKey[] = [];
   let fetchedAt = 0;
   let lastAttempt = -Infinity;
-  let inflight: Promise<void> | undefined;
+  let inflight: Promise<string | undefined> | undefined;
 
-  const load = async (): Promise<void> => {
+  /** Fetches the key set; undefined when it was loaded, else why not. */
+  const load = async (): Promise<string | undefined> => {
     lastAttempt = Date.now();
-    let body: unknown;
+    let body: JsonObject | undefined;
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { accept: 'application/json' } });
-      if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      body = await res.json();
+      if (!res.ok) {
+        await res.body?.cancel();
+        return `cannot fetch the proxy's keys: HTTP ${res.status}`;
+      }
+      const text = await readLimitedText(res, MAX_JWKS_BYTES);
+      body = text === undefined ? undefined : parseJsonObject(text);
     } catch (err) {
-      throw new JwksUnavailableError(`cannot fetch the proxy's keys: ${(err as Error).message}`);
+      return `cannot fetch the proxy's keys: ${(err as Error).message}`;
     }
-    const list = (body as { keys?: unknown }).keys;
-    if (!Array.isArray(list)) throw new JwksUnavailableError('the proxy key set has no "keys" array');
+    const list = body?.keys;
+    if (!Array.isArray(list)) return 'the proxy key set is not a JSON object with a "keys" array';
     const loaded: CachedKey[] = [];
     for (const jwk of list as Array<JsonWebKey & { kid?: string; use?: string }>) {
       if (jwk.use !== undefined && jwk.use !== 'sig') continue;
@@ -111,9 +121,10 @@ export function createJwks({ url, minRefetchMs = 5_000, maxAgeMs = 60 * 60_000, 
     }
     keys = loaded;
     fetchedAt = Date.now();
+    return undefined;
   };
 
-  const refresh = (): Promise<void> => {
+  const refresh = (): Promise<string | undefined> => {
     inflight ??= load().finally(() => (inflight = undefined));
     return inflight;
   };
@@ -122,19 +133,19 @@ export function createJwks({ url, minRefetchMs = 5_000, maxAgeMs = 60 * 60_000, 
     keys.filter((k) => k.kty === kty && (kid === undefined || k.kid === kid)).map((k) => k.key);
 
   return {
-    async keysFor(kid: string | undefined, kty: string): Promise<KeyObject[]> {
+    async keysFor(kid: string | undefined, kty: string): Promise<KeysVerdict> {
       const now = Date.now();
       if (now - fetchedAt > maxAgeMs) {
         // Never fetched, or too old to trust: fetch now; failing that, nothing is believed. After a
         // failure, wait a second before asking the proxy again.
-        if (now - lastAttempt < 1000 && !inflight) throw new JwksUnavailableError('the proxy key set could not be fetched just now');
-        await refresh();
-        return matching(kid, kty);
+        if (now - lastAttempt < 1000 && !inflight) return { unavailable: 'the proxy key set could not be fetched just now' };
+        const failed = await refresh();
+        return failed ? { unavailable: failed } : { keys: matching(kid, kty) };
       }
       const found = matching(kid, kty);
-      if (found.length || now - lastAttempt < minRefetchMs) return found;
-      await refresh(); // an unknown kid: the proxy may have rotated its keys
-      return matching(kid, kty);
+      if (found.length || now - lastAttempt < minRefetchMs) return { keys: found };
+      const failed = await refresh(); // an unknown kid: the proxy may have rotated its keys
+      return failed ? { unavailable: failed } : { keys: matching(kid, kty) };
     },
   };
 }

@@ -56,3 +56,8 @@ export function createLogger(write: (line: string) => void = batchedStdout()): L
     error: (event, fields) => emit('error', event, fields),
   };
 }
+
+/** An error as one line for a log field: its name and message, never its stack. */
+export function describe(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+}

@@ -2,15 +2,14 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { ConfigError, loadConfig } from './config.ts';
-import { openStore } from './store.ts';
-import { createLogger } from './log.ts';
-import { createSlackApi } from './slack/notify.ts';
+import { openSqliteStore } from './store/sqlite.ts';
+import { createLogger, describe } from './log.ts';
+import { createSlackApi } from './slack/api.ts';
 import { createBackground } from './background.ts';
 import { createApp } from './app.ts';
 import { createMetrics } from './metrics.ts';
-import { createInternalApp } from './internal-app.ts';
-import { builtinApp } from './builtin-app.ts';
-import { describe } from './http.ts';
+import { createRunner } from './runner.ts';
+import { deriveKeys } from './keys.ts';
 
 const PURGE_INTERVAL_MS = 60_000;
 /** In-flight requests and pending Slack deliveries get this long after SIGTERM. */
@@ -30,7 +29,7 @@ const config = (() => {
 
 const store = (() => {
   try {
-    return openStore(config.databasePath);
+    return openSqliteStore(config.databasePath);
   } catch (err) {
     process.stderr.write(`slack-account-binding: cannot open database ${config.databasePath}: ${describe(err)}\n`);
     return process.exit(1);
@@ -38,21 +37,29 @@ const store = (() => {
 })();
 
 const background = createBackground(log);
-const runCommand = config.internalApp ? createInternalApp(config.internalApp) : builtinApp;
 const metrics = createMetrics();
-const server = createApp({ config, store, log, slack: createSlackApi(config), background, runCommand, metrics });
+const server = createApp({
+  config,
+  store,
+  keys: deriveKeys(config.signingSecret),
+  log,
+  slack: createSlackApi(config),
+  background,
+  runner: createRunner(config),
+  metrics,
+});
 
-const purge = () => {
+const purge = async () => {
   try {
-    const purged = store.purgeExpired(Date.now());
+    const purged = await store.purgeExpired(Date.now());
     if (purged) log.info('links_expired', { count: purged });
     metrics.inc('links_expired_total', {}, purged);
   } catch (err) {
     log.error('purge_failed', { error: describe(err) });
   }
 };
-purge();
-const purgeTimer = setInterval(purge, PURGE_INTERVAL_MS).unref();
+await purge();
+const purgeTimer = setInterval(() => void purge(), PURGE_INTERVAL_MS).unref();
 
 server.on('error', (err) => {
   log.error('server_error', { error: describe(err) });
@@ -80,7 +87,7 @@ async function shutdown(signal: string): Promise<void> {
   await closed;
   clearTimeout(cut);
   const drained = await background.drain(Math.max(0, deadline - Date.now()));
-  store.close();
+  await store.close();
   log.info('shutdown_complete', { background_drained: drained });
   process.exit(0);
 }

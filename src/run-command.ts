@@ -1,11 +1,14 @@
-// Running a bound user's command inside Slack's 3 seconds: answer inline when the internal
-// application is quick, otherwise say "working on it" at once and post the answer to the
-// command's response_url when it arrives.
-import { json, type Context, type Reply } from './http.ts';
+// Running a bound user's command inside Slack's 3 seconds: answer inline when the runner is
+// quick, otherwise say "working on it" at once and post the answer to the command's response_url
+// when it arrives. Knows nothing of HTTP: it returns the message and its outcome.
 import * as messages from './slack/messages.ts';
-import type { CommandRequest, CommandResult } from './internal-app.ts';
-import type { Services } from './services.ts';
-import type { Binding, Link } from './store.ts';
+import type { SlackApi } from './slack/api.ts';
+import type { CommandRequest, CommandResult, CommandRunner } from './runner.ts';
+import type { Binding, Link } from './store/store.ts';
+import type { Logger } from './log.ts';
+import type { Metrics } from './metrics.ts';
+import type { Background } from './background.ts';
+import type { CommandOutcome } from './outcomes.ts';
 
 /** Slack waits 3 s for the HTTP answer; what is not ready by then goes to response_url. */
 export const INLINE_WAIT_MS = 2000;
@@ -19,9 +22,22 @@ export interface CommandContext {
   responseUrl: string | null;
 }
 
+export interface Answer {
+  outcome: CommandOutcome;
+  message: messages.SlackMessage;
+}
+
+export interface RunCommandDeps {
+  runner: CommandRunner;
+  slack: SlackApi;
+  log: Logger;
+  metrics: Metrics;
+  background: Background;
+}
+
 export type CommandAnswerer = ReturnType<typeof createCommandAnswerer>;
 
-export function createCommandAnswerer({ log, slack, background, runCommand, metrics }: Services) {
+export function createCommandAnswerer({ runner, slack, log, metrics, background }: RunCommandDeps) {
   const run = async (binding: Binding, cmd: CommandContext, requestId: string): Promise<CommandResult> => {
     const request: CommandRequest = {
       internal_user: binding.internalUser,
@@ -36,7 +52,7 @@ export function createCommandAnswerer({ log, slack, background, runCommand, metr
       },
     };
     const started = performance.now();
-    const result = await runCommand(request, requestId);
+    const result = await runner.run(request, requestId);
     const ms = performance.now() - started;
     metrics.observeInternalApp(ms / 1000);
     log[result.outcome === 'ok' ? 'info' : 'warn']('internal_app_call', {
@@ -51,33 +67,30 @@ export function createCommandAnswerer({ log, slack, background, runCommand, metr
     return result;
   };
 
-  const deliverLater = (binding: Binding, responseUrl: string, work: Promise<CommandResult>, requestId: string) =>
+  /** False when the delivery could not even start (too much background work in flight). */
+  const deliverLater = (binding: Binding, responseUrl: string, work: () => Promise<CommandResult>, requestId: string): boolean =>
     background.run('command_delivery', { request_id: requestId, slack_user: binding.userId }, async () => {
-      await slack.respond(responseUrl, (await work).message);
+      await slack.respond(responseUrl, (await work()).message);
       log.info('command_delivery', { request_id: requestId, slack_user: binding.userId, outcome: 'sent' });
     });
 
   return {
-    /** The HTTP answer to a bound user's slash command. */
-    async answer(ctx: Context, binding: Binding, cmd: CommandContext): Promise<Reply> {
-      const work = run(binding, cmd, ctx.requestId);
+    /** The answer to a bound user's slash command, within Slack's 3 seconds. */
+    async answer(binding: Binding, cmd: CommandContext, requestId: string): Promise<Answer> {
+      const work = run(binding, cmd, requestId);
       let timer: NodeJS.Timeout | undefined;
       const inline = await Promise.race([work, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), INLINE_WAIT_MS)))]);
       clearTimeout(timer);
-      if (inline) {
-        ctx.logFields.outcome = `command_${inline.outcome}`;
-        return json(200, inline.message);
-      }
+      if (inline) return { outcome: `command_${inline.outcome}`, message: inline.message };
       if (!slack.responseUrlAllowed(cmd.responseUrl)) {
         // Nowhere we may post the answer: let the work finish (it is under way) but say so now.
-        log.warn('response_url_refused', { request_id: ctx.requestId, slack_user: binding.userId });
-        ctx.logFields.outcome = 'command_undeliverable';
-        void work.catch(() => undefined);
-        return json(200, messages.cannotDeliverLater(cmd.command, cmd.text, ctx.requestId));
+        log.warn('response_url_refused', { request_id: requestId, slack_user: binding.userId });
+        return { outcome: 'command_undeliverable', message: messages.cannotDeliverLater(cmd.command, cmd.text, requestId) };
       }
-      ctx.logFields.outcome = 'command_delayed';
-      deliverLater(binding, cmd.responseUrl, work, ctx.requestId);
-      return json(200, messages.working(cmd.command, cmd.text, binding));
+      if (!deliverLater(binding, cmd.responseUrl, () => work, requestId)) {
+        return { outcome: 'command_undeliverable', message: messages.tooBusyToDeliver(cmd.command, cmd.text, requestId) };
+      }
+      return { outcome: 'command_delayed', message: messages.working(cmd.command, cmd.text, binding) };
     },
 
     /**
@@ -90,8 +103,9 @@ export function createCommandAnswerer({ log, slack, background, runCommand, metr
       const typed = `${link.command} ${link.pendingText}`;
       if (!slack.responseUrlAllowed(link.responseUrl) || now - link.createdAt >= RESPONSE_URL_LIFETIME_MS) return { again: typed };
       const cmd = { command: link.command, text: link.pendingText, channelId: link.channelId, responseUrl: link.responseUrl };
-      deliverLater(binding, link.responseUrl, run(binding, cmd, requestId), requestId);
-      return { ran: typed };
+      // The command starts only if its delivery has room: a command whose answer is dropped is not run.
+      const started = deliverLater(binding, link.responseUrl, () => run(binding, cmd, requestId), requestId);
+      return started ? { ran: typed } : { again: typed };
     },
   };
 }

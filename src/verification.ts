@@ -1,7 +1,7 @@
 // LINK_VERIFICATION: how we make sure the person confirming a link is the Slack user who asked
 // for it, and not a colleague they forwarded it to.
 import { createHmac, randomInt, timingSafeEqual } from 'node:crypto';
-import type { SlackIdentity, Store } from './store.ts';
+import type { LinkVerification, SlackIdentity } from './store/store.ts';
 
 /** code mode: how long the code shown in the browser can be typed in Slack. */
 export const CODE_TTL_MS = 5 * 60_000;
@@ -9,9 +9,6 @@ export const CODE_TTL_MS = 5 * 60_000;
 export const MAX_CODE_FAILURES = 5;
 
 export const sameEmail = (a: string, b: string): boolean => a.trim().toLowerCase() === b.trim().toLowerCase();
-
-/** The server key under which codes are stored, shared by the page that shows a code and the command that takes it. */
-export const codeKey = (store: Store): Buffer => store.serverKey('confirmation-code');
 
 export const newCode = (): string => String(randomInt(0, 1_000_000)).padStart(6, '0');
 
@@ -23,7 +20,7 @@ export function codeMac(key: Buffer, id: SlackIdentity, code: string): Buffer {
 export const codeMatches = (key: Buffer, id: SlackIdentity, code: string) => (stored: Buffer): boolean =>
   timingSafeEqual(codeMac(key, id, code), stored);
 
-export function describeVerification(mode: 'email' | 'code' | 'confirm', command: string): string {
+export function describeVerification(mode: LinkVerification, command: string): string {
   switch (mode) {
     case 'email':
       return 'Linking is verified by email: your Slack email must match the email you sign in with.';

@@ -5,7 +5,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { openStore, type SlackUser } from '../src/store.ts';
+import { openSqliteStore } from '../src/store/sqlite.ts';
+import type { SlackUser } from '../src/store/store.ts';
 import { hashNonce, newNonce } from '../src/tokens.ts';
 import { ROOT, tempDir } from './support/server.ts';
 
@@ -19,19 +20,23 @@ const user = (org: string, userId: string, userName: string): SlackUser => ({ or
 
 before(async () => {
   db = join(tempDir(), 'admin.db');
-  const store = openStore(db);
+  const store = openSqliteStore(db);
+  const by = { actor: 'test', requestId: null, clientAddress: null };
+  const request = { command: '/acct', pendingText: null, channelId: null, responseUrl: null };
+  const createLink = (user: SlackUser, nonceHash: Buffer, now: number, ttlMs: number) =>
+    store.createLink({ user, request, nonceHash, now, ttlMs, perMinute: 0 }, by);
   const bind = async (u: SlackUser, internalUser: string) => {
     const h = hashNonce(newNonce())!;
-    await store.createLink(u, { command: '/acct', pendingText: null, channelId: null, responseUrl: null }, h, Date.now(), 60_000);
-    assert.equal((await store.completeLink(h, internalUser, Date.now())).outcome, 'bound');
+    await createLink(u, h, Date.now(), 60_000);
+    assert.equal((await store.completeLink(h, internalUser, 'confirm', Date.now(), by)).outcome, 'bound');
   };
   await bind(user('T1', 'U1', 'ann'), 'ann');
   await bind(user('T2', 'U1', 'ann2'), 'ann');
   await bind(user('T1', 'U2', 'bob'), 'bob');
   await bind(user('T1', 'U3', 'cat'), 'cat');
-  await store.createLink(user('T1', 'U9', 'dan'), { command: '/acct', pendingText: null, channelId: null, responseUrl: null }, hashNonce(newNonce())!, Date.now(), 60_000);
-  await store.createLink(user('T2', 'U8', 'old'), { command: '/acct', pendingText: null, channelId: null, responseUrl: null }, hashNonce(newNonce())!, Date.now() - 120_000, 60_000);
-  store.close();
+  await createLink(user('T1', 'U9', 'dan'), hashNonce(newNonce())!, Date.now(), 60_000);
+  await createLink(user('T2', 'U8', 'old'), hashNonce(newNonce())!, Date.now() - 120_000, 60_000);
+  await store.close();
 });
 
 test('list: a table, filters, and --json', () => {

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isTrustedProxy, parseTrustedProxies } from '../src/proxy.ts';
+import { isAllowed as isTrustedProxy, parseAddressList as parseTrustedProxies } from '../src/ip-allow.ts';
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { escapeHtml, html } from '../src/pages.ts';
 import { csrfToken, csrfTokenValid, hashNonce, newNonce } from '../src/tokens.ts';

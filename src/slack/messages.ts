@@ -1,6 +1,6 @@
 // Block Kit messages. Every value from outside goes through mrkdwn() so a user name cannot
 // inject links or mentions into what we post.
-import type { Binding } from '../store.ts';
+import type { Binding } from '../store/store.ts';
 
 export interface SlackMessage {
   response_type?: 'ephemeral' | 'in_channel';
@@ -21,6 +21,9 @@ const slackDate = (ms: number): string =>
 
 const ephemeral = (text: string, blocks: unknown[]): SlackMessage => ({ response_type: 'ephemeral', text, blocks });
 
+/** An ephemeral message of one mrkdwn section whose text is also the notification text. */
+export const ephemeralText = (text: string): SlackMessage => ephemeral(text, [section(text)]);
+
 export function linkPrompt(url: string, reason: string, ttlSeconds: number): SlackMessage {
   const minutes = Math.max(1, Math.round(ttlSeconds / 60));
   return ephemeral(`${reason} Link your account: ${url}`, [
@@ -37,7 +40,7 @@ export interface HelpOptions {
   verification: string;
   withConfirm: boolean;
   /** Set when no internal application is connected: the built-in commands. */
-  builtins: string[] | null;
+  builtins: readonly string[] | null;
 }
 
 export function help(command: string, binding: Binding | undefined, { verification, withConfirm, builtins }: HelpOptions): SlackMessage {
@@ -83,7 +86,14 @@ export function cannotDeliverLater(command: string, text: string, requestId: str
   const body =
     `\`${mrkdwn(`${command} ${text}`)}\` is taking longer than Slack waits, and this Slack request's reply address is not ` +
     `one this service may post to, so its answer cannot be shown. (request ${requestId})`;
-  return ephemeral(body, [section(body)]);
+  return ephemeralText(body);
+}
+
+export function tooBusyToDeliver(command: string, text: string, requestId: string): SlackMessage {
+  return ephemeralText(
+    `\`${mrkdwn(`${command} ${text}`)}\` is taking longer than Slack waits, and this service is too busy right now to ` +
+      `deliver its answer later. Please run it again in a minute. (request ${requestId})`,
+  );
 }
 
 export function codeOutcome(command: string, outcome: 'none' | 'expired' | 'wrong' | 'void' | 'usage', attemptsLeft = 0): SlackMessage {
@@ -95,7 +105,7 @@ export function codeOutcome(command: string, outcome: 'none' | 'expired' | 'wron
     void: `Too many wrong codes: the pending link is void. ${again}`,
     usage: `Type the six-digit code your browser showed: \`${command} confirm 123456\`.`,
   }[outcome];
-  return ephemeral(text, [section(text)]);
+  return ephemeralText(text);
 }
 
 export function linkedReply(binding: Binding): SlackMessage {
@@ -105,7 +115,7 @@ export function linkedReply(binding: Binding): SlackMessage {
 
 export function tooManyLinks(perMinute: number): SlackMessage {
   const text = `You asked for ${perMinute} links within a minute, the most allowed. Use the last link you got, or try again in a minute.`;
-  return ephemeral(text, [section(text)]);
+  return ephemeralText(text);
 }
 
 export function apology(requestId: string): SlackMessage {

@@ -1,7 +1,7 @@
 // A slash command's form body → a typed command, or a 400 that says what is wrong. Signed
 // payloads can still be malformed (a bug on Slack's side, a replayed test request).
 import { HttpError, type Form } from '../http.ts';
-import type { SlackUser } from '../store.ts';
+import type { SlackUser } from '../store/store.ts';
 
 export interface SlashCommand {
   user: SlackUser;

@@ -358,7 +358,7 @@ console.log(`ratios: project/bare ${(project.rps / bare.rps).toFixed(2)}×   pro
 // ---------- where the bound-user time goes ----------
 
 {
-  const steps = measureSteps(databasePath, SECRET, slashCommand(boundUser, 'whoami'));
+  const steps = await measureSteps(databasePath, SECRET, slashCommand(boundUser, 'whoami'));
   console.log(`\nthe project's steps for a bound user's command, each alone (µs per call):`);
   for (const step of steps) console.log(`  ${`${step.part ? '  ' : ''}${step.label}`.padEnd(60)} ${step.us.toFixed(2).padStart(6)}`);
   const [floor, ...ours] = steps;

@@ -3,18 +3,20 @@
 // JSON request log): what that plumbing costs, apart from the lookup and everything after it.
 import { createHttpServer, json, readBody, HttpError } from '../../src/http.ts';
 import { createLogger } from '../../src/log.ts';
-import { MAX_COMMAND_BODY, verifyCommandRequest } from '../../src/slack/commands.ts';
+import { MAX_COMMAND_BODY, verifySlackSignature } from '../../src/routes/commands.ts';
 
 const signingSecret = process.env.SLACK_SIGNING_SECRET!;
 const reply = { response_type: 'ephemeral', text: 'You are linked to alice.' };
 
 createHttpServer({
   log: createLogger(),
+  onOutcome() {},
   routes: {
     '/slack/commands': {
+      operation: 'commands',
       async POST(ctx) {
         const rawBody = await readBody(ctx.req, MAX_COMMAND_BODY);
-        const verdict = verifyCommandRequest(ctx.req, rawBody, signingSecret);
+        const verdict = verifySlackSignature(ctx.req, rawBody, signingSecret);
         if (!verdict.ok) throw new HttpError(401, 'Invalid Slack request signature.');
         return json(200, reply);
       },

@@ -1,5 +1,6 @@
--- The whole schema, applied at every start. Every statement is idempotent; user_version records
--- which version this file describes so that later versions can migrate older files (src/store.ts).
+-- The whole SQLite schema, applied at every start. Every statement is idempotent; user_version
+-- records which version this file describes so that later versions can migrate older files
+-- (src/store/sqlite.ts).
 
 -- One row per Slack identity. slack_org is the enterprise id on Enterprise Grid (user ids are
 -- org-wide there) and the team id elsewhere; with slack_user_id it is the identity's key.
@@ -17,6 +18,7 @@ CREATE TABLE IF NOT EXISTS bindings (
 
 -- One internal user may be bound from several workspaces; offboarding looks them up by name.
 CREATE INDEX IF NOT EXISTS bindings_by_internal_user ON bindings (internal_user);
+CREATE INDEX IF NOT EXISTS bindings_by_team ON bindings (slack_team_id);
 
 -- Open association links. Only the SHA-256 of a nonce is kept: a copy of this file cannot be
 -- turned into working links.
@@ -42,7 +44,7 @@ CREATE INDEX IF NOT EXISTS link_nonces_by_expiry ON link_nonces (expires_at);
 
 -- LINK_VERIFICATION=code: the link was confirmed in the browser by internal_user, and the binding
 -- waits for the Slack user to type the code shown there. One per Slack user; the code is kept
--- only as an HMAC under a server key (six digits would fall to a brute force of a bare hash).
+-- only as an HMAC under a key derived from a secret that is not in this file.
 CREATE TABLE IF NOT EXISTS pending_confirmations (
   slack_org           TEXT NOT NULL,
   slack_user_id       TEXT NOT NULL,
@@ -63,10 +65,29 @@ CREATE TABLE IF NOT EXISTS pending_confirmations (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS pending_confirmations_by_expiry ON pending_confirmations (expires_at);
 
--- Keys this service generates for itself (the CSRF key), kept so that they survive restarts.
-CREATE TABLE IF NOT EXISTS server_keys (
-  name  TEXT NOT NULL PRIMARY KEY,
-  value BLOB NOT NULL
-) WITHOUT ROWID;
+-- Who linked what, when and how: written in the same transaction as the change it records, never
+-- updated, deleted only by retention. Never a nonce, a code, a token or a secret.
+CREATE TABLE IF NOT EXISTS audit_events (
+  seq            INTEGER PRIMARY KEY,       -- the order rows were written in
+  id             TEXT NOT NULL UNIQUE,      -- random, so that copies (admin migrate) stay idempotent
+  time           INTEGER NOT NULL,
+  action         TEXT NOT NULL,
+  reason         TEXT,
+  slack_org      TEXT,
+  slack_team_id  TEXT,
+  slack_user_id  TEXT,
+  internal_user  TEXT,
+  actor          TEXT NOT NULL,
+  request_id     TEXT,
+  client_address TEXT
+);
+CREATE INDEX IF NOT EXISTS audit_events_by_time ON audit_events (time);
+-- Also the link rate limit: link_created rows of one identity within the last minute.
+CREATE INDEX IF NOT EXISTS audit_events_by_identity ON audit_events (slack_org, slack_user_id, time);
+CREATE INDEX IF NOT EXISTS audit_events_by_internal_user ON audit_events (internal_user, time);
+CREATE TRIGGER IF NOT EXISTS audit_events_append_only BEFORE UPDATE ON audit_events
+BEGIN
+  SELECT RAISE(ABORT, 'audit_events is append-only');
+END;
 
-PRAGMA user_version = 1;
+PRAGMA user_version = 2;

@@ -1,6 +1,18 @@
-// Messages we send to Slack on our own initiative, through the Web API.
+// Slack's Web API and response_urls: everything we send to Slack on our own initiative.
 import { WebClient } from '@slack/web-api';
 import type { SlackMessage } from './messages.ts';
+
+/** The contract the rest of the service relies on; tests may stand in for it in-process. */
+export interface SlackApi {
+  /** True only for response_urls we may post to: Slack's hooks host, or what the operator allows. */
+  responseUrlAllowed(raw: string | null): raw is string;
+  /** A delayed answer to a slash command (valid 30 minutes after the command, up to 5 times). */
+  respond(responseUrl: string, message: SlackMessage): Promise<void>;
+  /** The user's email from their Slack profile (scope users:read.email), or null when hidden. */
+  userEmail(userId: string): Promise<string | null>;
+  /** A direct message from the app to the user. */
+  dm(userId: string, message: SlackMessage): Promise<void>;
+}
 
 export interface SlackApiOptions {
   botToken: string;
@@ -11,9 +23,7 @@ export interface SlackApiOptions {
 
 const RESPONSE_URL_TIMEOUT_MS = 10_000;
 
-export type SlackApi = ReturnType<typeof createSlackApi>;
-
-export function createSlackApi({ botToken, slackApiUrl, responseUrlAllow }: SlackApiOptions) {
+export function createSlackApi({ botToken, slackApiUrl, responseUrlAllow }: SlackApiOptions): SlackApi {
   const client = new WebClient(botToken, {
     slackApiUrl,
     // WebClient's default retries for about 30 minutes; a DM that late is worse than none.
@@ -45,7 +55,6 @@ export function createSlackApi({ botToken, slackApiUrl, responseUrlAllow }: Slac
   return {
     responseUrlAllowed,
 
-    /** A delayed answer to a slash command (valid 30 minutes after the command, up to 5 times). */
     async respond(responseUrl: string, message: SlackMessage): Promise<void> {
       if (!responseUrlAllowed(responseUrl)) throw new Error('response_url is not on an allowed host');
       const res = await fetch(responseUrl, {
@@ -59,14 +68,13 @@ export function createSlackApi({ botToken, slackApiUrl, responseUrlAllow }: Slac
       if (!res.ok) throw new Error(`response_url answered HTTP ${res.status}`);
     },
 
-    /** The user's email from their Slack profile (scope users:read.email), or null when hidden. */
     async userEmail(userId: string): Promise<string | null> {
       const res = await client.users.info({ user: userId });
       const email = res.user?.profile?.email;
       return typeof email === 'string' && email ? email : null;
     },
 
-    /** A direct message: open (or find) the IM channel with the user, then post into it. */
+    // Open (or find) the IM channel with the user, then post into it.
     async dm(userId: string, message: SlackMessage): Promise<void> {
       const im = await client.conversations.open({ users: userId });
       const channel = im.channel?.id;

@@ -1,0 +1,48 @@
+// Allow-lists of addresses: who may act as the SSO proxy (TRUSTED_PROXIES), read /metrics
+// (METRICS_ALLOW) or call the admin API (ADMIN_ALLOW). IPs and CIDR ranges, IPv4 and IPv6.
+import { BlockList, isIP } from 'node:net';
+
+export interface AddressList {
+  list: BlockList;
+  /** As configured, for logs and error messages. */
+  text: string;
+}
+
+/**
+ * "127.0.0.1, 10.0.0.0/8, ::1, fd00::/8" → an AddressList. Every bad entry is reported, not only
+ * the first: the error's message names them all.
+ */
+export function parseAddressList(text: string): AddressList {
+  const list = new BlockList();
+  const entries = text.split(',').map((s) => s.trim()).filter(Boolean);
+  const bad: string[] = [];
+  for (const entry of entries) {
+    const [address = '', prefixText, extra] = entry.split('/');
+    const family = isIP(address);
+    if (!family || extra !== undefined) {
+      bad.push(`"${entry}" is not an IP address or CIDR range`);
+      continue;
+    }
+    const type = family === 4 ? 'ipv4' : 'ipv6';
+    if (prefixText === undefined) {
+      list.addAddress(address, type);
+      continue;
+    }
+    const prefix = Number(prefixText);
+    const max = family === 4 ? 32 : 128;
+    if (!/^\d+$/.test(prefixText) || prefix > max) {
+      bad.push(`"${entry}" has a prefix outside 0-${max}`);
+      continue;
+    }
+    list.addSubnet(address, prefix, type);
+  }
+  if (bad.length) throw new Error(bad.join('; '));
+  return { list, text: entries.join(',') };
+}
+
+export function isAllowed(allowed: AddressList, address: string | undefined): boolean {
+  if (!address) return false;
+  const family = isIP(address);
+  if (!family) return false;
+  return allowed.list.check(address, family === 4 ? 'ipv4' : 'ipv6');
+}

@@ -1,0 +1,60 @@
+// One outcome vocabulary: every request ends with one outcome from its route's list. The same name
+// is the request log's `outcome` field and the label of the route's counter in /metrics, so that
+// operators can alert on it. README's "Outcomes" table lists them; test/outcomes.test.ts keeps
+// README, this file and what the server really logs in agreement.
+
+/** Any route: a request refused before it reached the domain (4xx), or our own failure (5xx). */
+const COMMON = ['refused', 'error'] as const;
+
+export const OUTCOMES = {
+  /** POST /slack/commands, counted in slack_commands_total{outcome}. */
+  commands: [
+    'help',
+    'ssl_check',
+    'link_created',
+    'link_rate_limited',
+    'whoami',
+    'already_linked',
+    'unlinked',
+    'code_bound',
+    'code_already_bound',
+    'code_wrong',
+    'code_void',
+    'code_expired',
+    'code_none',
+    'code_usage',
+    'command_ok',
+    'command_forbidden',
+    'command_app_error',
+    'command_timeout',
+    'command_unreachable',
+    'command_invalid_response',
+    'command_delayed',
+    'command_undeliverable',
+    ...COMMON,
+  ],
+  /** GET and POST /associate, counted in associate_requests_total{outcome}. */
+  associate: [
+    'confirm_shown',
+    'link_gone',
+    'already_bound',
+    'bound',
+    'code_shown',
+    'cancelled',
+    'email_mismatch',
+    'no_email',
+    'slack_email_hidden',
+    'slack_unavailable',
+    'identity_refused',
+    'cross_site_refused',
+    'csrf_refused',
+    ...COMMON,
+  ],
+  health: ['ok', 'unavailable', ...COMMON],
+  metrics: ['served', ...COMMON],
+} as const;
+
+export type Operation = keyof typeof OUTCOMES;
+export type OutcomeOf<O extends Operation> = (typeof OUTCOMES)[O][number];
+export type CommandOutcome = OutcomeOf<'commands'>;
+export type AssociateOutcome = OutcomeOf<'associate'>;

@@ -1,0 +1,34 @@
+// The command runner contract: how a bound user's command is run. Two implementations: the
+// internal application over HTTP (src/internal-app.ts), or the built-in commands when none is
+// connected (src/builtin-app.ts). Chosen once, here.
+import type { SlackMessage } from './slack/messages.ts';
+import type { Config } from './config.ts';
+import { createInternalApp } from './internal-app.ts';
+import { builtinApp } from './builtin-app.ts';
+
+/** What the internal application receives (README: "The internal application contract"). */
+export interface CommandRequest {
+  internal_user: string;
+  command: string;
+  text: string;
+  slack: { team_id: string; enterprise_id: string | null; user_id: string; user_name: string; channel_id: string | null };
+}
+
+export const RUN_OUTCOMES = ['ok', 'forbidden', 'app_error', 'timeout', 'unreachable', 'invalid_response'] as const;
+export type RunOutcome = (typeof RUN_OUTCOMES)[number];
+
+export interface CommandResult {
+  outcome: RunOutcome;
+  message: SlackMessage;
+  /** Log-only detail of a failure. */
+  detail?: string;
+}
+
+export interface CommandRunner {
+  /** Runs the command as `req.internal_user`. Never rejects: every failure is an outcome with a message. */
+  run(req: CommandRequest, requestId: string): Promise<CommandResult>;
+  /** The built-in commands, for help, when no internal application is connected. */
+  builtins: readonly string[] | null;
+}
+
+export const createRunner = (config: Config): CommandRunner => (config.internalApp ? createInternalApp(config.internalApp) : builtinApp);

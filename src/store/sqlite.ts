@@ -1,0 +1,445 @@
+// The Store on SQLite: one file, the embedded default. better-sqlite3 is synchronous: each method
+// does its work in one synchronous transaction (a transaction must never span an `await`) and
+// returns a settled Promise, so that callers see the same contract as PostgreSQL's.
+import Database from 'better-sqlite3';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import type {
+  Actor,
+  AuditEvent,
+  AuditFilter,
+  Binding,
+  BindingFilter,
+  BindResult,
+  CodeResult,
+  CompleteResult,
+  CreateLinkResult,
+  DeferResult,
+  Link,
+  LinkEnding,
+  LinkVerification,
+  NewLink,
+  RevokeReason,
+  RevokeScope,
+  Revoked,
+  SlackIdentity,
+  SlackUser,
+  Store,
+  WorkspaceStats,
+} from './store.ts';
+
+/** The schema version schema.sqlite.sql describes; see MIGRATIONS for older files. */
+export const SCHEMA_VERSION = 2;
+
+/**
+ * SQL that brings a file from version N to N+1, for the steps the schema's idempotent CREATEs
+ * cannot take. 1 → 2: the keys that protect what the file holds leave the file (they are derived
+ * from a secret the operator provides: src/keys.ts).
+ */
+const MIGRATIONS: Record<number, string> = {
+  1: 'DROP TABLE IF EXISTS server_keys;',
+};
+
+const SCHEMA_SQL = readFileSync(new URL('./schema.sqlite.sql', import.meta.url), 'utf8');
+
+/** Links one identity made within this window count against LINK_RATE_LIMIT_PER_MINUTE. */
+const RATE_WINDOW_MS = 60_000;
+
+interface Row {
+  slack_org: string;
+  slack_user_id: string;
+  slack_team_id: string;
+  slack_enterprise_id: string | null;
+  slack_user_name: string;
+  slack_team_domain: string;
+}
+type BindingRow = Row & { internal_user: string; created_at: number };
+type PendingRow = LinkRow & { internal_user: string; code_mac: Buffer; failed_attempts: number };
+type LinkRow = Row & {
+  command: string;
+  pending_text: string | null;
+  channel_id: string | null;
+  response_url: string | null;
+  created_at: number;
+  expires_at: number;
+};
+interface AuditRow {
+  id: string;
+  time: number;
+  action: AuditEvent['action'];
+  reason: string | null;
+  slack_org: string | null;
+  slack_team_id: string | null;
+  slack_user_id: string | null;
+  internal_user: string | null;
+  actor: string;
+  request_id: string | null;
+  client_address: string | null;
+}
+
+const slackUserOf = (r: Row): SlackUser => ({
+  org: r.slack_org,
+  userId: r.slack_user_id,
+  teamId: r.slack_team_id,
+  enterpriseId: r.slack_enterprise_id,
+  userName: r.slack_user_name,
+  teamDomain: r.slack_team_domain,
+});
+// Object.assign, not a spread: on Node 20 this spread took 1 µs, a third of the whole lookup, and
+// this runs for every slash command of a bound user.
+const bindingOf = (r: BindingRow): Binding => Object.assign(slackUserOf(r), { internalUser: r.internal_user, createdAt: r.created_at });
+const linkOf = (r: LinkRow): Link => ({
+  ...slackUserOf(r),
+  command: r.command,
+  pendingText: r.pending_text,
+  channelId: r.channel_id,
+  responseUrl: r.response_url,
+  createdAt: r.created_at,
+  expiresAt: r.expires_at,
+});
+const auditOf = (r: AuditRow): AuditEvent => ({
+  time: r.time,
+  action: r.action,
+  reason: r.reason,
+  org: r.slack_org,
+  teamId: r.slack_team_id,
+  slackUser: r.slack_user_id,
+  internalUser: r.internal_user,
+  actor: r.actor,
+  requestId: r.request_id,
+  clientAddress: r.client_address,
+});
+
+export interface SqliteStore extends Store {
+  /** An online, consistent copy (SQLite's backup API): safe while the server writes. */
+  backup(file: string): Promise<void>;
+  /** The connection, for tests and the benchmark that look at what is really stored. */
+  readonly db: Database.Database;
+}
+
+export function openSqliteStore(path: string, { mustExist = false } = {}): SqliteStore {
+  if (path !== ':memory:' && !mustExist) mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path, { fileMustExist: mustExist });
+  // Every statement is prepared here, once, and lives as long as the store. better-sqlite3 12 on
+  // Node 24 (our image) aborts the whole process when the garbage collector frees a statement at
+  // the wrong moment (its destructor needs a JavaScript context that a GC run from Node's own
+  // callbacks lacks; WiseLibs/better-sqlite3#1515, fixed only in 13, which Node 20 cannot run).
+  // So: no db.pragma() (it prepares a statement and drops it), PRAGMAs that set go through exec.
+  db.exec('PRAGMA journal_mode = WAL');
+  // A confirmed binding must survive a power cut, not only a crash of this process.
+  db.exec('PRAGMA synchronous = FULL');
+  // Wait for another writer (the admin CLI, a backup) at most this long: Slack gives a slash
+  // command 3 seconds, and an apology in time beats a timeout.
+  db.exec('PRAGMA busy_timeout = 2000');
+  db.exec('PRAGMA foreign_keys = ON');
+  const userVersion = db.prepare<[], number>('PRAGMA user_version').pluck();
+  migrate(db, path, userVersion.get()!);
+
+  const s = {
+    userVersion, // held, not used again: see above
+    ping: db.prepare('SELECT 1'),
+    getBinding: db.prepare<[string, string], BindingRow>('SELECT * FROM bindings WHERE slack_org = ? AND slack_user_id = ?'),
+    insertBinding: db.prepare(`INSERT INTO bindings
+      (slack_org, slack_user_id, slack_team_id, slack_enterprise_id, slack_user_name, slack_team_domain, internal_user, created_at)
+      VALUES (@org, @userId, @teamId, @enterpriseId, @userName, @teamDomain, @internalUser, @createdAt)`),
+    deleteBinding: db.prepare<[string, string]>('DELETE FROM bindings WHERE slack_org = ? AND slack_user_id = ?'),
+    deleteLinkOfUser: db.prepare<[string, string]>('DELETE FROM link_nonces WHERE slack_org = ? AND slack_user_id = ?'),
+    insertLink: db.prepare(`INSERT INTO link_nonces
+      (nonce_hash, slack_org, slack_user_id, slack_team_id, slack_enterprise_id, slack_user_name, slack_team_domain,
+       command, pending_text, channel_id, response_url, created_at, expires_at)
+      VALUES (@nonceHash, @org, @userId, @teamId, @enterpriseId, @userName, @teamDomain,
+       @command, @pendingText, @channelId, @responseUrl, @createdAt, @expiresAt)`),
+    getLiveLink: db.prepare<[Buffer, number], LinkRow>('SELECT * FROM link_nonces WHERE nonce_hash = ? AND expires_at > ?'),
+    deleteLink: db.prepare<[Buffer]>('DELETE FROM link_nonces WHERE nonce_hash = ?'),
+    purgeExpiredLinks: db.prepare<[number]>('DELETE FROM link_nonces WHERE expires_at <= ?'),
+    purgeExpiredPending: db.prepare<[number]>('DELETE FROM pending_confirmations WHERE expires_at <= ?'),
+    purgeAudit: db.prepare<[number]>('DELETE FROM audit_events WHERE time < ?'),
+    upsertPending: db.prepare(`INSERT OR REPLACE INTO pending_confirmations
+      (slack_org, slack_user_id, slack_team_id, slack_enterprise_id, slack_user_name, slack_team_domain,
+       command, pending_text, channel_id, response_url, internal_user, code_mac, failed_attempts, created_at, expires_at)
+      VALUES (@org, @userId, @teamId, @enterpriseId, @userName, @teamDomain,
+       @command, @pendingText, @channelId, @responseUrl, @internalUser, @codeMac, 0, @createdAt, @expiresAt)`),
+    getPending: db.prepare<[string, string], PendingRow>('SELECT * FROM pending_confirmations WHERE slack_org = ? AND slack_user_id = ?'),
+    deletePending: db.prepare<[string, string]>('DELETE FROM pending_confirmations WHERE slack_org = ? AND slack_user_id = ?'),
+    failPending: db.prepare<[string, string], { failed_attempts: number }>(
+      'UPDATE pending_confirmations SET failed_attempts = failed_attempts + 1 WHERE slack_org = ? AND slack_user_id = ? RETURNING failed_attempts',
+    ),
+    listBindings: db.prepare<[BindingFilter], BindingRow>(`SELECT * FROM bindings
+      WHERE (@workspace IS NULL OR slack_team_id = @workspace OR slack_org = @workspace)
+        AND (@slackUser IS NULL OR slack_user_id = @slackUser)
+        AND (@internalUser IS NULL OR internal_user = @internalUser)
+      ORDER BY internal_user, slack_org, slack_user_id`),
+    // Revocation scopes: what each removes, read before it is deleted (for the audit trail).
+    bindingsOfTeam: db.prepare<[string], BindingRow>('SELECT * FROM bindings WHERE slack_team_id = ?'),
+    bindingsOfOrg: db.prepare<[string], BindingRow>('SELECT * FROM bindings WHERE slack_org = ?'),
+    bindingsOfInternalUser: db.prepare<[string], BindingRow>('SELECT * FROM bindings WHERE internal_user = ?'),
+    linksOfTeam: db.prepare<[string], LinkRow>('SELECT * FROM link_nonces WHERE slack_team_id = ?'),
+    linksOfOrg: db.prepare<[string], LinkRow>('SELECT * FROM link_nonces WHERE slack_org = ?'),
+    linkOfUser: db.prepare<[string, string], LinkRow>('SELECT * FROM link_nonces WHERE slack_org = ? AND slack_user_id = ?'),
+    pendingOfTeam: db.prepare<[string], PendingRow>('SELECT * FROM pending_confirmations WHERE slack_team_id = ?'),
+    pendingOfOrg: db.prepare<[string], PendingRow>('SELECT * FROM pending_confirmations WHERE slack_org = ?'),
+    pendingOfInternalUser: db.prepare<[string], PendingRow>('SELECT * FROM pending_confirmations WHERE internal_user = ?'),
+    countsByWorkspace: db.prepare<[{ now: number }], WorkspaceStats>(`
+      SELECT workspace, sum(b) AS bindings, sum(l) AS open_links, sum(p) AS pending FROM (
+        SELECT slack_org AS workspace, 1 AS b, 0 AS l, 0 AS p FROM bindings
+        UNION ALL SELECT slack_org, 0, 1, 0 FROM link_nonces WHERE expires_at > @now
+        UNION ALL SELECT slack_org, 0, 0, 1 FROM pending_confirmations WHERE expires_at > @now
+      ) GROUP BY workspace ORDER BY workspace`),
+    insertAudit: db.prepare(`INSERT INTO audit_events
+      (id, time, action, reason, slack_org, slack_team_id, slack_user_id, internal_user, actor, request_id, client_address)
+      VALUES (@id, @time, @action, @reason, @slack_org, @slack_team_id, @slack_user_id, @internal_user, @actor, @request_id, @client_address)`),
+    linksCreatedSince: db.prepare<[string, string, number], number>(
+      "SELECT count(*) FROM audit_events WHERE slack_org = ? AND slack_user_id = ? AND time > ? AND action = 'link_created'",
+    ).pluck(),
+    listAudit: db.prepare<[AuditFilter], AuditRow>(`SELECT * FROM audit_events
+      WHERE (@since IS NULL OR time >= @since)
+        AND (@internalUser IS NULL OR internal_user = @internalUser)
+        AND (@slackUser IS NULL OR slack_user_id = @slackUser)
+      ORDER BY time, seq`),
+  };
+
+  /** One audit row, written inside the caller's transaction. */
+  const audit = (
+    time: number,
+    action: AuditEvent['action'],
+    reason: string | null,
+    who: Partial<SlackUser> | null,
+    internalUser: string | null,
+    by: Actor,
+  ): void => {
+    s.insertAudit.run({
+      id: randomUUID(),
+      time,
+      action,
+      reason,
+      slack_org: who?.org ?? null,
+      slack_team_id: who?.teamId ?? null,
+      slack_user_id: who?.userId ?? null,
+      internal_user: internalUser,
+      actor: by.actor,
+      request_id: by.requestId,
+      client_address: by.clientAddress,
+    });
+  };
+
+  const createLink = groupCommit(db, ({ link, by }: { link: NewLink; by: Actor }): CreateLinkResult => {
+    const { user, request, nonceHash, now, ttlMs, perMinute } = link;
+    if (perMinute > 0 && s.linksCreatedSince.get(user.org, user.userId, now - RATE_WINDOW_MS)! >= perMinute) return { outcome: 'rate_limited' };
+    s.deleteLinkOfUser.run(user.org, user.userId);
+    s.insertLink.run({ ...user, ...request, nonceHash, createdAt: now, expiresAt: now + ttlMs });
+    audit(now, 'link_created', null, user, null, by);
+    return { outcome: 'created' };
+  });
+
+  /** The live link with this nonce, deleted: a link is spent by whatever is done with it. */
+  const consumeLink = (nonceHash: Buffer, now: number): LinkRow | undefined => {
+    const row = s.getLiveLink.get(nonceHash, now);
+    if (row) s.deleteLink.run(nonceHash);
+    return row;
+  };
+
+  /**
+   * Binds the Slack identity a link (or pending confirmation) was made for, unless already bound.
+   * Any other open link or pending confirmation of that identity is void from now on.
+   */
+  const bindOnce = (row: LinkRow, internalUser: string, verification: LinkVerification, now: number, by: Actor): BindResult => {
+    const existing = s.getBinding.get(row.slack_org, row.slack_user_id);
+    if (existing) return { outcome: 'already_bound', binding: bindingOf(existing) };
+    const binding: Binding = { ...slackUserOf(row), internalUser, createdAt: now };
+    s.insertBinding.run(binding);
+    s.deleteLinkOfUser.run(row.slack_org, row.slack_user_id);
+    s.deletePending.run(row.slack_org, row.slack_user_id);
+    audit(now, 'linked', verification, binding, internalUser, by);
+    return { outcome: 'bound', binding, link: linkOf(row) };
+  };
+
+  /**
+   * Consumes the nonce and writes the binding together. IMMEDIATE takes the write lock before
+   * reading, so two processes on one file cannot both see the nonce as live.
+   */
+  const completeLink = groupCommit(
+    db,
+    (a: { nonceHash: Buffer; internalUser: string; verification: LinkVerification; now: number; by: Actor }): CompleteResult => {
+      const row = consumeLink(a.nonceHash, a.now);
+      return row ? bindOnce(row, a.internalUser, a.verification, a.now, a.by) : { outcome: 'gone' };
+    },
+  );
+
+  const endLink = db.transaction((nonceHash: Buffer, now: number, ending: LinkEnding, by: Actor): Link | undefined => {
+    const row = consumeLink(nonceHash, now);
+    if (!row) return undefined;
+    const link = linkOf(row);
+    audit(now, ending.action, ending.reason, link, null, by);
+    return link;
+  });
+
+  const deferLink = db.transaction(
+    (nonceHash: Buffer, internalUser: string, codeMacFor: (id: SlackIdentity) => Buffer, now: number, ttlMs: number): DeferResult => {
+      const row = consumeLink(nonceHash, now);
+      if (!row) return { outcome: 'gone' };
+      const existing = s.getBinding.get(row.slack_org, row.slack_user_id);
+      if (existing) return { outcome: 'already_bound', binding: bindingOf(existing) };
+      const link = linkOf(row);
+      // created_at stays the time of the slash command: its response_url lives 30 minutes from then.
+      s.upsertPending.run({ ...link, internalUser, codeMac: codeMacFor(link), createdAt: link.createdAt, expiresAt: now + ttlMs });
+      return { outcome: 'pending', link };
+    },
+  );
+
+  const confirmCode = db.transaction(
+    (id: SlackIdentity, matches: (codeMac: Buffer) => boolean, now: number, maxFailures: number, by: Actor): CodeResult => {
+      const row = s.getPending.get(id.org, id.userId);
+      if (!row) return { outcome: 'none' };
+      if (row.expires_at <= now) {
+        s.deletePending.run(id.org, id.userId);
+        return { outcome: 'expired' };
+      }
+      const who = slackUserOf(row);
+      if (!matches(row.code_mac)) {
+        const { failed_attempts } = s.failPending.get(id.org, id.userId)!;
+        if (failed_attempts < maxFailures) {
+          audit(now, 'verification_failed', 'wrong_code', who, row.internal_user, by);
+          return { outcome: 'wrong', attemptsLeft: maxFailures - failed_attempts };
+        }
+        s.deletePending.run(id.org, id.userId);
+        audit(now, 'verification_failed', 'attempts_exhausted', who, row.internal_user, by);
+        return { outcome: 'void' };
+      }
+      s.deletePending.run(id.org, id.userId);
+      return bindOnce(row, row.internal_user, 'code', now, by);
+    },
+  );
+
+  const unlink = db.transaction((id: SlackIdentity, by: Actor): Binding | undefined => {
+    const row = s.getBinding.get(id.org, id.userId);
+    if (!row) return undefined;
+    s.deleteBinding.run(id.org, id.userId);
+    const binding = bindingOf(row);
+    audit(Date.now(), 'unlinked', null, binding, binding.internalUser, by);
+    return binding;
+  });
+
+  /** Everything in a scope, removed, each removal with its audit row. */
+  const revoke = db.transaction((scope: RevokeScope, reason: RevokeReason, by: Actor): Revoked => {
+    const now = Date.now();
+    let bindings: BindingRow[];
+    let links: LinkRow[];
+    let pending: PendingRow[];
+    if ('identity' in scope) {
+      const { org, userId } = scope.identity;
+      bindings = [s.getBinding.get(org, userId)].filter((r) => r !== undefined);
+      links = [s.linkOfUser.get(org, userId)].filter((r) => r !== undefined);
+      pending = [s.getPending.get(org, userId)].filter((r) => r !== undefined);
+    } else if ('teamId' in scope) {
+      bindings = s.bindingsOfTeam.all(scope.teamId);
+      links = s.linksOfTeam.all(scope.teamId);
+      pending = s.pendingOfTeam.all(scope.teamId);
+    } else if ('enterpriseId' in scope) {
+      bindings = s.bindingsOfOrg.all(scope.enterpriseId);
+      links = s.linksOfOrg.all(scope.enterpriseId);
+      pending = s.pendingOfOrg.all(scope.enterpriseId);
+    } else {
+      bindings = s.bindingsOfInternalUser.all(scope.internalUser);
+      links = [];
+      pending = s.pendingOfInternalUser.all(scope.internalUser);
+    }
+    for (const row of bindings) {
+      s.deleteBinding.run(row.slack_org, row.slack_user_id);
+      audit(now, 'revoked', reason, slackUserOf(row), row.internal_user, by);
+    }
+    for (const row of links) {
+      s.deleteLinkOfUser.run(row.slack_org, row.slack_user_id);
+      audit(now, 'link_cancelled', reason, slackUserOf(row), null, by);
+    }
+    for (const row of pending) {
+      s.deletePending.run(row.slack_org, row.slack_user_id);
+      audit(now, 'link_cancelled', reason, slackUserOf(row), row.internal_user, by);
+    }
+    return { bindings: bindings.map(bindingOf), links: links.length + pending.length };
+  });
+
+  const purgeExpired = db.transaction(
+    (now: number, auditBefore: number | undefined): number => {
+      const links = s.purgeExpiredLinks.run(now).changes + s.purgeExpiredPending.run(now).changes;
+      if (auditBefore !== undefined) s.purgeAudit.run(auditBefore);
+      return links;
+    },
+  );
+
+  const ping = db.transaction(() => s.ping.get() !== undefined);
+
+  return {
+    db,
+    // The write lock is taken (and released at once, writing nothing): a service that can read but
+    // not create links is not healthy.
+    ping: async () => ping.immediate(),
+    getBinding: async (id) => {
+      const row = s.getBinding.get(id.org, id.userId);
+      return row && bindingOf(row);
+    },
+    getLiveLink: async (nonceHash, now) => {
+      const row = s.getLiveLink.get(nonceHash, now);
+      return row && linkOf(row);
+    },
+    createLink: (link, by) => createLink({ link, by }),
+    endLink: async (nonceHash, now, ending, by) => endLink.immediate(nonceHash, now, ending, by),
+    completeLink: (nonceHash, internalUser, verification, now, by) => completeLink({ nonceHash, internalUser, verification, now, by }),
+    deferLink: async (nonceHash, internalUser, codeMacFor, now, ttlMs) => deferLink.immediate(nonceHash, internalUser, codeMacFor, now, ttlMs),
+    confirmCode: async (id, matches, now, maxFailures, by) => confirmCode.immediate(id, matches, now, maxFailures, by),
+    unlink: async (id, by) => unlink.immediate(id, by),
+    revoke: async (scope, reason, by) => revoke.immediate(scope, reason, by),
+    purgeExpired: async (now, auditBefore) => purgeExpired.immediate(now, auditBefore),
+    listBindings: async (filter = {}) => s.listBindings.all({ workspace: null, slackUser: null, internalUser: null, ...filter }).map(bindingOf),
+    statsByWorkspace: async (now) => s.countsByWorkspace.all({ now }),
+    listAudit: async (filter = {}) => s.listAudit.all({ since: null, internalUser: null, slackUser: null, ...filter }).map(auditOf),
+    backup: async (file) => {
+      await db.backup(file);
+    },
+    close: async () => {
+      // Fold the WAL back into the main file so that a copy of the .db alone is complete.
+      db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+      db.close();
+    },
+  };
+}
+
+/**
+ * Group commit: the calls made in one event-loop turn run, in order, in one IMMEDIATE
+ * transaction. With synchronous=FULL every commit is an fsync; one fsync for many links or
+ * confirmations is what keeps the write paths fast. Each caller's promise settles with its own
+ * result once the transaction has committed; if it fails, it fails for all of them and none of it
+ * is written.
+ */
+function groupCommit<A, R>(db: Database.Database, step: (arg: A) => R): (arg: A) => Promise<R> {
+  const transaction = db.transaction((args: A[]) => args.map(step));
+  let queue: Array<{ arg: A; resolve: (r: R) => void; reject: (err: unknown) => void }> = [];
+  const flush = () => {
+    const batch = queue;
+    queue = [];
+    let results: R[];
+    try {
+      results = transaction.immediate(batch.map((b) => b.arg));
+    } catch (err) {
+      for (const b of batch) b.reject(err);
+      return;
+    }
+    batch.forEach((b, i) => b.resolve(results[i]!));
+  };
+  return (arg) =>
+    new Promise((resolve, reject) => {
+      if (!queue.length) setImmediate(flush);
+      queue.push({ arg, resolve, reject });
+    });
+}
+
+function migrate(db: Database.Database, path: string, version: number): void {
+  if (version > SCHEMA_VERSION) {
+    throw new Error(`${path} has schema version ${version}, newer than this program's ${SCHEMA_VERSION}; run a newer release`);
+  }
+  db.transaction(() => {
+    // A new file (version 0) gets the schema directly; older files first take each step up.
+    for (let v = Math.max(version, 1); v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v] ?? '');
+    db.exec(SCHEMA_SQL);
+  }).immediate();
+}

@@ -1,0 +1,173 @@
+// The Store contract: everything this service keeps, behind one interface with two
+// implementations (SQLite, embedded; PostgreSQL, for several replicas). Every method that touches
+// the database returns a Promise, so that a network database implements the same interface.
+//
+// Guarantees every implementation gives, checked by one contract suite (test/store.contract.ts):
+// - a nonce is consumed atomically: of many concurrent completions of one link, one binds;
+// - one live link per Slack identity: a new link replaces the old one;
+// - a binding is written once: never replaced, only removed (unlink, revoke) and made anew;
+// - every change to a binding or link is one transaction with its audit row: if the audit row
+//   cannot be written, the change is not made either;
+// - link rate limits are counted in the database (from the audit trail), so that they hold
+//   across every process that shares it.
+
+export type LinkVerification = 'email' | 'code' | 'confirm';
+export const LINK_VERIFICATIONS: readonly LinkVerification[] = ['email', 'code', 'confirm'];
+
+export interface SlackIdentity {
+  /** enterprise_id on Enterprise Grid (user ids are org-wide there), else team_id. */
+  org: string;
+  userId: string;
+}
+
+export interface SlackUser extends SlackIdentity {
+  teamId: string;
+  enterpriseId: string | null;
+  userName: string;
+  teamDomain: string;
+}
+
+export interface Binding extends SlackUser {
+  internalUser: string;
+  createdAt: number;
+}
+
+/** What the slash command that made a link said, kept to finish the user's work once linked. */
+export interface LinkRequest {
+  command: string;
+  pendingText: string | null;
+  channelId: string | null;
+  responseUrl: string | null;
+}
+
+export interface Link extends SlackUser, LinkRequest {
+  createdAt: number;
+  expiresAt: number;
+}
+
+/** Who made a change, for the audit trail: never a secret, a nonce or a code. */
+export interface Actor {
+  /** e.g. "slack:U123", "internal:alice", "admin_cli", "admin_api", "slack_event", "system". */
+  actor: string;
+  requestId: string | null;
+  /** The browser's address, for changes made in a browser. */
+  clientAddress: string | null;
+}
+
+export const AUDIT_ACTIONS = ['link_created', 'link_cancelled', 'verification_failed', 'linked', 'unlinked', 'revoked'] as const;
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
+
+/** Why a binding was revoked: each is a trigger README's "When someone leaves" describes. */
+export type RevokeReason =
+  | 'slack_user_deactivated'
+  | 'app_uninstalled'
+  | 'tokens_revoked'
+  | 'team_access_revoked'
+  | 'internal_user_inactive'
+  | 'admin_api'
+  | 'admin_cli'
+  | 'idle';
+
+export interface AuditEvent {
+  time: number;
+  action: AuditAction;
+  reason: string | null;
+  org: string | null;
+  teamId: string | null;
+  slackUser: string | null;
+  internalUser: string | null;
+  actor: string;
+  requestId: string | null;
+  clientAddress: string | null;
+}
+
+export interface NewLink {
+  user: SlackUser;
+  request: LinkRequest;
+  nonceHash: Buffer;
+  now: number;
+  ttlMs: number;
+  /** Links one Slack identity may create per minute; 0: no limit. */
+  perMinute: number;
+}
+
+export type CreateLinkResult = { outcome: 'created' } | { outcome: 'rate_limited' };
+
+export type BindResult = { outcome: 'bound'; binding: Binding; link: Link } | { outcome: 'already_bound'; binding: Binding };
+export type CompleteResult = BindResult | { outcome: 'gone' };
+export type DeferResult = { outcome: 'pending'; link: Link } | { outcome: 'gone' } | { outcome: 'already_bound'; binding: Binding };
+export type CodeResult =
+  | BindResult
+  | { outcome: 'none' }
+  | { outcome: 'expired' }
+  | { outcome: 'wrong'; attemptsLeft: number }
+  | { outcome: 'void' };
+
+/** How a link ended without a binding. */
+export type LinkEnding = { action: 'link_cancelled'; reason: string | null } | { action: 'verification_failed'; reason: string };
+
+/** What a revocation covers: one Slack identity, a workspace (team or enterprise), or a person. */
+export type RevokeScope =
+  | { identity: SlackIdentity }
+  | { teamId: string }
+  | { enterpriseId: string }
+  | { internalUser: string };
+
+export interface Revoked {
+  bindings: Binding[];
+  /** Open links and pending code confirmations removed with them. */
+  links: number;
+}
+
+export interface BindingFilter {
+  /** A team id, or an enterprise id on Enterprise Grid. */
+  workspace: string | null;
+  slackUser: string | null;
+  internalUser: string | null;
+}
+
+export interface AuditFilter {
+  since: number | null;
+  internalUser: string | null;
+  slackUser: string | null;
+}
+
+export interface WorkspaceStats {
+  workspace: string;
+  bindings: number;
+  open_links: number;
+  pending: number;
+}
+
+export interface Store {
+  /** True when the database can be read and written (a service that cannot write is not healthy). */
+  ping(): Promise<boolean>;
+  getBinding(id: SlackIdentity): Promise<Binding | undefined>;
+  getLiveLink(nonceHash: Buffer, now: number): Promise<Link | undefined>;
+  /** A new link replaces any open link of the same Slack identity. Resolves once it is durable. */
+  createLink(link: NewLink, by: Actor): Promise<CreateLinkResult>;
+  /** Ends a live link without a binding (cancelled, or failed verification); the link, if it was live. */
+  endLink(nonceHash: Buffer, now: number, ending: LinkEnding, by: Actor): Promise<Link | undefined>;
+  /**
+   * Consumes the link and binds its Slack identity to `internalUser`, unless it is bound already.
+   * A binding voids the identity's other open links and pending confirmations.
+   */
+  completeLink(nonceHash: Buffer, internalUser: string, verification: LinkVerification, now: number, by: Actor): Promise<CompleteResult>;
+  /**
+   * LINK_VERIFICATION=code: the browser confirmed; the link becomes a pending confirmation that
+   * waits for the code. `codeMacFor` turns the link's identity into the stored form of the code.
+   */
+  deferLink(nonceHash: Buffer, internalUser: string, codeMacFor: (id: SlackIdentity) => Buffer, now: number, ttlMs: number): Promise<DeferResult>;
+  /** The Slack user typed a code: bind on a match, count a miss, void after `maxFailures`. */
+  confirmCode(id: SlackIdentity, matches: (codeMac: Buffer) => boolean, now: number, maxFailures: number, by: Actor): Promise<CodeResult>;
+  /** The user's own unlink: the binding that was removed, if there was one. */
+  unlink(id: SlackIdentity, by: Actor): Promise<Binding | undefined>;
+  /** Someone left: every binding, open link and pending confirmation in `scope`, removed. */
+  revoke(scope: RevokeScope, reason: RevokeReason, by: Actor): Promise<Revoked>;
+  /** Removes expired links, pending confirmations and audit rows older than `auditBefore`; how many links. */
+  purgeExpired(now: number, auditBefore?: number): Promise<number>;
+  listBindings(filter?: Partial<BindingFilter>): Promise<Binding[]>;
+  statsByWorkspace(now: number): Promise<WorkspaceStats[]>;
+  listAudit(filter?: Partial<AuditFilter>): Promise<AuditEvent[]>;
+  close(): Promise<void>;
+}
