@@ -19,7 +19,7 @@ ENV NODE_ENV=production \
     DATABASE_PATH=/data/account-binding.db
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
-COPY package.json schema.sql ./
+COPY package.json ./
 COPY src ./src
 # The volume's folder must exist, owned by node, before VOLUME: a fresh named volume copies it.
 RUN mkdir -p /data && chown node:node /data

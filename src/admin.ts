@@ -34,21 +34,24 @@ interface Io {
   err(line: string): void;
 }
 
+const parseOptions = (args: string[]) =>
+  parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      db: { type: 'string' },
+      workspace: { type: 'string' },
+      'slack-user': { type: 'string' },
+      'internal-user': { type: 'string' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+
 async function admin(argv: string[], env: Record<string, string | undefined>, io: Io): Promise<number> {
-  let parsed;
+  let parsed: ReturnType<typeof parseOptions>;
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        db: { type: 'string' },
-        workspace: { type: 'string' },
-        'slack-user': { type: 'string' },
-        'internal-user': { type: 'string' },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
+    parsed = parseOptions(argv);
   } catch (err) {
     io.err(`admin: ${(err as Error).message}\n\n${USAGE}`);
     return 2;
@@ -65,7 +68,8 @@ async function admin(argv: string[], env: Record<string, string | undefined>, io
     const path = o.db ?? env.DATABASE_PATH ?? DEFAULT_DATABASE_PATH;
     const open = (): SqliteStore => {
       try {
-        return (store = openSqliteStore(path, { mustExist: true }));
+        store = openSqliteStore(path, { mustExist: true });
+        return store;
       } catch (err) {
         throw new Error(`cannot open the database ${path}: ${(err as Error).message}`);
       }
@@ -82,7 +86,7 @@ async function admin(argv: string[], env: Record<string, string | undefined>, io
       case 'list': {
         noMore();
         const rows = await open().listBindings({ workspace: o.workspace ?? null, slackUser: o['slack-user'] ?? null, internalUser: o['internal-user'] ?? null });
-        if (o.json) rows.forEach((b) => io.out(JSON.stringify(view(b))));
+        if (o.json) for (const b of rows) io.out(JSON.stringify(view(b)));
         else printTable(io, rows);
         return 0;
       }

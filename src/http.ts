@@ -163,7 +163,8 @@ async function handle({ routes, log, onOutcome }: ServerOptions, req: IncomingMe
     path: q === -1 ? url : url.slice(0, q),
     // Parsed on first use: most requests (Slack's) have no query.
     get query() {
-      return (query ??= new URLSearchParams(q === -1 ? '' : url.slice(q + 1)));
+      query ??= new URLSearchParams(q === -1 ? '' : url.slice(q + 1));
+      return query;
     },
     fields: {},
   };

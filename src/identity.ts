@@ -8,6 +8,7 @@ import type { Config } from './config.ts';
 
 const MAX_VALUE_LENGTH = 256;
 // Printable characters only: a control character in an identity is an attack or a broken proxy.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the control characters are what it refuses
 const PRINTABLE = /^[^\x00-\x1f\x7f]+$/;
 
 export interface Identity {

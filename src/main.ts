@@ -8,7 +8,8 @@ import { createSlackApi } from './slack/api.ts';
 import { createBackground } from './background.ts';
 import { createApp } from './app.ts';
 import { createMetrics } from './metrics.ts';
-import { createRunner } from './runner.ts';
+import { createInternalApp } from './internal-app.ts';
+import { builtinApp } from './builtin-app.ts';
 import { deriveKeys } from './keys.ts';
 
 const PURGE_INTERVAL_MS = 60_000;
@@ -45,7 +46,7 @@ const server = createApp({
   log,
   slack: createSlackApi(config),
   background,
-  runner: createRunner(config),
+  runner: config.internalApp ? createInternalApp(config.internalApp) : builtinApp,
   metrics,
 });
 

@@ -33,7 +33,10 @@ export function createMetrics() {
       let key = '';
       for (const k of Object.keys(labels)) key += `${key ? ',' : ''}${k}="${escapeLabel(labels[k]!)}"`;
       let series = counters.get(name);
-      if (!series) counters.set(name, (series = new Map()));
+      if (!series) {
+        series = new Map();
+        counters.set(name, series);
+      }
       series.set(key, (series.get(key) ?? 0) + by);
     },
 
@@ -50,7 +53,7 @@ export function createMetrics() {
       for (const name of Object.keys(HELP) as Array<keyof typeof HELP>) {
         if (name === 'internal_app_request_duration_seconds') {
           lines.push(`# HELP ${name} ${HELP[name]}`, `# TYPE ${name} histogram`);
-          LATENCY_BUCKETS.forEach((le, i) => lines.push(`${name}_bucket{le="${le}"} ${buckets[i]}`));
+          for (const [i, le] of LATENCY_BUCKETS.entries()) lines.push(`${name}_bucket{le="${le}"} ${buckets[i]}`);
           lines.push(`${name}_bucket{le="+Inf"} ${latencyCount}`, `${name}_sum ${latencySum}`, `${name}_count ${latencyCount}`);
           continue;
         }

@@ -1,10 +1,7 @@
 // The command runner contract: how a bound user's command is run. Two implementations: the
 // internal application over HTTP (src/internal-app.ts), or the built-in commands when none is
-// connected (src/builtin-app.ts). Chosen once, here.
+// connected (src/builtin-app.ts); main.ts chooses one, once.
 import type { SlackMessage } from './slack/messages.ts';
-import type { Config } from './config.ts';
-import { createInternalApp } from './internal-app.ts';
-import { builtinApp } from './builtin-app.ts';
 
 /** What the internal application receives (README: "The internal application contract"). */
 export interface CommandRequest {
@@ -30,5 +27,3 @@ export interface CommandRunner {
   /** The built-in commands, for help, when no internal application is connected. */
   builtins: readonly string[] | null;
 }
-
-export const createRunner = (config: Config): CommandRunner => (config.internalApp ? createInternalApp(config.internalApp) : builtinApp);

@@ -88,7 +88,7 @@ test('a page on another site that auto-submits the form cannot bind, even holdin
   const csrf = await tab.locator('input[name=csrf]').getAttribute('value');
   await tab.close();
 
-  const evil: Server = createServer((req, res) => {
+  const evil: Server = createServer((_req, res) => {
     res.writeHead(200, { 'content-type': 'text/html' });
     res.end(`<!doctype html><form id="f" method="post" action="${nginx.url}/associate">
 <input type="hidden" name="nonce" value="${nonce}"><input type="hidden" name="csrf" value="${csrf}">

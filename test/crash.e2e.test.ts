@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { startServer, CONFIRM_ONLY, tempDir, type RunningServer } from './support/server.ts';
+import { startServer, CONFIRM_ONLY, tempDir } from './support/server.ts';
 import { startSlackStub, type SlackStub } from '../src/demo/slack-stand-in.ts';
 import { linkFrom, slashCommand } from './support/slack.ts';
 import { linkAs } from './support/browser.ts';

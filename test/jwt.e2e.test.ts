@@ -51,7 +51,7 @@ const jwtEnv = (url: string) => ({
 });
 
 before(async () => {
-  jwks = createServer((req, res) => {
+  jwks = createServer((_req, res) => {
     jwksRequests++;
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ keys: published }));

@@ -145,7 +145,10 @@ test('background work: beyond the limit in flight, new work is skipped and logge
   const gates: Array<() => void> = [];
   const gated = () => new Promise<void>((resolve) => gates.push(resolve));
   let ran = 0;
-  const work = () => (ran++, gated());
+  const work = () => {
+    ran++;
+    return gated();
+  };
   assert.equal(background.run('slack_dm', { slack_user: 'U1' }, work), true);
   assert.equal(background.run('slack_dm', { slack_user: 'U2' }, work), true);
   assert.equal(background.run('slack_dm', { slack_user: 'U3' }, work), false);

@@ -424,7 +424,7 @@ function groupCommit<A, R>(db: Database.Database, step: (arg: A) => R): (arg: A)
       for (const b of batch) b.reject(err);
       return;
     }
-    batch.forEach((b, i) => b.resolve(results[i]!));
+    for (const [i, b] of batch.entries()) b.resolve(results[i]!);
   };
   return (arg) =>
     new Promise((resolve, reject) => {

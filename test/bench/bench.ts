@@ -184,7 +184,7 @@ async function wrk(proc: Proc, requests: Request[], seconds = SECONDS): Promise<
   const data = join(dir, 'requests.tsv');
   writeFileSync(
     data,
-    requests.map((r) => [r.method, r.path, JSON.stringify(r.headers).replace(/\t/g, ' '), r.body].join('\t')).join('\n') + '\n',
+    `${requests.map((r) => [r.method, r.path, JSON.stringify(r.headers).replace(/\t/g, ' '), r.body].join('\t')).join('\n')}\n`,
   );
   const script = join(dir, 'requests.lua');
   writeFileSync(

@@ -1,0 +1,70 @@
+// The shape of src/: no import cycle (type-only imports included), and no import that climbs from a
+// lower layer to a higher one. Layers, lowest first: leaf helpers → adapters (HTTP plumbing,
+// Slack, storage, identity, the runners) → the domain → routes → assembly (app, main, CLI, demo).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { ROOT } from './support/server.ts';
+
+const SRC = join(ROOT, 'src');
+
+const LAYERS: Array<[number, RegExp]> = [
+  [4, /^(app|main|admin)\.ts$|^demo\//],
+  [3, /^routes\//],
+  [2, /^(linking|commands|run-command)\.ts$/],
+  [1, /^(config|http|pages|identity|internal-app|builtin-app)\.ts$|^slack\/(api|payload)\.ts$|^store\/(sqlite|postgres|open)\.ts$/],
+  [0, /./],
+];
+const layerOf = (file: string): number => LAYERS.find(([, pattern]) => pattern.test(file))![0];
+
+function sources(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return sources(path);
+    return path.endsWith('.ts') ? [relative(SRC, path)] : [];
+  });
+}
+
+/** Every relative import of a file, as a path under src/ (static, dynamic and type-only alike). */
+function importsOf(file: string): string[] {
+  const text = readFileSync(join(SRC, file), 'utf8');
+  const specifiers = [...text.matchAll(/(?:from\s+|import\s*\(\s*|import\s+)'(\.{1,2}\/[^']+)'/g)].map((m) => m[1]!);
+  return specifiers.map((s) => relative(SRC, resolve(dirname(join(SRC, file)), s)));
+}
+
+const graph = new Map(sources(SRC).map((f) => [f, importsOf(f)]));
+
+test('src/ has no import cycle', () => {
+  const state = new Map<string, 'visiting' | 'done'>();
+  const cycles: string[] = [];
+  const visit = (file: string, path: string[]) => {
+    if (state.get(file) === 'done') return;
+    if (state.get(file) === 'visiting') {
+      cycles.push([...path.slice(path.indexOf(file)), file].join(' → '));
+      return;
+    }
+    state.set(file, 'visiting');
+    for (const next of graph.get(file) ?? []) visit(next, [...path, file]);
+    state.set(file, 'done');
+  };
+  for (const file of graph.keys()) visit(file, []);
+  assert.deepEqual(cycles, []);
+});
+
+test('no import climbs from a lower layer to a higher one', () => {
+  const climbs: string[] = [];
+  for (const [file, imports] of graph) {
+    for (const target of imports) {
+      assert.ok(graph.has(target), `${file} imports ${target}, which is not a source file`);
+      if (layerOf(target) > layerOf(file)) climbs.push(`${file} (layer ${layerOf(file)}) → ${target} (layer ${layerOf(target)})`);
+    }
+  }
+  assert.deepEqual(climbs, []);
+});
+
+test('the layer check sees the real graph (it would catch a climb)', () => {
+  assert.ok(graph.size > 20, 'found the sources');
+  assert.ok(graph.get('routes/commands.ts')!.includes('http.ts'), 'a route imports the plumbing');
+  assert.ok(layerOf('routes/commands.ts') > layerOf('linking.ts') && layerOf('linking.ts') > layerOf('http.ts'));
+});

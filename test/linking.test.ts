@@ -1,0 +1,222 @@
+// The linking domain in-process: every operation's outcomes, on a real SQLite store in memory,
+// with a recording stand-in for the Slack API. No HTTP.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createLinking, type LinkingDeps } from '../src/linking.ts';
+import { createCommandAnswerer } from '../src/run-command.ts';
+import { openSqliteStore } from '../src/store/sqlite.ts';
+import { createLogger } from '../src/log.ts';
+import { createMetrics } from '../src/metrics.ts';
+import { createBackground } from '../src/background.ts';
+import { deriveKeys } from '../src/keys.ts';
+import { hashNonce } from '../src/tokens.ts';
+import type { LinkVerification, SlackUser } from '../src/store/store.ts';
+import { echoRunner, recordingSlack } from './support/app.ts';
+
+const by = { actor: 'test', requestId: 'req-1', clientAddress: '10.0.0.9' };
+const request = { command: '/acct', pendingText: null, channelId: 'C1', responseUrl: 'https://hooks.slack.com/commands/1' };
+const user = (userId: string, org = 'T1', enterpriseId: string | null = null): SlackUser => ({
+  org,
+  userId,
+  teamId: enterpriseId ? `T-${userId}` : org,
+  enterpriseId,
+  userName: userId.toLowerCase(),
+  teamDomain: 'acme',
+});
+
+function setup(linkVerification: LinkVerification = 'confirm', perMinute = 5) {
+  const store = openSqliteStore(':memory:');
+  const slack = recordingSlack();
+  const log = createLogger(() => undefined);
+  const metrics = createMetrics();
+  const background = createBackground(log);
+  const runner = echoRunner();
+  const deps: LinkingDeps = {
+    config: { publicBaseUrl: 'https://link.example', nonceTtlSeconds: 600, linkRateLimitPerMinute: perMinute, linkVerification },
+    store,
+    keys: deriveKeys('secret'),
+    slack,
+    log,
+    metrics,
+    background,
+    answerer: createCommandAnswerer({ runner, slack, log, metrics, background }),
+  };
+  const linking = createLinking(deps);
+  /** A fresh link for `u`; its nonce's hash. */
+  const start = async (u: SlackUser, pendingText: string | null = null) => {
+    const started = await linking.start(u, { ...request, pendingText }, by);
+    assert.equal(started.outcome, 'link_created');
+    return hashNonce(new URL(started.outcome === 'link_created' ? started.url : '').searchParams.get('nonce'))!;
+  };
+  const actions = async () => (await store.listAudit()).map((a) => `${a.action}${a.reason ? `:${a.reason}` : ''}`);
+  return { store, slack, linking, runner, background, start, actions };
+}
+
+test('start: a link URL under PUBLIC_BASE_URL, one live link per user, and the rate limit from the audit trail', async () => {
+  const { linking, store, start, actions } = setup('confirm', 2);
+  const first = await start(user('U1'));
+  const second = await start(user('U1'));
+  assert.equal(await store.getLiveLink(first, Date.now()), undefined, 'the first link is replaced');
+  assert.ok(await store.getLiveLink(second, Date.now()));
+  assert.deepEqual(await linking.start(user('U1'), request, by), { outcome: 'link_rate_limited' });
+  assert.equal((await linking.start(user('U2'), request, by)).outcome, 'link_created', 'other users are unaffected');
+  assert.deepEqual(await actions(), ['link_created', 'link_created', 'link_created']);
+});
+
+test('show: confirm_shown, link_gone, already_bound; nothing changes', async () => {
+  const { linking, store, start } = setup();
+  const nonceHash = await start(user('U1'));
+  assert.equal((await linking.show(nonceHash)).outcome, 'confirm_shown');
+  assert.equal((await linking.show(hashNonce('x'.repeat(43)))).outcome, 'link_gone');
+  assert.equal((await linking.show(undefined)).outcome, 'link_gone');
+  const other = await start(user('U2'));
+  await store.completeLink(await start(user('U3')), 'x', 'confirm', Date.now(), by);
+  assert.equal((await linking.show(other)).outcome, 'confirm_shown');
+  assert.ok(await store.getLiveLink(nonceHash, Date.now()), 'showing does not consume');
+});
+
+test('confirm (confirm mode): bound once, then link_gone; a DM follows; the audit trail says how', async () => {
+  const { linking, slack, start, actions, background } = setup('confirm');
+  const nonceHash = await start(user('U1'));
+  const bound = await linking.confirm(nonceHash, { user: 'alice', email: null }, by);
+  assert.equal(bound.outcome, 'bound');
+  assert.equal((await linking.confirm(nonceHash, { user: 'alice', email: null }, by)).outcome, 'link_gone');
+  await background.drain(1000);
+  assert.equal(slack.dms.length, 1);
+  assert.match(slack.dms[0]!.message.text, /linked to alice/);
+  assert.deepEqual(await actions(), ['link_created', 'linked:confirm']);
+});
+
+test('confirm: already_bound when the identity was bound meanwhile', async () => {
+  const { linking, store, start } = setup('confirm');
+  const first = await start(user('U1'));
+  const page = await linking.show(first);
+  assert.equal(page.outcome, 'confirm_shown');
+  // Another link of the same identity is confirmed first (the first was replaced: make a new one after).
+  await store.completeLink(first, 'bob', 'confirm', Date.now(), by);
+  const again = await start(user('U1'));
+  const result = await linking.confirm(again, { user: 'alice', email: null }, by);
+  assert.equal(result.outcome, 'already_bound');
+  assert.equal(result.outcome === 'already_bound' && result.binding.internalUser, 'bob');
+});
+
+test('confirm (email mode): bound on a match; email_mismatch, slack_email_hidden and no_email bind nothing', async () => {
+  const { linking, slack, store, start, actions } = setup('email');
+  slack.emails.set('U1', 'Alice@Corp.example');
+  assert.equal((await linking.confirm(await start(user('U1')), { user: 'alice', email: 'alice@corp.example' }, by)).outcome, 'bound');
+
+  slack.emails.set('U2', 'mallory@corp.example');
+  const forwarded = await start(user('U2'));
+  assert.equal((await linking.confirm(forwarded, { user: 'victim', email: 'victim@corp.example' }, by)).outcome, 'email_mismatch');
+  assert.equal(await store.getLiveLink(forwarded, Date.now()), undefined, 'a mismatch voids the link');
+
+  const hidden = await start(user('U3'));
+  assert.equal((await linking.confirm(hidden, { user: 'carol', email: 'carol@corp.example' }, by)).outcome, 'slack_email_hidden');
+
+  const noEmail = await start(user('U4'));
+  assert.equal((await linking.confirm(noEmail, { user: 'dan', email: null }, by)).outcome, 'no_email');
+  assert.ok(await store.getLiveLink(noEmail, Date.now()), 'no email from the proxy leaves the link live');
+
+  for (const id of ['U2', 'U3', 'U4']) assert.equal(await store.getBinding(user(id)), undefined);
+  assert.deepEqual((await actions()).filter((a) => !a.startsWith('link_created')), [
+    'linked:email',
+    'verification_failed:email_mismatch',
+    'verification_failed:slack_email_hidden',
+  ]);
+});
+
+test('confirm (email mode): Slack unavailable fails closed and keeps the link', async () => {
+  const { linking, slack, store, start } = setup('email');
+  slack.userEmail = async () => {
+    throw new Error('slack is down');
+  };
+  const nonceHash = await start(user('U1'));
+  assert.equal((await linking.confirm(nonceHash, { user: 'alice', email: 'alice@corp.example' }, by)).outcome, 'slack_unavailable');
+  assert.ok(await store.getLiveLink(nonceHash, Date.now()));
+});
+
+test('confirm (code mode) then confirmCode: code_shown, code_wrong, code_bound, and the other outcomes', async () => {
+  const { linking, store, start, actions } = setup('code');
+  const shown = await linking.confirm(await start(user('U1')), { user: 'alice', email: null }, by);
+  assert.equal(shown.outcome, 'code_shown');
+  const code = shown.outcome === 'code_shown' ? shown.code : '';
+  assert.match(code, /^\d{6}$/);
+  const wrong = code === '000000' ? '111111' : '000000';
+  assert.deepEqual(await linking.confirmCode(user('U1'), wrong, by), { outcome: 'code_wrong', attemptsLeft: 4 });
+  assert.equal((await linking.confirmCode(user('U1'), code, by)).outcome, 'code_bound');
+  assert.equal((await linking.confirmCode(user('U1'), code, by)).outcome, 'code_none');
+  assert.equal((await store.getBinding(user('U1')))?.internalUser, 'alice');
+
+  // Five wrong codes void it.
+  const again = await linking.confirm(await start(user('U2')), { user: 'bob', email: null }, by);
+  assert.equal(again.outcome, 'code_shown');
+  for (let i = 0; i < 4; i++) assert.equal((await linking.confirmCode(user('U2'), wrong, by)).outcome, 'code_wrong');
+  assert.equal((await linking.confirmCode(user('U2'), wrong, by)).outcome, 'code_void');
+
+  // Expired.
+  const late = await linking.confirm(await start(user('U3')), { user: 'cat', email: null }, by);
+  store.db.prepare("UPDATE pending_confirmations SET expires_at = 0 WHERE slack_user_id = 'U3'").run();
+  assert.equal((await linking.confirmCode(user('U3'), late.outcome === 'code_shown' ? late.code : '', by)).outcome, 'code_expired');
+  assert.ok((await actions()).includes('verification_failed:attempts_exhausted'));
+  assert.ok((await actions()).includes('linked:code'));
+});
+
+test('a completed binding voids the identity\'s other open link (code mode: a newer link made meanwhile)', async () => {
+  const { linking, store, start } = setup('code');
+  const shown = await linking.confirm(await start(user('U1')), { user: 'alice', email: null }, by);
+  const newer = await start(user('U1'));
+  assert.equal((await linking.confirmCode(user('U1'), shown.outcome === 'code_shown' ? shown.code : '', by)).outcome, 'code_bound');
+  assert.equal(await store.getLiveLink(newer, Date.now()), undefined, 'the newer link no longer works');
+});
+
+test('cancel: cancelled once, then link_gone; audited', async () => {
+  const { linking, start, actions } = setup();
+  const nonceHash = await start(user('U1'));
+  assert.equal((await linking.cancel(nonceHash, by)).outcome, 'cancelled');
+  assert.equal((await linking.cancel(nonceHash, by)).outcome, 'link_gone');
+  assert.deepEqual(await actions(), ['link_created', 'link_cancelled']);
+});
+
+test('unlink: unlinked, then not_linked; audited with its actor', async () => {
+  const { linking, store, start } = setup();
+  await linking.confirm(await start(user('U1')), { user: 'alice', email: null }, by);
+  assert.equal((await linking.unlink(user('U1'), { ...by, actor: 'slack:U1' })).outcome, 'unlinked');
+  assert.equal((await linking.unlink(user('U1'), by)).outcome, 'not_linked');
+  const last = (await store.listAudit()).at(-1)!;
+  assert.deepEqual([last.action, last.actor, last.internalUser, last.slackUser, last.requestId], ['unlinked', 'slack:U1', 'alice', 'U1', 'req-1']);
+});
+
+test('revoke: one identity, a team, an enterprise, or every binding of a person, with their links and pending codes', async () => {
+  const { linking, store, start, actions } = setup('confirm');
+  const bind = async (u: SlackUser, internalUser: string) => linking.confirm(await start(u), { user: internalUser, email: null }, by);
+  await bind(user('U1', 'T1'), 'alice');
+  await bind(user('U2', 'T1'), 'bob');
+  await bind(user('U3', 'T2'), 'alice');
+  await bind(user('U4', 'E1', 'E1'), 'carol');
+  await bind(user('U5', 'E1', 'E1'), 'dan');
+  await start(user('U6', 'T1')); // an open link in T1
+
+  assert.deepEqual((await linking.revoke({ identity: user('U2', 'T1') }, 'slack_user_deactivated', by)).bindings.map((b) => b.userId), ['U2']);
+  const team = await linking.revoke({ teamId: 'T1' }, 'app_uninstalled', by);
+  assert.deepEqual([team.bindings.map((b) => b.userId), team.links], [['U1'], 1]);
+  assert.deepEqual((await linking.revoke({ enterpriseId: 'E1' }, 'team_access_revoked', by)).bindings.map((b) => b.userId).sort(), ['U4', 'U5']);
+  assert.deepEqual((await linking.revoke({ internalUser: 'alice' }, 'admin_api', by)).bindings.map((b) => b.userId), ['U3']);
+  assert.deepEqual(await store.listBindings(), []);
+  assert.deepEqual((await actions()).filter((a) => a.startsWith('revoked') || a.startsWith('link_cancelled')), [
+    'revoked:slack_user_deactivated',
+    'revoked:app_uninstalled',
+    'link_cancelled:app_uninstalled',
+    'revoked:team_access_revoked',
+    'revoked:team_access_revoked',
+    'revoked:admin_api',
+  ]);
+});
+
+test('a failed audit write leaves the change undone', async () => {
+  const { linking, store, start } = setup();
+  await linking.confirm(await start(user('U1')), { user: 'alice', email: null }, by);
+  store.db.exec("CREATE TEMP TRIGGER no_audit BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'audit is full'); END");
+  await assert.rejects(linking.unlink(user('U1'), by), /audit is full/);
+  await assert.rejects(linking.revoke({ internalUser: 'alice' }, 'admin_api', by), /audit is full/);
+  assert.equal((await store.getBinding(user('U1')))?.internalUser, 'alice', 'the binding is still there');
+});
