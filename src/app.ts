@@ -51,12 +51,13 @@ export function createApp(deps: AppDeps): Server {
   const routes: Routes = {
     '/healthz': healthRoute(store),
     '/metrics': metricsRoute(metrics, config.metricsAllow),
-    '/slack/commands': commandsRoute({ signingSecret: config.signingSecret, log, metrics, handle: slashCommands }),
+    '/slack/commands': commandsRoute({ signingSecret: config.signingSecret, claimRequest: store.claimRequest, log, metrics, handle: slashCommands }),
     '/associate': associateRoute({ config, keys, linking, sso, log }),
   };
   return createHttpServer({
     routes,
     log,
+    basePath: config.basePath,
     onOutcome(operation, outcome) {
       const counter = COUNTERS[operation];
       if (counter) metrics.inc(counter, { outcome });

@@ -15,6 +15,8 @@ export interface JwtConfig {
   audience: string;
   userClaim: string;
   emailClaim: string;
+  /** Tokens valid for longer than this (exp − iat, or exp − now) are refused. */
+  maxLifetimeSeconds: number;
 }
 
 export interface Config {
@@ -33,6 +35,10 @@ export interface Config {
   metricsAllow: AddressList;
   /** When set, the only source of identity on /associate; the plain headers are ignored. */
   trustedJwt: JwtConfig | null;
+  /** When set, pages behind SSO also require the header X-Proxy-Secret to hold it. */
+  trustedProxySecret: string | null;
+  /** The path of PUBLIC_BASE_URL ("" or e.g. "/slack-link"): a path-routed ingress may forward it. */
+  basePath: string;
   linkVerification: LinkVerification;
   nonceTtlSeconds: number;
   /** Association links one Slack user may create per minute; 0 turns the limit off. */
@@ -43,6 +49,8 @@ export interface Config {
   responseUrlAllow: string[];
   /** Unset: commands run against the built-in handler. */
   internalApp: { url: string; token: string; timeoutMs: number } | null;
+  /** Settings that work but deserve the operator's attention, logged at startup. */
+  warnings: string[];
 }
 
 export type Env = Record<string, string | undefined>;
@@ -57,11 +65,32 @@ export class ConfigError extends Error {
 
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
 
+/** A URL as it may be shown in a log or an error: never its user name or password. */
+export function redactUrl(raw: string): string {
+  try {
+    const url = new URL(raw);
+    if (!url.username && !url.password) return raw;
+    url.username = '';
+    url.password = '';
+    return `${url.href} (credentials removed)`;
+  } catch {
+    return raw.replace(/\/\/[^/@]*@/, '//[credentials removed]@');
+  }
+}
+
+/** IPv4 ranges wider than /8 and IPv6 ranges wider than /16 are "everyone" in practice. */
+const isWideRange = (entry: string): boolean => {
+  const [address = '', prefix] = entry.split('/');
+  if (prefix === undefined) return false;
+  return address.includes(':') ? Number(prefix) < 16 : Number(prefix) < 8;
+};
+
 export function loadConfig(env: Env): Config {
   const problems: string[] = [];
+  const warnings: string[] = [];
 
   // NAME or NAME_FILE (the Docker-secrets convention), never both: two sources would hide a mistake.
-  const secret = (name: string): string => {
+  const secret = (name: string, required = true): string => {
     const direct = env[name];
     const file = env[`${name}_FILE`];
     if (direct && file) {
@@ -78,7 +107,7 @@ export function loadConfig(env: Env): Config {
         return '';
       }
     }
-    if (!direct) problems.push(`${name} is required (or ${name}_FILE)${name.startsWith('INTERNAL_APP') ? ' when INTERNAL_APP_URL is set' : ''}`);
+    if (!direct && required) problems.push(`${name} is required (or ${name}_FILE)${name.startsWith('INTERNAL_APP') ? ' when INTERNAL_APP_URL is set' : ''}`);
     return direct ?? '';
   };
 
@@ -94,14 +123,22 @@ export function loadConfig(env: Env): Config {
   };
 
   const httpUrl = (name: string, raw: string): URL | undefined => {
+    let url: URL | undefined;
     try {
-      const url = new URL(raw);
-      if (url.protocol === 'https:' || url.protocol === 'http:') return url;
+      url = new URL(raw);
     } catch {
       // reported below
     }
-    problems.push(`${name} must be an http(s) URL (got "${raw}")`);
-    return undefined;
+    if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
+      problems.push(`${name} must be an http(s) URL (got "${redactUrl(raw)}")`);
+      return undefined;
+    }
+    // A password in a URL ends up in logs, error messages and process listings: use the token settings.
+    if (url.username || url.password) {
+      problems.push(`${name} must not hold a user name or password (got "${redactUrl(raw)}"); pass credentials through the matching token setting`);
+      return undefined;
+    }
+    return url;
   };
 
   const signingSecret = secret('SLACK_SIGNING_SECRET');
@@ -110,12 +147,15 @@ export function loadConfig(env: Env): Config {
 
   let publicBaseUrl = '';
   let publicOrigin = '';
+  let basePath = '';
   if (publicBaseRaw) {
     const url = httpUrl('PUBLIC_BASE_URL', publicBaseRaw);
     if (url) {
       if (url.search || url.hash) problems.push('PUBLIC_BASE_URL must not have a query or fragment');
       publicBaseUrl = url.href.replace(/\/+$/, '');
       publicOrigin = url.origin;
+      basePath = url.pathname.replace(/\/+$/, '');
+      if (!/^(\/[A-Za-z0-9._~-]+)*$/.test(basePath)) problems.push(`PUBLIC_BASE_URL's path must be plain segments like /slack-link (got "${url.pathname}")`);
     }
   }
 
@@ -147,9 +187,10 @@ export function loadConfig(env: Env): Config {
       audience: need('TRUSTED_JWT_AUDIENCE'),
       userClaim: env.TRUSTED_JWT_USER_CLAIM || 'email',
       emailClaim: env.TRUSTED_JWT_EMAIL_CLAIM || 'email',
+      maxLifetimeSeconds: integer('TRUSTED_JWT_MAX_LIFETIME_SECONDS', 86_400, 60, 30 * 86_400),
     };
   } else {
-    for (const name of ['TRUSTED_JWT_JWKS_URL', 'TRUSTED_JWT_ISSUER', 'TRUSTED_JWT_AUDIENCE']) {
+    for (const name of ['TRUSTED_JWT_JWKS_URL', 'TRUSTED_JWT_ISSUER', 'TRUSTED_JWT_AUDIENCE', 'TRUSTED_JWT_MAX_LIFETIME_SECONDS']) {
       if (env[name]) problems.push(`${name} is set but TRUSTED_JWT_HEADER is not, so it would be ignored`);
     }
   }
@@ -166,6 +207,28 @@ export function loadConfig(env: Env): Config {
   };
   const trustedProxies = addresses('TRUSTED_PROXIES');
   const metricsAllow = addresses('METRICS_ALLOW');
+  const trustedProxySecret = secret('TRUSTED_PROXY_SECRET', false) || null;
+  if (trustedProxySecret !== null && trustedProxySecret.length < 16) problems.push('TRUSTED_PROXY_SECRET must be at least 16 characters (say, openssl rand -hex 32)');
+
+  // An address is weak proof that a request came through the SSO proxy: port forwarding (rootless
+  // Docker, podman) makes every local process look like the gateway. Wide ranges are worse.
+  const wide = trustedProxies.text.split(',').filter(isWideRange);
+  const beyondLoopback = trustedProxies.text.split(',').some((e) => e && !/^(127\.|::1$|::ffff:127\.)/.test(e));
+  if (wide.length && !trustedJwt && !trustedProxySecret) {
+    problems.push(
+      `TRUSTED_PROXIES holds ${wide.join(', ')}, which lets almost any address claim to be the sign-in proxy ` +
+        '(::/0 also matches every IPv4 address); set TRUSTED_PROXY_SECRET or TRUSTED_JWT_HEADER, or narrow the range',
+    );
+  } else if (wide.length) {
+    warnings.push(`TRUSTED_PROXIES holds ${wide.join(', ')}: only ${trustedJwt ? 'the signed assertion' : 'TRUSTED_PROXY_SECRET'} stands between the internet and /associate`);
+  } else if (beyondLoopback && !trustedJwt && !trustedProxySecret) {
+    warnings.push(
+      `TRUSTED_PROXIES (${trustedProxies.text}) trusts addresses beyond loopback by address alone: set TRUSTED_PROXY_SECRET ` +
+        '(and have the proxy send it as X-Proxy-Secret) or use TRUSTED_JWT_HEADER',
+    );
+  }
+  const wideMetrics = metricsAllow.text.split(',').filter(isWideRange);
+  if (wideMetrics.length) warnings.push(`METRICS_ALLOW holds ${wideMetrics.join(', ')}: /metrics is readable from almost anywhere (::/0 also matches every IPv4 address)`);
 
   let slackApiUrl = 'https://slack.com/api/';
   if (env.SLACK_API_URL) {
@@ -203,12 +266,15 @@ export function loadConfig(env: Env): Config {
     trustedProxies,
     metricsAllow,
     trustedJwt,
+    trustedProxySecret,
+    basePath,
     linkVerification,
     nonceTtlSeconds: integer('NONCE_TTL_SECONDS', 600, 1, 86400),
     linkRateLimitPerMinute: integer('LINK_RATE_LIMIT_PER_MINUTE', 5, 0, 10_000),
     slackApiUrl,
     responseUrlAllow,
     internalApp,
+    warnings,
   };
   if (problems.length) throw new ConfigError(problems);
   return config;

@@ -136,6 +136,11 @@ export interface ServerOptions {
   log: Logger;
   /** Called once per routed request with its outcome (for the route's counter). */
   onOutcome(operation: Operation, outcome: string): void;
+  /**
+   * PUBLIC_BASE_URL's path ("" or "/slack-link"): a path-routed ingress may forward it or strip it,
+   * so a request path under it is routed as if it were not there.
+   */
+  basePath?: string;
 }
 
 export function createHttpServer(options: ServerOptions): Server {
@@ -152,15 +157,17 @@ export function createHttpServer(options: ServerOptions): Server {
   return server;
 }
 
-async function handle({ routes, log, onOutcome }: ServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle({ routes, log, onOutcome, basePath }: ServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const started = performance.now();
   const url = req.url ?? '/';
   const q = url.indexOf('?');
   let query: URLSearchParams | undefined;
+  let path = q === -1 ? url : url.slice(0, q);
+  if (basePath && path.startsWith(basePath) && path[basePath.length] === '/') path = path.slice(basePath.length);
   const ctx: Context = {
     req,
     requestId: randomUUID(),
-    path: q === -1 ? url : url.slice(0, q),
+    path,
     // Parsed on first use: most requests (Slack's) have no query.
     get query() {
       query ??= new URLSearchParams(q === -1 ? '' : url.slice(q + 1));

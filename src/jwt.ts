@@ -29,6 +29,8 @@ export interface VerifyOptions {
   issuer: string;
   audience: string;
   nowSeconds: number;
+  /** A token valid for longer than this in all (exp − iat, or exp − now without iat) is refused. */
+  maxLifetimeSeconds: number;
   /** Keys that may have signed a token with this kid (or any kid, when the token names none). */
   keysFor(kid: string | undefined, kty: string): Promise<KeysVerdict>;
 }
@@ -42,6 +44,8 @@ export async function verifyJwt(token: string, o: VerifyOptions): Promise<JwtVer
   const [headerPart, payloadPart, signaturePart] = parts as [string, string, string];
   const header = decodePart(headerPart);
   if (!header) return refuse("the token's header is not a JSON object");
+  // RFC 7515 §4.1.11: a recipient must refuse extensions it does not understand; we understand none.
+  if (header.crit !== undefined) return refuse('the token names critical extensions ("crit")');
   const alg = header.alg;
   if (typeof alg !== 'string' || !Object.hasOwn(ALGORITHMS, alg)) return refuse(`algorithm ${String(alg)} is not accepted`);
   const { kty, dsaEncoding } = ALGORITHMS[alg as Algorithm];
@@ -65,6 +69,9 @@ export async function verifyJwt(token: string, o: VerifyOptions): Promise<JwtVer
   if (claims.exp + JWT_SKEW_SECONDS <= now) return refuse('expired');
   if (claims.nbf !== undefined && (typeof claims.nbf !== 'number' || claims.nbf - JWT_SKEW_SECONDS > now)) return refuse('not yet valid');
   if (claims.iat !== undefined && (typeof claims.iat !== 'number' || claims.iat - JWT_SKEW_SECONDS > now)) return refuse('issued in the future');
+  // A stolen token must not be good for years: the lifetime is bounded whether or not iat is given.
+  const issued = typeof claims.iat === 'number' ? claims.iat : now;
+  if (claims.exp - issued > o.maxLifetimeSeconds) return refuse(`valid for longer than ${o.maxLifetimeSeconds} s (TRUSTED_JWT_MAX_LIFETIME_SECONDS)`);
   return { ok: true, claims };
 }
 

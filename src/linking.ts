@@ -57,12 +57,16 @@ export type Linking = ReturnType<typeof createLinking>;
 export function createLinking({ config, store, keys, slack, log, metrics, background, answerer }: LinkingDeps) {
   const ttlMs = config.nonceTtlSeconds * 1000;
 
-  /** The DM and the pending command that follow every new binding, in the background. */
-  const afterBinding = (binding: Binding, link: Link, requestId: string | null): void => {
+  /**
+   * The DM and the pending command that follow every new binding, in the background. The command
+   * typed before linking runs only when `runPending`: otherwise the DM asks to run it again.
+   */
+  const afterBinding = (binding: Binding, link: Link, runPending: boolean, requestId: string | null): void => {
     const fields = { request_id: requestId ?? undefined, slack_team: binding.teamId, slack_user: binding.userId };
     log.info('binding_created', { ...fields, internal_user: binding.internalUser });
     metrics.inc('links_completed_total');
-    const pending = answerer.runPending(binding, link, requestId ?? '');
+    const typed = link.pendingText ? `${link.command} ${link.pendingText}` : null;
+    const pending = runPending ? answerer.runPending(binding, link, requestId ?? '') : typed ? { again: typed } : null;
     const started = background.run('slack_dm', fields, async () => {
       try {
         await slack.dm(binding.userId, linkedDm(link.command, binding, pending));
@@ -76,7 +80,7 @@ export function createLinking({ config, store, keys, slack, log, metrics, backgr
   };
 
   /** email mode: the Slack user's profile email must be the signed-in user's. */
-  const confirmByEmail = async (nonceHash: Buffer, identity: Identity, by: Actor): Promise<ConfirmOutcome> => {
+  const confirmByEmail = async (nonceHash: Buffer, identity: Identity, runPending: boolean, by: Actor): Promise<ConfirmOutcome> => {
     if (!identity.email) {
       log.warn('link_verification_failed', { request_id: by.requestId ?? undefined, reason: 'no email from the proxy', internal_user: identity.user });
       return { outcome: 'no_email' };
@@ -106,21 +110,24 @@ export function createLinking({ config, store, keys, slack, log, metrics, backgr
       });
       return { outcome: reason, link };
     }
-    return bind(nonceHash, identity.user, 'email', by);
+    return bind(nonceHash, identity.user, 'email', runPending, by);
   };
 
-  const bind = async (nonceHash: Buffer, internalUser: string, verification: 'email' | 'confirm', by: Actor): Promise<ConfirmOutcome> => {
+  const bind = async (nonceHash: Buffer, internalUser: string, verification: 'email' | 'confirm', runPending: boolean, by: Actor): Promise<ConfirmOutcome> => {
     const result = await store.completeLink(nonceHash, internalUser, verification, Date.now(), by);
     if (result.outcome === 'gone') return { outcome: 'link_gone' };
     if (result.outcome === 'already_bound') return result;
-    afterBinding(result.binding, result.link, by.requestId);
+    afterBinding(result.binding, result.link, runPending, by.requestId);
     return { outcome: 'bound', binding: result.binding };
   };
 
-  /** code mode: the binding waits for the Slack user to type the code shown in the browser. */
-  const deferToCode = async (nonceHash: Buffer, identity: Identity): Promise<ConfirmOutcome> => {
+  /**
+   * code mode: the binding waits for the Slack user to type the code shown in the browser. A
+   * pending command not chosen to run is dropped from the pending confirmation.
+   */
+  const deferToCode = async (nonceHash: Buffer, identity: Identity, runPending: boolean): Promise<ConfirmOutcome> => {
     const code = newCode();
-    const result = await store.deferLink(nonceHash, identity.user, (id) => codeMac(keys.code, id, code), Date.now(), CODE_TTL_MS);
+    const result = await store.deferLink(nonceHash, identity.user, (id) => codeMac(keys.code, id, code), Date.now(), CODE_TTL_MS, runPending);
     if (result.outcome === 'gone') return { outcome: 'link_gone' };
     if (result.outcome === 'already_bound') return result;
     return { outcome: 'code_shown', link: result.link, code, minutes: CODE_TTL_MS / 60_000 };
@@ -148,15 +155,18 @@ export function createLinking({ config, store, keys, slack, log, metrics, backgr
       return { outcome: 'confirm_shown', link };
     },
 
-    /** The signed-in user confirmed: bind once, after the check LINK_VERIFICATION asks for. */
-    async confirm(nonceHash: Buffer, identity: Identity, by: Actor): Promise<ConfirmOutcome> {
+    /**
+     * The signed-in user confirmed: bind once, after the check LINK_VERIFICATION asks for. The
+     * command typed before linking runs only with `runPending` (the page's "Link and run").
+     */
+    async confirm(nonceHash: Buffer, identity: Identity, runPending: boolean, by: Actor): Promise<ConfirmOutcome> {
       switch (config.linkVerification) {
         case 'email':
-          return confirmByEmail(nonceHash, identity, by);
+          return confirmByEmail(nonceHash, identity, runPending, by);
         case 'code':
-          return deferToCode(nonceHash, identity);
+          return deferToCode(nonceHash, identity, runPending);
         case 'confirm':
-          return bind(nonceHash, identity.user, 'confirm', by);
+          return bind(nonceHash, identity.user, 'confirm', runPending, by);
       }
     },
 
@@ -170,7 +180,8 @@ export function createLinking({ config, store, keys, slack, log, metrics, backgr
       const result = await store.confirmCode(id, codeMatches(keys.code, id, code), Date.now(), MAX_CODE_FAILURES, by);
       switch (result.outcome) {
         case 'bound':
-          afterBinding(result.binding, result.link, by.requestId);
+          // The pending confirmation keeps the command only if the browser chose "Link and run".
+          afterBinding(result.binding, result.link, true, by.requestId);
           return { outcome: 'code_bound', binding: result.binding };
         case 'already_bound':
           return { outcome: 'code_already_bound', binding: result.binding };

@@ -15,6 +15,8 @@ import { deriveKeys } from './keys.ts';
 const PURGE_INTERVAL_MS = 60_000;
 /** In-flight requests and pending Slack deliveries get this long after SIGTERM. */
 const SHUTDOWN_GRACE_MS = 8_000;
+/** How long requests already on their way when a signal arrives get to be accepted and read. */
+const ACCEPT_DRAIN_MS = 250;
 
 const log = createLogger();
 
@@ -69,7 +71,18 @@ server.on('error', (err) => {
 server.listen(config.port, config.host);
 await once(server, 'listening');
 const { address, port } = server.address() as AddressInfo;
-log.info('listening', { address, port, database: config.databasePath });
+// What is trusted, printed once: an operator reading the log sees who may act as the sign-in proxy.
+log.info('listening', {
+  address,
+  port,
+  database: config.databasePath,
+  link_verification: config.linkVerification,
+  trusted_proxies: config.trustedProxies.text,
+  proxy_header_required: config.trustedProxySecret !== null, // X-Proxy-Secret (TRUSTED_PROXY_SECRET)
+  trusted_jwt_header: config.trustedJwt?.header ?? null,
+  metrics_allow: config.metricsAllow.text,
+});
+for (const warning of config.warnings) log.warn('config_warning', { warning });
 
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {
@@ -81,6 +94,10 @@ async function shutdown(signal: string): Promise<void> {
   log.info('shutdown_started', { signal });
   clearInterval(purgeTimer);
   const deadline = Date.now() + SHUTDOWN_GRACE_MS;
+  // Connections a client opened just before the signal may still wait in the kernel's accept queue,
+  // or be accepted with their request not yet read: closing the listener now would reset them, and
+  // close() also drops every connection that looks idle. A moment first lets them in and be read.
+  await new Promise((resolve) => setTimeout(resolve, ACCEPT_DRAIN_MS));
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
   // Requests still running at the deadline are cut; the database is closed cleanly either way.

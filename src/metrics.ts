@@ -8,6 +8,7 @@ const LATENCY_BUCKETS = [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10];
 const HELP = {
   slack_commands_total: 'Slash commands answered, by outcome.',
   slack_signature_failures_total: 'Requests to /slack/commands refused for their signature.',
+  slack_replays_refused_total: 'Validly signed requests refused because the same signature was already received.',
   associate_requests_total: 'Requests to /associate (the confirmation page and form), by outcome.',
   links_created_total: 'Association links created.',
   links_completed_total: 'Association links that ended in a binding.',

@@ -77,6 +77,10 @@ export interface ConfirmView {
   csrf: string;
   /** How this link is verified (LINK_VERIFICATION), in a sentence. */
   verification: string;
+  /** Where the form posts: /associate under PUBLIC_BASE_URL's path. */
+  action: string;
+  /** The command typed before linking ("/acct report q3"), which runs only if asked for here. */
+  pendingCommand: string | null;
 }
 
 export const confirmPage = (v: ConfirmView): Reply =>
@@ -88,10 +92,17 @@ export const confirmPage = (v: ConfirmView): Reply =>
 <p class="who">Slack commands from <strong>${v.slackUserName}</strong> will then act as <strong>${v.internalUser}</strong>.</p>
 <p class="note">Only confirm if you ran the slash command yourself just now. If someone sent you this link, do not confirm.</p>
 <p class="note">${v.verification}</p>
-<form method="post" action="/associate">
+${
+  v.pendingCommand
+    ? html`<p class="who">Before linking, this command was typed in Slack: <code>${v.pendingCommand}</code>. It runs as
+<strong>${v.internalUser}</strong> only if you choose "Link and run". Run nothing you did not type yourself.</p>`
+    : ''
+}
+<form method="post" action="${v.action}">
 <input type="hidden" name="nonce" value="${v.nonce}">
 <input type="hidden" name="csrf" value="${v.csrf}">
 <button type="submit" name="decision" value="link">Link accounts</button>
+${v.pendingCommand ? html`<button type="submit" name="decision" value="link_and_run" class="secondary">Link and run <code>${v.pendingCommand}</code></button>` : ''}
 <button type="submit" name="decision" value="cancel" class="secondary">Cancel</button>
 </form>`,
   );

@@ -8,7 +8,12 @@ export const CODE_TTL_MS = 5 * 60_000;
 /** code mode: wrong codes before the pending binding is void. */
 export const MAX_CODE_FAILURES = 5;
 
-export const sameEmail = (a: string, b: string): boolean => a.trim().toLowerCase() === b.trim().toLowerCase();
+/**
+ * Emails compared with ASCII letters folded and nothing else: Unicode case folding would make the
+ * Kelvin sign "K" (U+212A) equal "k", and let a look-alike address match a real one.
+ */
+const foldAscii = (s: string): string => s.replace(/^[ \t]+|[ \t]+$/g, '').replace(/[A-Z]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 32));
+export const sameEmail = (a: string, b: string): boolean => foldAscii(a) === foldAscii(b);
 
 export const newCode = (): string => String(randomInt(0, 1_000_000)).padStart(6, '0');
 

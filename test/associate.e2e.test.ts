@@ -54,11 +54,10 @@ test('the whole flow: link → confirmation page → POST → DM → whoami know
   assert.equal(row.slack_user_name, 'roadrunner');
   assert.ok(Math.abs(row.created_at - Date.now()) < 60_000);
 
-  const [open] = await slack.waitFor('conversations.open');
-  assert.equal(open!.args.users, 'UFLOW');
-  assert.equal(open!.token, BOT_TOKEN);
   const [post] = await slack.waitFor('chat.postMessage');
-  assert.equal(post!.args.channel, 'DUFLOW', 'posted into the IM channel conversations.open returned');
+  assert.equal(post!.token, BOT_TOKEN);
+  assert.equal(post!.args.channel, 'UFLOW', "posted to the user's id: the app's DM with them, no conversations.open first");
+  assert.equal(slack.calls.filter((c) => c.method === 'conversations.open').length, 0);
   assert.match(String(post!.args.text), /linked to alice/);
   assert.match(JSON.stringify(post!.args.blocks), /\/acct unlink/);
 

@@ -14,7 +14,7 @@ import { request } from './support/http-client.ts';
 import { ROOT, startServer, type RunningServer } from './support/server.ts';
 import { startSlackStub, type SlackStub } from '../src/demo/slack-stand-in.ts';
 import { commandBody, linkFrom, signedHeaders } from './support/slack.ts';
-import { reserveNginx, startNginx, type RunningNginx } from './support/nginx.ts';
+import { NGINX_PROXY_SECRET, reserveNginx, startNginx, type RunningNginx } from './support/nginx.ts';
 import { requires } from './support/requires.ts';
 
 const skip = requires('/usr/sbin/nginx', 'nginx-light') || requires('/usr/bin/chromium', 'chromium');
@@ -33,7 +33,7 @@ before(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   slack = await startSlackStub();
   const reserved = await reserveNginx();
-  server = await startServer({ slackApiUrl: slack.url, env: { PUBLIC_BASE_URL: reserved.url } });
+  server = await startServer({ slackApiUrl: slack.url, env: { PUBLIC_BASE_URL: reserved.url, TRUSTED_PROXY_SECRET: NGINX_PROXY_SECRET } });
   nginx = await startNginx(reserved.port, server.port, { alice: 'alice-password' });
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_FLAGS });
   context = await browser.newContext({ httpCredentials: { username: 'alice', password: 'alice-password' }, viewport: { width: 900, height: 640 } });

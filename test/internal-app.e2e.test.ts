@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { startServer, CONFIRM_ONLY, type RunningServer } from './support/server.ts';
 import { startSlackStub, type SlackStub } from '../src/demo/slack-stand-in.ts';
 import { linkFrom, slashCommand } from './support/slack.ts';
-import { linkAs } from './support/browser.ts';
+import { confirm, formFields, linkAs, openLink } from './support/browser.ts';
 import { APP_TOKEN, startInternalApp, startResponseCatcher, type TestHttpServer } from './support/internal-app.ts';
 
 let slack: SlackStub;
@@ -129,12 +129,12 @@ test("the command an unbound user typed runs once they are linked, at the comman
   assert.match(first.json.text, /To run `\/acct report` as yourself, link your account first/);
   assert.equal(app.received.filter((r) => r.body.slack?.user_id === 'UPEND').length, 0, 'nothing ran before linking');
 
-  await linkAs(server.url, linkFrom(first), 'paul');
+  await linkAs(server.url, linkFrom(first), 'paul', 'link_and_run');
   const [posted] = await hooks.waitFor(1, (r) => r.url === '/commands/pending');
   assert.equal(posted!.body.text, 'ran report q4 as paul');
   const [call] = await app.waitFor(1, (r) => r.body.slack?.user_id === 'UPEND');
   assert.equal(call!.body.internal_user, 'paul');
-  const [dm] = await slack.waitFor('chat.postMessage', 1, (c) => c.args.channel === 'DUPEND');
+  const [dm] = await slack.waitFor('chat.postMessage', 1, (c) => c.args.channel === 'UPEND');
   assert.match(String(JSON.stringify(dm!.args.blocks)), /running `\/acct report q4` for you/);
 });
 
@@ -142,7 +142,7 @@ test('a subcommand that starts linking is not remembered as a command to run', a
   const url = `${hooks.url}commands/not-pending`;
   const first = await slashCommand(server.url, { user: 'UNOPEND', text: 'whoami', extra: { response_url: url } });
   await linkAs(server.url, linkFrom(first), 'quinn');
-  await slack.waitFor('chat.postMessage', 1, (c) => c.args.channel === 'DUNOPEND');
+  await slack.waitFor('chat.postMessage', 1, (c) => c.args.channel === 'UNOPEND');
   assert.equal(hooks.received.filter((r) => r.url === '/commands/not-pending').length, 0);
   assert.equal(app.received.filter((r) => r.body.slack?.user_id === 'UNOPEND').length, 0);
 });
@@ -160,4 +160,20 @@ test('the internal app unreachable: a clear message, no 5xx', async () => {
   } finally {
     await down.stop();
   }
+});
+
+test('the confirmation page shows the command typed before linking; plain "Link accounts" does not run it', async () => {
+  const url = `${hooks.url}commands/shown-not-run`;
+  const first = await slashCommand(server.url, { user: 'USHOWN', text: 'transfer all to mallory', extra: { response_url: url } });
+  const link = linkFrom(first);
+  const page = await openLink(server.url, link, 'sara');
+  assert.equal(page.status, 200);
+  assert.match(page.body, /<code>\/acct transfer all to mallory<\/code>/);
+  assert.match(page.body, /name="decision" value="link_and_run"/);
+  assert.equal((await confirm(server.url, { ...formFields(page.body), decision: 'link' }, 'sara')).status, 200);
+  const [dm] = await slack.waitFor('chat.postMessage', 1, (c) => c.args.channel === 'USHOWN');
+  assert.match(JSON.stringify(dm!.args.blocks), /Run `\/acct transfer all to mallory` again/);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(app.received.filter((r) => r.body.slack?.user_id === 'USHOWN').length, 0, 'nothing ran');
+  assert.equal(hooks.received.filter((r) => r.url === '/commands/shown-not-run').length, 0);
 });

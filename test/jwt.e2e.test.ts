@@ -29,9 +29,9 @@ let jwksUrl: string;
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
 const now = () => Math.floor(Date.now() / 1000);
 
-function token(o: { alg?: string; kid?: string; key?: KeyObject; claims?: Record<string, unknown>; hmacSecret?: string | Buffer } = {}) {
+function token(o: { alg?: string; kid?: string; key?: KeyObject; claims?: Record<string, unknown>; hmacSecret?: string | Buffer; header?: Record<string, unknown> } = {}) {
   const alg = o.alg ?? 'ES256';
-  const header = b64({ alg, kid: o.kid ?? 'ec-1', typ: 'JWT' });
+  const header = b64({ alg, kid: o.kid ?? 'ec-1', typ: 'JWT', ...o.header });
   const payload = b64({ iss: ISSUER, aud: [AUDIENCE], email: 'alice@corp.example', sub: '42', iat: now(), exp: now() + 300, ...o.claims });
   const input = `${header}.${payload}`;
   let sig = '';
@@ -162,4 +162,17 @@ test('JWT settings are validated at startup', async () => {
   });
   assert.equal(code, 2);
   for (const name of ['TRUSTED_JWT_JWKS_URL', 'TRUSTED_JWT_ISSUER', 'TRUSTED_JWT_AUDIENCE']) assert.match(output, new RegExp(name));
+});
+
+test('a token with critical extensions, or valid for longer than TRUSTED_JWT_MAX_LIFETIME_SECONDS, is refused', async () => {
+  const cases: Record<string, string> = {
+    'crit names an extension': token({ header: { crit: ['exp'] } }),
+    'crit empty': token({ header: { crit: [] } }),
+    'exp 9999999999, no iat': token({ claims: { iat: undefined, exp: 9_999_999_999 } }),
+    'a day and a minute': token({ claims: { exp: now() + 86_460 } }),
+  };
+  for (const [name, jwt] of Object.entries(cases)) assert.equal((await open(jwt)).status, 401, name);
+  assert.equal((await open(token({ claims: { exp: now() + 86_000 } }))).status, 200, 'within a day is fine');
+  const refused = await server.waitForLog((l) => l.event === 'sso_refused' && /crit|longer than/.test(String(l.detail)), 4);
+  assert.ok(refused.some((l) => /TRUSTED_JWT_MAX_LIFETIME_SECONDS/.test(String(l.detail))));
 });

@@ -78,9 +78,9 @@ test('show: confirm_shown, link_gone, already_bound; nothing changes', async () 
 test('confirm (confirm mode): bound once, then link_gone; a DM follows; the audit trail says how', async () => {
   const { linking, slack, start, actions, background } = setup('confirm');
   const nonceHash = await start(user('U1'));
-  const bound = await linking.confirm(nonceHash, { user: 'alice', email: null }, by);
+  const bound = await linking.confirm(nonceHash, { user: 'alice', email: null }, false, by);
   assert.equal(bound.outcome, 'bound');
-  assert.equal((await linking.confirm(nonceHash, { user: 'alice', email: null }, by)).outcome, 'link_gone');
+  assert.equal((await linking.confirm(nonceHash, { user: 'alice', email: null }, false, by)).outcome, 'link_gone');
   await background.drain(1000);
   assert.equal(slack.dms.length, 1);
   assert.match(slack.dms[0]!.message.text, /linked to alice/);
@@ -95,7 +95,7 @@ test('confirm: already_bound when the identity was bound meanwhile', async () =>
   // Another link of the same identity is confirmed first (the first was replaced: make a new one after).
   await store.completeLink(first, 'bob', 'confirm', Date.now(), by);
   const again = await start(user('U1'));
-  const result = await linking.confirm(again, { user: 'alice', email: null }, by);
+  const result = await linking.confirm(again, { user: 'alice', email: null }, false, by);
   assert.equal(result.outcome, 'already_bound');
   assert.equal(result.outcome === 'already_bound' && result.binding.internalUser, 'bob');
 });
@@ -103,18 +103,18 @@ test('confirm: already_bound when the identity was bound meanwhile', async () =>
 test('confirm (email mode): bound on a match; email_mismatch, slack_email_hidden and no_email bind nothing', async () => {
   const { linking, slack, store, start, actions } = setup('email');
   slack.emails.set('U1', 'Alice@Corp.example');
-  assert.equal((await linking.confirm(await start(user('U1')), { user: 'alice', email: 'alice@corp.example' }, by)).outcome, 'bound');
+  assert.equal((await linking.confirm(await start(user('U1')), { user: 'alice', email: 'alice@corp.example' }, false, by)).outcome, 'bound');
 
   slack.emails.set('U2', 'mallory@corp.example');
   const forwarded = await start(user('U2'));
-  assert.equal((await linking.confirm(forwarded, { user: 'victim', email: 'victim@corp.example' }, by)).outcome, 'email_mismatch');
+  assert.equal((await linking.confirm(forwarded, { user: 'victim', email: 'victim@corp.example' }, false, by)).outcome, 'email_mismatch');
   assert.equal(await store.getLiveLink(forwarded, Date.now()), undefined, 'a mismatch voids the link');
 
   const hidden = await start(user('U3'));
-  assert.equal((await linking.confirm(hidden, { user: 'carol', email: 'carol@corp.example' }, by)).outcome, 'slack_email_hidden');
+  assert.equal((await linking.confirm(hidden, { user: 'carol', email: 'carol@corp.example' }, false, by)).outcome, 'slack_email_hidden');
 
   const noEmail = await start(user('U4'));
-  assert.equal((await linking.confirm(noEmail, { user: 'dan', email: null }, by)).outcome, 'no_email');
+  assert.equal((await linking.confirm(noEmail, { user: 'dan', email: null }, false, by)).outcome, 'no_email');
   assert.ok(await store.getLiveLink(noEmail, Date.now()), 'no email from the proxy leaves the link live');
 
   for (const id of ['U2', 'U3', 'U4']) assert.equal(await store.getBinding(user(id)), undefined);
@@ -131,13 +131,13 @@ test('confirm (email mode): Slack unavailable fails closed and keeps the link', 
     throw new Error('slack is down');
   };
   const nonceHash = await start(user('U1'));
-  assert.equal((await linking.confirm(nonceHash, { user: 'alice', email: 'alice@corp.example' }, by)).outcome, 'slack_unavailable');
+  assert.equal((await linking.confirm(nonceHash, { user: 'alice', email: 'alice@corp.example' }, false, by)).outcome, 'slack_unavailable');
   assert.ok(await store.getLiveLink(nonceHash, Date.now()));
 });
 
 test('confirm (code mode) then confirmCode: code_shown, code_wrong, code_bound, and the other outcomes', async () => {
   const { linking, store, start, actions } = setup('code');
-  const shown = await linking.confirm(await start(user('U1')), { user: 'alice', email: null }, by);
+  const shown = await linking.confirm(await start(user('U1')), { user: 'alice', email: null }, false, by);
   assert.equal(shown.outcome, 'code_shown');
   const code = shown.outcome === 'code_shown' ? shown.code : '';
   assert.match(code, /^\d{6}$/);
@@ -148,13 +148,13 @@ test('confirm (code mode) then confirmCode: code_shown, code_wrong, code_bound, 
   assert.equal((await store.getBinding(user('U1')))?.internalUser, 'alice');
 
   // Five wrong codes void it.
-  const again = await linking.confirm(await start(user('U2')), { user: 'bob', email: null }, by);
+  const again = await linking.confirm(await start(user('U2')), { user: 'bob', email: null }, false, by);
   assert.equal(again.outcome, 'code_shown');
   for (let i = 0; i < 4; i++) assert.equal((await linking.confirmCode(user('U2'), wrong, by)).outcome, 'code_wrong');
   assert.equal((await linking.confirmCode(user('U2'), wrong, by)).outcome, 'code_void');
 
   // Expired.
-  const late = await linking.confirm(await start(user('U3')), { user: 'cat', email: null }, by);
+  const late = await linking.confirm(await start(user('U3')), { user: 'cat', email: null }, false, by);
   store.db.prepare("UPDATE pending_confirmations SET expires_at = 0 WHERE slack_user_id = 'U3'").run();
   assert.equal((await linking.confirmCode(user('U3'), late.outcome === 'code_shown' ? late.code : '', by)).outcome, 'code_expired');
   assert.ok((await actions()).includes('verification_failed:attempts_exhausted'));
@@ -163,7 +163,7 @@ test('confirm (code mode) then confirmCode: code_shown, code_wrong, code_bound, 
 
 test('a completed binding voids the identity\'s other open link (code mode: a newer link made meanwhile)', async () => {
   const { linking, store, start } = setup('code');
-  const shown = await linking.confirm(await start(user('U1')), { user: 'alice', email: null }, by);
+  const shown = await linking.confirm(await start(user('U1')), { user: 'alice', email: null }, false, by);
   const newer = await start(user('U1'));
   assert.equal((await linking.confirmCode(user('U1'), shown.outcome === 'code_shown' ? shown.code : '', by)).outcome, 'code_bound');
   assert.equal(await store.getLiveLink(newer, Date.now()), undefined, 'the newer link no longer works');
@@ -179,7 +179,7 @@ test('cancel: cancelled once, then link_gone; audited', async () => {
 
 test('unlink: unlinked, then not_linked; audited with its actor', async () => {
   const { linking, store, start } = setup();
-  await linking.confirm(await start(user('U1')), { user: 'alice', email: null }, by);
+  await linking.confirm(await start(user('U1')), { user: 'alice', email: null }, false, by);
   assert.equal((await linking.unlink(user('U1'), { ...by, actor: 'slack:U1' })).outcome, 'unlinked');
   assert.equal((await linking.unlink(user('U1'), by)).outcome, 'not_linked');
   const last = (await store.listAudit()).at(-1)!;
@@ -188,7 +188,7 @@ test('unlink: unlinked, then not_linked; audited with its actor', async () => {
 
 test('revoke: one identity, a team, an enterprise, or every binding of a person, with their links and pending codes', async () => {
   const { linking, store, start, actions } = setup('confirm');
-  const bind = async (u: SlackUser, internalUser: string) => linking.confirm(await start(u), { user: internalUser, email: null }, by);
+  const bind = async (u: SlackUser, internalUser: string) => linking.confirm(await start(u), { user: internalUser, email: null }, false, by);
   await bind(user('U1', 'T1'), 'alice');
   await bind(user('U2', 'T1'), 'bob');
   await bind(user('U3', 'T2'), 'alice');
@@ -214,9 +214,28 @@ test('revoke: one identity, a team, an enterprise, or every binding of a person,
 
 test('a failed audit write leaves the change undone', async () => {
   const { linking, store, start } = setup();
-  await linking.confirm(await start(user('U1')), { user: 'alice', email: null }, by);
+  await linking.confirm(await start(user('U1')), { user: 'alice', email: null }, false, by);
   store.db.exec("CREATE TEMP TRIGGER no_audit BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'audit is full'); END");
   await assert.rejects(linking.unlink(user('U1'), by), /audit is full/);
   await assert.rejects(linking.revoke({ internalUser: 'alice' }, 'admin_api', by), /audit is full/);
   assert.equal((await store.getBinding(user('U1')))?.internalUser, 'alice', 'the binding is still there');
+});
+
+test('with no room for background work, nobody is told that an answer or a command is on its way', async () => {
+  const store = openSqliteStore(':memory:');
+  const slack = recordingSlack();
+  const log = createLogger(() => undefined);
+  const metrics = createMetrics();
+  const full = createBackground(log, 0);
+  const slow = { builtins: null, run: () => new Promise<never>(() => undefined) };
+  const answerer = createCommandAnswerer({ runner: slow, slack, log, metrics, background: full });
+  const binding = { ...user('U1'), internalUser: 'alice', createdAt: Date.now() };
+  const cmd = { command: '/acct', text: 'report', channelId: 'C1', responseUrl: 'https://hooks.slack.com/commands/1' };
+  const answer = await answerer.answer(binding, cmd, 'req-2');
+  assert.equal(answer.outcome, 'command_undeliverable');
+  assert.match(answer.message.text, /too busy right now to deliver its answer later/);
+  assert.doesNotMatch(answer.message.text, /will appear here/);
+  const link = { ...user('U1'), ...request, pendingText: 'report', createdAt: Date.now(), expiresAt: Date.now() + 1000 };
+  assert.deepEqual(answerer.runPending(binding, link, 'req-3'), { again: '/acct report' }, 'the DM says to run it again');
+  await store.close();
 });

@@ -9,7 +9,6 @@ const manifest = JSON.parse(readFileSync(join(ROOT, 'deploy/slack-app-manifest.j
 
 /** Each Web API method we call, and the bot scopes it needs (Slack's method reference). */
 const SCOPES_BY_METHOD: Record<string, string[]> = {
-  'conversations.open': ['im:write'],
   'chat.postMessage': ['chat:write'],
   // The email field of a profile needs users:read.email on top of users:read (LINK_VERIFICATION=email).
   'users.info': ['users:read', 'users:read.email'],
@@ -28,7 +27,7 @@ test('the manifest declares the slash command at /slack/commands', () => {
 test('the bot scopes are exactly those of the Web API methods the code calls, plus commands', () => {
   const source = readFileSync(join(ROOT, 'src/slack/api.ts'), 'utf8');
   const methods = [...source.matchAll(/client\.([a-z]+)\.([a-zA-Z]+)\(/g)].map((m) => `${m[1]}.${m[2]}`);
-  assert.ok(methods.length >= 3, 'found the calls');
+  assert.ok(methods.length >= 2, 'found the calls');
   for (const method of methods) assert.ok(SCOPES_BY_METHOD[method], `no scope known for ${method}: add it to this test and the manifest`);
   const needed = new Set(['commands', ...methods.flatMap((m) => SCOPES_BY_METHOD[m]!)]);
   assert.deepEqual([...manifest.oauth_config.scopes.bot].sort(), [...needed].sort());

@@ -8,7 +8,7 @@ import { startServer, type RunningServer } from './support/server.ts';
 import { startSlackStub, type SlackStub } from '../src/demo/slack-stand-in.ts';
 import { commandBody, linkFrom, signedHeaders } from './support/slack.ts';
 import { formFields } from './support/browser.ts';
-import { reserveNginx, startNginx, type RunningNginx } from './support/nginx.ts';
+import { NGINX_PROXY_SECRET, reserveNginx, startNginx, type RunningNginx } from './support/nginx.ts';
 import { requires } from './support/requires.ts';
 
 const skip = requires('/usr/sbin/nginx', 'nginx-light');
@@ -23,7 +23,7 @@ before(async () => {
   if (skip) return;
   slack = await startSlackStub();
   const reserved = await reserveNginx();
-  server = await startServer({ slackApiUrl: slack.url, env: { PUBLIC_BASE_URL: reserved.url } });
+  server = await startServer({ slackApiUrl: slack.url, env: { PUBLIC_BASE_URL: reserved.url, TRUSTED_PROXY_SECRET: NGINX_PROXY_SECRET } });
   nginx = await startNginx(reserved.port, server.port, { alice: 'alice-password', bob: 'bob-password' });
 });
 after(async () => {
@@ -103,4 +103,32 @@ test("the server's own port refuses the header from an address outside TRUSTED_P
 test('only the two paths are exposed', { skip }, async () => {
   assert.equal((await request(`${nginx.url}/healthz`)).status, 404);
   assert.equal((await request(`${nginx.url}/metrics`)).status, 404);
+});
+
+test('TRUSTED_PROXY_SECRET: a process that reaches the server from a trusted address but not through nginx is refused', { skip }, async () => {
+  const link = linkFrom(await command('UDIRECT', 'link'));
+  const direct = `${server.url}${new URL(link).pathname}${new URL(link).search}`;
+  // 127.0.0.1 is in TRUSTED_PROXIES (what port forwarding makes every local process look like).
+  const noSecret = await request(direct, { headers: { 'x-forwarded-user': 'ceo' } });
+  assert.equal(noSecret.status, 403);
+  assert.doesNotMatch(noSecret.body, /ceo/);
+  const wrongSecret = await request(direct, { headers: { 'x-forwarded-user': 'ceo', 'x-proxy-secret': `${NGINX_PROXY_SECRET}x` } });
+  assert.equal(wrongSecret.status, 403);
+  const refused = await server.waitForLog((l) => l.event === 'sso_refused' && l.reason === 'proxy_secret_wrong', 2);
+  assert.equal(refused[0]!.level, 'warn');
+  assert.ok(refused[0]!.remote_address, 'the log names where the request came from');
+  // Through nginx, which sends the secret, the same link works.
+  assert.equal((await request(link, { headers: { authorization: ALICE } })).status, 200);
+  assert.equal(boundTo('UDIRECT'), undefined);
+});
+
+test("nginx's access log holds no nonce: /associate is logged without its query string", { skip }, async () => {
+  const link = linkFrom(await command('ULOGGED', 'link'));
+  const nonce = new URL(link).searchParams.get('nonce')!;
+  assert.equal((await request(link, { headers: { authorization: ALICE } })).status, 200);
+  const deadline = Date.now() + 3000;
+  while (!nginx.accessLog().includes('/associate') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  const log = nginx.accessLog();
+  assert.match(log, /"GET \/associate HTTP\/1\.1" 200/);
+  assert.equal(log.includes(nonce), false);
 });

@@ -12,6 +12,8 @@ import { createLogger } from '../src/log.ts';
 import { mrkdwn } from '../src/slack/messages.ts';
 import { HttpError, parseForm } from '../src/http.ts';
 import { createBackground } from '../src/background.ts';
+import { sameEmail } from '../src/verification.ts';
+import { redactUrl } from '../src/config.ts';
 import { tempDir } from './support/server.ts';
 
 test('trusted proxies: addresses and CIDR ranges, IPv4 and IPv6', () => {
@@ -162,4 +164,44 @@ test('background work: beyond the limit in flight, new work is skipped and logge
   for (const open of gates) open();
   assert.equal(await background.drain(1000), true);
   assert.equal(background.size, 0);
+});
+
+test('emails match with ASCII letters folded only: the Kelvin sign is not a k', () => {
+  assert.equal(sameEmail('Bob.Smith@Corp.Example', 'bob.smith@corp.example'), true);
+  assert.equal(sameEmail(' bob@corp.example\t', 'bob@corp.example'), true);
+  assert.equal(sameEmail('\u212Aate@corp.example', 'kate@corp.example'), false, 'U+212A KELVIN SIGN');
+  assert.equal(sameEmail('\u0130an@corp.example', 'ian@corp.example'), false, 'dotted capital I');
+  assert.equal(sameEmail('stra\u00DFe@corp.example', 'strasse@corp.example'), false);
+  assert.equal(sameEmail('JOS\u00C9@corp.example', 'jos\u00e9@corp.example'), false, 'non-ASCII must match exactly');
+});
+
+test('config: credentials in URLs are refused and redacted; wide ranges; the proxy secret; a path prefix', () => {
+  assert.throws(() => loadConfig({ ...required, SLACK_API_URL: 'https://u:p@slack.example/api/' }), (e: unknown) => {
+    assert.ok(e instanceof ConfigError);
+    assert.match(e.message, /SLACK_API_URL must not hold a user name or password/);
+    assert.doesNotMatch(e.message, /u:p@/);
+    return true;
+  });
+  for (const name of ['PUBLIC_BASE_URL', 'TRUSTED_JWT_JWKS_URL', 'INTERNAL_APP_URL', 'SLACK_RESPONSE_URL_ALLOW']) {
+    const env = { ...required, TRUSTED_JWT_HEADER: 'h', TRUSTED_JWT_ISSUER: 'i', TRUSTED_JWT_AUDIENCE: 'a', TRUSTED_JWT_JWKS_URL: 'https://k.example/', INTERNAL_APP_URL: 'https://a.example/', INTERNAL_APP_TOKEN: 't', [name]: 'https://user:pw@h.example/' };
+    assert.throws(() => loadConfig(env), new RegExp(`${name} must not hold a user name or password`), name);
+  }
+  assert.equal(redactUrl('https://a:b@h.example/x'), 'https://h.example/x (credentials removed)');
+  assert.match(loadConfig({ ...required, TRUSTED_PROXIES: '172.17.0.1' }).warnings.join(), /by address alone/);
+  assert.deepEqual(loadConfig({ ...required, TRUSTED_PROXIES: '172.17.0.1', TRUSTED_PROXY_SECRET: 'x'.repeat(32) }).warnings, []);
+  assert.throws(() => loadConfig({ ...required, TRUSTED_PROXY_SECRET: 'short' }), /at least 16 characters/);
+  assert.match(loadConfig({ ...required, TRUSTED_PROXIES: '::/0', TRUSTED_PROXY_SECRET: 'x'.repeat(32) }).warnings.join(), /only TRUSTED_PROXY_SECRET stands/);
+  assert.match(loadConfig({ ...required, METRICS_ALLOW: '0.0.0.0/0' }).warnings.join(), /METRICS_ALLOW/);
+  const prefixed = loadConfig({ ...required, PUBLIC_BASE_URL: 'https://corp.example/slack-link/' });
+  assert.deepEqual([prefixed.publicBaseUrl, prefixed.basePath, prefixed.publicOrigin], ['https://corp.example/slack-link', '/slack-link', 'https://corp.example']);
+  assert.throws(() => loadConfig({ ...required, PUBLIC_BASE_URL: 'https://corp.example/a%20b' }), /plain segments/);
+});
+
+test('trusted proxies: every bad entry of a list is reported at once', () => {
+  assert.throws(() => parseTrustedProxies('172.17.0.1/33, nginx, 10.0.0.1'), (e: unknown) => {
+    const message = (e as Error).message;
+    assert.match(message, /"172\.17\.0\.1\/33" has a prefix outside 0-32/);
+    assert.match(message, /"nginx" is not an IP address/);
+    return true;
+  });
 });

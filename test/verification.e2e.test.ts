@@ -67,6 +67,14 @@ describe('LINK_VERIFICATION=email (the default)', () => {
     assert.equal(event.level, 'warn');
   });
 
+  test('the email match folds ASCII letters only: a Kelvin sign in the signed-in email does not match a k', async () => {
+    slack.emails.set('UKELVIN', 'kate@corp.example');
+    const link = linkFrom(await slashCommand(server.url, { user: 'UKELVIN', text: 'link' }));
+    const { res } = await confirmAs(server, link, 'kate', Buffer.from('\u212Aate@corp.example').toString('latin1'));
+    assert.equal(res.status, 403);
+    assert.equal(boundTo(server, 'UKELVIN'), undefined);
+  });
+
   test('no email header: a page that tells the operator what to do, and nothing bound', async () => {
     slack.emails.set('UNOMAIL', 'carol@corp.example');
     const link = linkFrom(await slashCommand(server.url, { user: 'UNOMAIL', text: 'link' }));
@@ -131,7 +139,7 @@ describe('LINK_VERIFICATION=code', () => {
     const res = await type('UCODE1', `confirm ${code}`);
     assert.match(res.json.text, /Linked to frank/);
     assert.equal(boundTo(server, 'UCODE1'), 'frank');
-    const [dm] = await slack.waitFor('chat.postMessage', 1, (c) => c.args.channel === 'DUCODE1');
+    const [dm] = await slack.waitFor('chat.postMessage', 1, (c) => c.args.channel === 'UCODE1');
     assert.match(String(dm!.args.text), /linked to frank/);
     assert.match((await type('UCODE1', 'whoami')).json.text, /linked to frank/);
     const help = await type('UCODE1', 'help');
@@ -176,6 +184,15 @@ describe('LINK_VERIFICATION=code', () => {
     assert.match((await type('UMAL', `confirm ${guess}`)).json.text, /not right/);
     assert.equal(boundTo(server, 'UMAL'), undefined);
     assert.equal(boundTo(server, 'UVICTOR'), undefined);
+  });
+
+  test('a binding by code voids every other open link of that Slack user: no page then names the account', async () => {
+    const code = await browserStep('UCODE7', 'kim');
+    const other = linkFrom(await slashCommand(server.url, { user: 'UCODE7', text: 'link' }));
+    assert.match((await type('UCODE7', `confirm ${code}`)).json.text, /Linked to kim/);
+    const page = await openLink(server.url, other, 'someone-else');
+    assert.equal(page.status, 410);
+    assert.doesNotMatch(page.body, /kim/);
   });
 
   test('codes are not in the database or the logs', async () => {

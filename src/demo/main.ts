@@ -117,12 +117,12 @@ async function story(): Promise<void> {
   expect(page.status === 200, `the confirmation page opens (got ${page.status})`);
   show('The browser shows', htmlPage(html));
 
-  step('They click "Link accounts"');
+  step('They click "Link and run /acct report q3" (plain "Link accounts" would run nothing)');
   const field = (name: string) => new RegExp(`name="${name}" value="([^"]*)"`).exec(html)?.[1] ?? '';
   const done = await fetch(`${proxy.url}/associate`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', origin: proxy.url },
-    body: new URLSearchParams({ nonce: field('nonce'), csrf: field('csrf'), decision: 'link' }).toString(),
+    body: new URLSearchParams({ nonce: field('nonce'), csrf: field('csrf'), decision: 'link_and_run' }).toString(),
   });
   expect(done.status === 200, `the binding is made (got ${done.status})`);
   show('The browser shows', htmlPage(await done.text()));

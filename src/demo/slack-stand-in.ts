@@ -29,7 +29,6 @@ const defaults = (emails: Map<string, string>): Record<string, MethodHandler> =>
     const email = emails.get(String(args.user));
     return { body: { ok: true, user: { id: args.user, profile: email ? { email } : {} } } };
   },
-  'conversations.open': (args) => ({ body: { ok: true, channel: { id: `D${String(args.users)}` } } }),
   'chat.postMessage': (args) => ({ body: { ok: true, channel: args.channel, ts: `${Date.now() / 1000}` } }),
 });
 

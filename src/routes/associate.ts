@@ -15,7 +15,7 @@ import type { Actor, SlackUser } from '../store/store.ts';
 const MAX_FORM_BODY = 16 * 1024;
 
 export interface AssociateRouteDeps {
-  config: Pick<Config, 'linkVerification' | 'trustedJwt' | 'trustedEmailHeader'>;
+  config: Pick<Config, 'linkVerification' | 'trustedJwt' | 'trustedEmailHeader' | 'basePath'>;
   keys: ServerKeys;
   linking: Linking;
   sso: Sso;
@@ -77,6 +77,8 @@ export function associateRoute({ config, keys, linking, sso, log }: AssociateRou
         nonce: nonce!,
         csrf: csrfToken(keys.csrf, nonceHash!, user),
         verification: describeVerification(config.linkVerification, link.command),
+        action: `${config.basePath}/associate`,
+        pendingCommand: link.pendingText ? `${link.command} ${link.pendingText}` : null,
       });
     },
 
@@ -104,8 +106,9 @@ export function associateRoute({ config, keys, linking, sso, log }: AssociateRou
         record(ctx, cancelled.outcome);
         return cancelled.outcome === 'cancelled' ? pages.cancelledPage() : pages.goneLinkPage();
       }
-      if (decision !== 'link') throw new HttpError(400, 'Unknown decision.');
-      return render(ctx, await linking.confirm(nonceHash, identity, by));
+      // The command typed before linking runs only when the confirming user asked for it by name.
+      if (decision !== 'link' && decision !== 'link_and_run') throw new HttpError(400, 'Unknown decision.');
+      return render(ctx, await linking.confirm(nonceHash, identity, decision === 'link_and_run', by));
     },
 
     renderError: (err) => pages.errorPage(err.status, err.message),

@@ -2,7 +2,7 @@
 // domain → reply. Our own failures are an ephemeral apology, never a 5xx to Slack.
 import type { IncomingMessage } from 'node:http';
 import { HttpError, json, mediaType, parseForm, readBody, type Route } from '../http.ts';
-import { verifySlackRequest, type Verdict } from '../slack/verify.ts';
+import { MAX_CLOCK_SKEW_SECONDS, verifySlackRequest, type Verdict } from '../slack/verify.ts';
 import { parseSlashCommand } from '../slack/payload.ts';
 import { apology } from '../slack/messages.ts';
 import { describe, type Logger } from '../log.ts';
@@ -26,12 +26,26 @@ export const verifySlackSignature = (req: IncomingMessage, rawBody: Buffer, sign
 
 export interface CommandsRouteDeps {
   signingSecret: string;
+  /** Replay protection: true the first time a signature is seen within its window. */
+  claimRequest(key: string, expiresAt: number, now: number): Promise<boolean>;
   log: Logger;
   metrics: Metrics;
   handle(cmd: SlashCommand, requestId: string): Promise<SlashResult>;
 }
 
-export function commandsRoute({ signingSecret, log, metrics, handle }: CommandsRouteDeps): Route {
+/**
+ * A signed request seen before is refused: the signature covers the timestamp and the body, so a
+ * repeat within the five minutes the timestamp allows is a replay (Slack never sends one request
+ * twice; each slash command has its own trigger_id).
+ */
+export async function refuseReplay(req: IncomingMessage, claim: CommandsRouteDeps['claimRequest']): Promise<boolean> {
+  const signature = req.headers['x-slack-signature'] as string;
+  const timestamp = Number(req.headers['x-slack-request-timestamp']);
+  const now = Date.now();
+  return !(await claim(signature, (timestamp + MAX_CLOCK_SKEW_SECONDS) * 1000, now));
+}
+
+export function commandsRoute({ signingSecret, claimRequest, log, metrics, handle }: CommandsRouteDeps): Route {
   return {
     operation: 'commands',
     async POST(ctx) {
@@ -42,6 +56,11 @@ export function commandsRoute({ signingSecret, log, metrics, handle }: CommandsR
         log.warn('slack_signature_rejected', { request_id: ctx.requestId, reason: verdict.reason });
         metrics.inc('slack_signature_failures_total');
         throw new HttpError(401, 'Invalid Slack request signature.');
+      }
+      if (await refuseReplay(ctx.req, claimRequest)) {
+        log.warn('slack_request_replayed', { request_id: ctx.requestId });
+        metrics.inc('slack_replays_refused_total');
+        throw new HttpError(401, 'This signed request was already received.');
       }
       if (mediaType(ctx.req) !== 'application/x-www-form-urlencoded') {
         throw new HttpError(415, 'Slash commands are sent as application/x-www-form-urlencoded.');

@@ -74,12 +74,10 @@ export function createSlackApi({ botToken, slackApiUrl, responseUrlAllow }: Slac
       return typeof email === 'string' && email ? email : null;
     },
 
-    // Open (or find) the IM channel with the user, then post into it.
+    // A user id as the channel posts into the app's DM with that user (its App Home's Messages
+    // tab): chat:write is enough, no conversations.open (and no im:write scope) first.
     async dm(userId: string, message: SlackMessage): Promise<void> {
-      const im = await client.conversations.open({ users: userId });
-      const channel = im.channel?.id;
-      if (!channel) throw new Error('conversations.open returned no channel');
-      await client.chat.postMessage({ channel, text: message.text, blocks: message.blocks as never });
+      await client.chat.postMessage({ channel: userId, text: message.text, blocks: message.blocks as never });
     },
   };
 }

@@ -2,9 +2,10 @@
 // does its work in one synchronous transaction (a transaction must never span an `await`) and
 // returns a settled Promise, so that callers see the same contract as PostgreSQL's.
 import Database from 'better-sqlite3';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { createSeenSet } from './seen-in-memory.ts';
 import type {
   Actor,
   AuditEvent,
@@ -118,8 +119,27 @@ export interface SqliteStore extends Store {
   readonly db: Database.Database;
 }
 
+/**
+ * The file, its WAL and its shared-memory index are readable by their owner only: they hold who is
+ * bound to whom. SQLite creates the WAL and SHM with the mode of the database file, so creating
+ * that file 0600 first is enough for new files; existing ones are tightened.
+ */
+function ownerOnly(path: string): void {
+  if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+    try {
+      chmodSync(file, 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+}
+
 export function openSqliteStore(path: string, { mustExist = false } = {}): SqliteStore {
-  if (path !== ':memory:' && !mustExist) mkdirSync(dirname(path), { recursive: true });
+  if (path !== ':memory:' && !mustExist) {
+    mkdirSync(dirname(path), { recursive: true });
+    ownerOnly(path);
+  }
   const db = new Database(path, { fileMustExist: mustExist });
   // Every statement is prepared here, once, and lives as long as the store. better-sqlite3 12 on
   // Node 24 (our image) aborts the whole process when the garbage collector frees a statement at
@@ -275,12 +295,13 @@ export function openSqliteStore(path: string, { mustExist = false } = {}): Sqlit
   });
 
   const deferLink = db.transaction(
-    (nonceHash: Buffer, internalUser: string, codeMacFor: (id: SlackIdentity) => Buffer, now: number, ttlMs: number): DeferResult => {
+    (nonceHash: Buffer, internalUser: string, codeMacFor: (id: SlackIdentity) => Buffer, now: number, ttlMs: number, keep: boolean): DeferResult => {
       const row = consumeLink(nonceHash, now);
       if (!row) return { outcome: 'gone' };
       const existing = s.getBinding.get(row.slack_org, row.slack_user_id);
       if (existing) return { outcome: 'already_bound', binding: bindingOf(existing) };
       const link = linkOf(row);
+      if (!keep) link.pendingText = null;
       // created_at stays the time of the slash command: its response_url lives 30 minutes from then.
       s.upsertPending.run({ ...link, internalUser, codeMac: codeMacFor(link), createdAt: link.createdAt, expiresAt: now + ttlMs });
       return { outcome: 'pending', link };
@@ -368,6 +389,7 @@ export function openSqliteStore(path: string, { mustExist = false } = {}): Sqlit
   );
 
   const ping = db.transaction(() => s.ping.get() !== undefined);
+  const seenRequests = createSeenSet();
 
   return {
     db,
@@ -385,7 +407,7 @@ export function openSqliteStore(path: string, { mustExist = false } = {}): Sqlit
     createLink: (link, by) => createLink({ link, by }),
     endLink: async (nonceHash, now, ending, by) => endLink.immediate(nonceHash, now, ending, by),
     completeLink: (nonceHash, internalUser, verification, now, by) => completeLink({ nonceHash, internalUser, verification, now, by }),
-    deferLink: async (nonceHash, internalUser, codeMacFor, now, ttlMs) => deferLink.immediate(nonceHash, internalUser, codeMacFor, now, ttlMs),
+    deferLink: async (nonceHash, internalUser, codeMacFor, now, ttlMs, keep) => deferLink.immediate(nonceHash, internalUser, codeMacFor, now, ttlMs, keep),
     confirmCode: async (id, matches, now, maxFailures, by) => confirmCode.immediate(id, matches, now, maxFailures, by),
     unlink: async (id, by) => unlink.immediate(id, by),
     revoke: async (scope, reason, by) => revoke.immediate(scope, reason, by),
@@ -393,7 +415,11 @@ export function openSqliteStore(path: string, { mustExist = false } = {}): Sqlit
     listBindings: async (filter = {}) => s.listBindings.all({ workspace: null, slackUser: null, internalUser: null, ...filter }).map(bindingOf),
     statsByWorkspace: async (now) => s.countsByWorkspace.all({ now }),
     listAudit: async (filter = {}) => s.listAudit.all({ since: null, internalUser: null, slackUser: null, ...filter }).map(auditOf),
+    claimRequest: async (key, expiresAt, now) => seenRequests.claim(key, expiresAt, now),
     backup: async (file) => {
+      // Created owner-only before SQLite writes a byte into it, like the database itself.
+      closeSync(openSync(file, 'a', 0o600));
+      chmodSync(file, 0o600);
       await db.backup(file);
     },
     close: async () => {

@@ -155,9 +155,17 @@ export interface Store {
   completeLink(nonceHash: Buffer, internalUser: string, verification: LinkVerification, now: number, by: Actor): Promise<CompleteResult>;
   /**
    * LINK_VERIFICATION=code: the browser confirmed; the link becomes a pending confirmation that
-   * waits for the code. `codeMacFor` turns the link's identity into the stored form of the code.
+   * waits for the code. `codeMacFor` turns the link's identity into the stored form of the code;
+   * without `keepPendingCommand` the command typed before linking is dropped.
    */
-  deferLink(nonceHash: Buffer, internalUser: string, codeMacFor: (id: SlackIdentity) => Buffer, now: number, ttlMs: number): Promise<DeferResult>;
+  deferLink(
+    nonceHash: Buffer,
+    internalUser: string,
+    codeMacFor: (id: SlackIdentity) => Buffer,
+    now: number,
+    ttlMs: number,
+    keepPendingCommand: boolean,
+  ): Promise<DeferResult>;
   /** The Slack user typed a code: bind on a match, count a miss, void after `maxFailures`. */
   confirmCode(id: SlackIdentity, matches: (codeMac: Buffer) => boolean, now: number, maxFailures: number, by: Actor): Promise<CodeResult>;
   /** The user's own unlink: the binding that was removed, if there was one. */
@@ -169,5 +177,11 @@ export interface Store {
   listBindings(filter?: Partial<BindingFilter>): Promise<Binding[]>;
   statsByWorkspace(now: number): Promise<WorkspaceStats[]>;
   listAudit(filter?: Partial<AuditFilter>): Promise<AuditEvent[]>;
+  /**
+   * Replay protection: true the first time `key` (a Slack request's signature) is claimed before
+   * `expiresAt`, false for a repeat. SQLite keeps claims in the memory of its one serving process
+   * (bounded: src/store/seen-in-memory.ts); a store shared by replicas keeps them in the database.
+   */
+  claimRequest(key: string, expiresAt: number, now: number): Promise<boolean>;
   close(): Promise<void>;
 }

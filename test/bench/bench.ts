@@ -235,11 +235,16 @@ end
 }
 
 const FORM = 'application/x-www-form-urlencoded';
+let triggers = 0;
+/**
+ * A signed slash command as Slack sends it: every one has its own trigger_id, so no two requests
+ * are the same (the server refuses a repeated signature as a replay).
+ */
 function slashCommand(user: string, text: string): Request {
   const body = new URLSearchParams({
     token: 'x', team_id: 'T0BENCH', team_domain: 'bench', channel_id: 'C0BENCH', channel_name: 'general',
     user_id: user, user_name: `user-${user}`, command: '/acct', text,
-    response_url: 'https://hooks.slack.com/commands/T0BENCH/1/x', trigger_id: '1.2.3',
+    response_url: 'https://hooks.slack.com/commands/T0BENCH/1/x', trigger_id: `${Date.now()}.${++triggers}`,
   }).toString();
   const ts = String(Math.floor(Date.now() / 1000));
   return { method: 'POST', path: '/slack/commands', headers: { 'Content-Type': FORM, 'X-Slack-Request-Timestamp': ts, 'X-Slack-Signature': slackSignature(SECRET, ts, body) }, body };
@@ -282,6 +287,8 @@ const readiness: number[] = [];
 let peakRssBound = 0;
 let peakRssWrites = 0;
 const boundUser = 'U004242'; // one of the 10,000
+/** Enough unique, pre-signed requests that wrk never sends one twice in `seconds` (at up to 60k req/s). */
+const whoamiPool = (seconds: number) => Array.from({ length: Math.max(1, seconds) * 60_000 }, () => slashCommand(boundUser, 'whoami'));
 for (let round = 0; round < ROUNDS; round++) {
   const order: Name[] = round % 2 === 0 ? ['project', 'bare', 'bolt', 'plumbing'] : ['plumbing', 'bolt', 'bare', 'project'];
   for (const name of order) {
@@ -291,8 +298,8 @@ for (let round = 0; round < ROUNDS; round++) {
     const check = await fetch(`${proc.url}${whoami.path}`, { method: whoami.method, headers: whoami.headers, body: whoami.body });
     const text = await check.text();
     if (check.status !== 200 || (name === 'project' && !/person4242@corp.example/.test(text))) throw new Error(`${name} answered ${check.status}: ${text}`);
-    if (WARMUP_SECONDS > 0) await wrk(proc, [whoami], WARMUP_SECONDS);
-    results[name].push(await wrk(proc, [whoami]));
+    if (WARMUP_SECONDS > 0) await wrk(proc, whoamiPool(WARMUP_SECONDS), WARMUP_SECONDS);
+    results[name].push(await wrk(proc, whoamiPool(SECONDS)));
     if (name === 'project') peakRssBound = Math.max(peakRssBound, peakRssMb(proc.serverPid));
     await proc.stop();
   }

@@ -76,7 +76,7 @@ test('build, run, bind, SIGTERM → exit 0 in under 10 s, run again: the binding
   assert.equal(page.status, 200, page.body);
   const done = await confirm(url, formFields(page.body), 'smoke', { headers });
   assert.equal(done.status, 200, done.body);
-  await slack.waitFor('chat.postMessage', 1, (c) => c.args.channel === 'DUSMOKE');
+  await slack.waitFor('chat.postMessage', 1, (c) => c.args.channel === 'USMOKE');
   assert.equal(docker('exec', 'ab-smoke-1', 'node', '-e', "fetch('http://127.0.0.1:'+process.env.PORT+'/healthz').then(r=>process.exit(r.ok?0:1))"), '', 'the HEALTHCHECK command passes');
 
   const started = Date.now();

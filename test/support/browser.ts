@@ -40,9 +40,12 @@ export function confirm(
   });
 }
 
-/** Open the link and confirm, as the signed-in user would. */
-export async function linkAs(serverUrl: string, link: string, user: string): Promise<TestResponse> {
+/**
+ * Open the link and confirm, as the signed-in user would: "Link accounts", or "Link and run" the
+ * command typed before linking.
+ */
+export async function linkAs(serverUrl: string, link: string, user: string, decision: 'link' | 'link_and_run' = 'link'): Promise<TestResponse> {
   const page = await openLink(serverUrl, link, user);
   if (page.status !== 200) throw new Error(`confirmation page: ${page.status}\n${page.body}`);
-  return confirm(serverUrl, formFields(page.body), user);
+  return confirm(serverUrl, { ...formFields(page.body), decision }, user);
 }

@@ -30,7 +30,9 @@ export function request(url: string, opts: TestRequest = {}): Promise<TestRespon
       },
     );
     req.on('error', reject);
-    req.end(opts.body);
+    // The body as bytes: with a string body Node writes the headers in the body's encoding (UTF-8),
+    // which would re-encode header bytes a test sets as Latin-1 on purpose.
+    req.end(typeof opts.body === 'string' ? Buffer.from(opts.body) : opts.body);
   });
 }
 

@@ -5,16 +5,21 @@ import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, freePort, tempDir } from './server.ts';
 
-export interface RunningNginx {
-  url: string;
-  port: number;
-  stop(): Promise<void>;
-}
-
 /** Lets startServer know the public URL before nginx itself starts. */
 export async function reserveNginx(): Promise<{ port: number; url: string }> {
   const port = await freePort();
   return { port, url: `http://127.0.0.1:${port}` };
+}
+
+/** What the server's TRUSTED_PROXY_SECRET is when it sits behind the test's nginx. */
+export const NGINX_PROXY_SECRET = 'nginx-proxy-secret-for-tests-0123456789';
+
+export interface RunningNginx {
+  url: string;
+  port: number;
+  /** The access log nginx wrote, so far. */
+  accessLog(): string;
+  stop(): Promise<void>;
 }
 
 export async function startNginx(port: number, upstreamPort: number, users: Record<string, string>): Promise<RunningNginx> {
@@ -24,12 +29,15 @@ export async function startNginx(port: number, upstreamPort: number, users: Reco
   chmodSync(join(dir, 'tmp'), 0o777);
   // nginx reads {PLAIN} entries, which keeps the test free of a hashing tool.
   writeFileSync(join(dir, 'htpasswd'), Object.entries(users).map(([u, p]) => `${u}:{PLAIN}${p}\n`).join(''), { mode: 0o644 });
+  writeFileSync(join(dir, 'proxy-secret.conf'), `proxy_set_header X-Proxy-Secret "${NGINX_PROXY_SECRET}";\n`, { mode: 0o600 });
 
   const example = readFileSync(join(ROOT, 'deploy/nginx-sso-proxy.conf'), 'utf8');
   const site = [
     ['listen 80;', `listen 127.0.0.1:${port};`],
     ['server 127.0.0.1:3000;', `server 127.0.0.1:${upstreamPort};`],
     ['/etc/nginx/account-binding.htpasswd', join(dir, 'htpasswd')],
+    ['/etc/nginx/account-binding-proxy-secret.conf', join(dir, 'proxy-secret.conf')],
+    ['/var/log/nginx/account-binding.access.log', join(dir, 'site-access.log')],
   ].reduce((text, [from, to]) => {
     if (!text.includes(from!)) throw new Error(`deploy/nginx-sso-proxy.conf no longer contains "${from}"`);
     return text.replace(from!, to!);
@@ -57,16 +65,24 @@ http {
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; ; i++) {
     try {
-      await fetch(`${url}/`);
-      break;
+      // nginx itself must answer, not whatever else might listen there.
+      if ((await fetch(`${url}/`)).headers.get('server')?.startsWith('nginx')) break;
     } catch {
-      if (i > 100 || child.exitCode !== null) throw new Error(`nginx did not start: ${out}`);
-      await new Promise((r) => setTimeout(r, 50));
+      // not listening yet
     }
+    if (i > 100 || child.exitCode !== null) throw new Error(`nginx did not start: ${out}`);
+    await new Promise((r) => setTimeout(r, 50));
   }
   return {
     url,
     port,
+    accessLog: () => {
+      try {
+        return readFileSync(join(dir, 'site-access.log'), 'utf8');
+      } catch {
+        return '';
+      }
+    },
     async stop() {
       child.kill('SIGQUIT');
       await exited;

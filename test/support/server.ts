@@ -17,14 +17,22 @@ export interface RunningServer extends SpawnedServer {
   databasePath: string;
 }
 
-/** A port nobody listens on right now (for servers whose port must be known before they start). */
-export const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
+/**
+ * A port nobody listens on right now, for servers whose port must be known before they start. It is
+ * drawn below Linux's ephemeral range (32768–60999): a server another test starts on port 0 gets
+ * its port from that range, so it cannot take this one between now and the moment it is bound.
+ */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const s = createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port, '0.0.0.0', () => s.close(() => resolve(true)));
     });
-  });
+    if (free) return port;
+  }
+}
 
 export const tempDir = (): string => mkdtempSync(join(tmpdir(), 'acct-binding-'));
 

@@ -18,6 +18,10 @@ export interface CommandOptions {
   headers?: Record<string, string>;
 }
 
+let triggers = 0;
+/** Slack gives every slash command its own trigger_id, so no two signed requests are the same. */
+const newTriggerId = () => `${Date.now()}.${process.pid}.${++triggers}`;
+
 export function commandBody(o: CommandOptions = {}): string {
   const fields: Record<string, string> = {
     token: 'legacy-verification-token',
@@ -30,7 +34,7 @@ export function commandBody(o: CommandOptions = {}): string {
     command: '/acct',
     text: o.text ?? '',
     response_url: 'https://hooks.slack.com/commands/T0001/1/abc',
-    trigger_id: '1.2.3',
+    trigger_id: newTriggerId(),
   };
   if (o.enterprise) fields.enterprise_id = o.enterprise;
   return form({ ...fields, ...o.extra });

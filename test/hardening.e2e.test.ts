@@ -1,0 +1,201 @@
+// Findings of the hostile review (README: "Threats and the tests that cover them"), each tried
+// against the running server: what failed before the fix and must keep failing to get through.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, readFileSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { request } from './support/http-client.ts';
+import { ROOT, SIGNING_SECRET, startServer, runToExit, tempDir, CONFIRM_ONLY, type RunningServer } from './support/server.ts';
+import { startSlackStub, type SlackStub } from '../src/demo/slack-stand-in.ts';
+import { commandBody, linkFrom, signedHeaders, slashCommand } from './support/slack.ts';
+import { confirm, formFields, openLink } from './support/browser.ts';
+import { boundTo } from './support/db.ts';
+import { deriveKeys } from '../src/keys.ts';
+
+let slack: SlackStub;
+let server: RunningServer;
+before(async () => {
+  slack = await startSlackStub();
+  server = await startServer({ slackApiUrl: slack.url, env: CONFIRM_ONLY });
+});
+after(async () => {
+  await server.stop();
+  await slack.close();
+});
+
+const mode = (path: string) => statSync(path).mode & 0o777;
+/** A header value as a proxy would put UTF-8 bytes on the wire (Node sends each char as one byte). */
+const wire = (text: string) => Buffer.from(text, 'utf8').toString('latin1');
+
+test('the database, its WAL and SHM, and a backup are readable by their owner only (0600)', async () => {
+  await slashCommand(server.url, { user: 'UMODE', text: 'link' });
+  for (const suffix of ['', '-wal', '-shm']) assert.equal(mode(`${server.databasePath}${suffix}`).toString(8), '600', `db${suffix}`);
+  const copy = join(tempDir(), 'backup.db');
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/admin.ts', 'backup', copy], { cwd: ROOT, encoding: 'utf8', env: { PATH: process.env.PATH, DATABASE_PATH: server.databasePath } });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(mode(copy).toString(8), '600');
+});
+
+test('a copy of the database does not yield a pending code: the key of its HMAC is not in the file', async () => {
+  const coded = await startServer({ slackApiUrl: slack.url, env: { LINK_VERIFICATION: 'code' } });
+  try {
+    const link = linkFrom(await slashCommand(coded.url, { user: 'UCOPY', text: 'link' }));
+    const page = await openLink(coded.url, link, 'bob');
+    const res = await confirm(coded.url, formFields(page.body), 'bob');
+    const code = /\/acct confirm (\d{6})/.exec(res.body)![1]!;
+    const copy = join(tempDir(), 'stolen.db');
+    copyFileSync(coded.databasePath, copy);
+    for (const suffix of ['-wal']) copyFileSync(`${coded.databasePath}${suffix}`, `${copy}${suffix}`);
+    const db = new Database(copy, { readonly: true });
+    const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as Array<{ name: string }>).map((t) => t.name);
+    const mac = (db.prepare("SELECT code_mac FROM pending_confirmations WHERE slack_user_id = 'UCOPY'").get() as { code_mac: Buffer }).code_mac;
+    // Every blob the file holds is a candidate key for the attacker.
+    const candidates: Buffer[] = [];
+    for (const table of tables) {
+      for (const row of db.prepare(`SELECT * FROM "${table}"`).all() as Array<Record<string, unknown>>) {
+        for (const v of Object.values(row)) if (Buffer.isBuffer(v) && !v.equals(mac)) candidates.push(v);
+      }
+    }
+    db.close();
+    assert.equal(tables.includes('server_keys'), false);
+    const bruteForce = (key: Buffer): string | undefined => {
+      for (let n = 0; n < 1_000_000; n++) {
+        const guess = String(n).padStart(6, '0');
+        if (createHmac('sha256', key).update(`T0001\0UCOPY\0${guess}`).digest().equals(mac)) return guess;
+      }
+      return undefined;
+    };
+    for (const key of candidates.filter((k) => k.length === 32).slice(0, 5)) assert.equal(bruteForce(key), undefined);
+    // With the key (derived from the signing secret, which the file does not hold) it takes a second.
+    assert.equal(bruteForce(deriveKeys(SIGNING_SECRET).code), code, 'the attack itself works when the key is known');
+  } finally {
+    await coded.stop();
+  }
+});
+
+test('a replayed signed request is refused and changes nothing', async () => {
+  const body = commandBody({ user: 'UREPLAY', text: 'link' });
+  const headers = signedHeaders(body);
+  const first = await request(`${server.url}/slack/commands`, { method: 'POST', headers, body });
+  assert.equal(first.status, 200);
+  linkFrom({ json: JSON.parse(first.body) });
+  const again = await request(`${server.url}/slack/commands`, { method: 'POST', headers, body });
+  assert.equal(again.status, 401);
+  assert.doesNotMatch(again.body, /associate/);
+  const [line] = await server.waitForLog((l) => l.event === 'slack_request_replayed');
+  assert.equal(line!.level, 'warn');
+  const audit = new Database(server.databasePath, { readonly: true });
+  const created = (audit.prepare("SELECT count(*) AS n FROM audit_events WHERE slack_user_id = 'UREPLAY' AND action = 'link_created'").get() as { n: number }).n;
+  audit.close();
+  assert.equal(created, 1, 'one link, not two');
+});
+
+test('identity headers are UTF-8: josé is josé; broken UTF-8, invisible characters and a trailing NBSP are refused', async () => {
+  const link = linkFrom(await slashCommand(server.url, { user: 'UUTF8', text: 'link' }));
+  const ok = await openLink(server.url, link, wire('josé'));
+  assert.equal(ok.status, 200);
+  assert.match(ok.body, /to your account <strong>josé<\/strong>/);
+  for (const [what, value] of [
+    ['invalid UTF-8', '\xff\xfebob'],
+    ['a trailing no-break space', wire('bob\u00a0')],
+    ['a zero-width space', wire('b\u200bob')],
+    ['a right-to-left override', wire('\u202eboj')],
+  ] as const) {
+    const res = await openLink(server.url, link, value);
+    assert.equal(res.status, 400, what);
+    assert.match(res.body, /cannot accept/, what);
+  }
+  const trimmed = await openLink(server.url, link, ' \tcarol\t ');
+  assert.match(trimmed.body, /to your account <strong>carol<\/strong>/, 'spaces and tabs around a name are trimmed');
+});
+
+test('a comma-joined identity header (a proxy that appends) is refused with a page that says so', async () => {
+  const link = linkFrom(await slashCommand(server.url, { user: 'UJOIN', text: 'link' }));
+  const page = await openLink(server.url, link, 'bob');
+  const res = await openLink(server.url, link, 'bob, alice');
+  assert.equal(res.status, 400);
+  assert.match(res.body, /joined with a comma/);
+  assert.match(res.body, /must set \(overwrite\) the header, not append/);
+  const post = await confirm(server.url, formFields(page.body), 'bob, alice');
+  assert.equal(post.status, 400);
+  assert.equal(boundTo(server.databasePath, 'UJOIN'), undefined);
+  await server.waitForLog((l) => l.event === 'sso_refused' && l.reason === 'header_joined');
+});
+
+test('every refused /associate is a warning with the address and the reason; startup prints what it trusts', async () => {
+  const link = linkFrom(await slashCommand(server.url, { user: 'UWHY', text: 'link' }));
+  await openLink(server.url, link, 'x', { localAddress: '127.0.0.2' });
+  await openLink(server.url, link, null);
+  const refused = await server.waitForLog((l) => l.event === 'sso_refused' && (l.reason === 'untrusted_address' || l.reason === 'no_user'), 2);
+  for (const l of refused) {
+    assert.equal(l.level, 'warn');
+    assert.match(String(l.remote_address), /127\.0\.0\./);
+  }
+  const [listening] = await server.waitForLog((l) => l.event === 'listening');
+  assert.equal(listening!.trusted_proxies, '127.0.0.1,::1');
+  assert.equal(listening!.metrics_allow, '127.0.0.1,::1');
+  assert.equal(listening!.proxy_header_required, false);
+});
+
+test('PUBLIC_BASE_URL with a path: links, the form and the routes all live under it, prefix forwarded or stripped', async () => {
+  const prefixed = await startServer({ slackApiUrl: slack.url, env: { ...CONFIRM_ONLY, PUBLIC_BASE_URL: 'https://slack-link.corp.example/tools/slack-link/' } });
+  try {
+    const link = linkFrom(await slashCommand(prefixed.url, { user: 'UPREFIX', text: 'link' }));
+    assert.match(link, /^https:\/\/slack-link\.corp\.example\/tools\/slack-link\/associate\?nonce=/);
+    const search = new URL(link).search;
+    // An ingress that forwards the whole path, and one that strips the prefix, reach the same page.
+    const forwarded = await request(`${prefixed.url}/tools/slack-link/associate${search}`, { headers: { 'x-forwarded-user': 'pat' } });
+    const stripped = await request(`${prefixed.url}/associate${search}`, { headers: { 'x-forwarded-user': 'pat' } });
+    assert.equal(forwarded.status, 200);
+    assert.equal(stripped.status, 200);
+    assert.match(forwarded.body, /<form method="post" action="\/tools\/slack-link\/associate">/);
+    const fields = formFields(forwarded.body);
+    const done = await request(`${prefixed.url}/tools/slack-link/associate`, {
+      method: 'POST',
+      headers: { 'x-forwarded-user': 'pat', 'content-type': 'application/x-www-form-urlencoded', origin: 'https://slack-link.corp.example' },
+      body: new URLSearchParams({ ...fields, decision: 'link' }).toString(),
+    });
+    assert.equal(done.status, 200, done.body);
+    assert.equal(boundTo(prefixed.databasePath, 'UPREFIX'), 'pat');
+    assert.equal((await request(`${prefixed.url}/tools/slack-link-other/associate${search}`)).status, 404, 'only whole segments match');
+  } finally {
+    await prefixed.stop();
+  }
+});
+
+test('startup refuses credentials in URLs and never prints them', async () => {
+  const { code, output } = await runToExit({
+    SLACK_SIGNING_SECRET: 's',
+    SLACK_BOT_TOKEN: 'xoxb-1',
+    PUBLIC_BASE_URL: 'https://x.example',
+    INTERNAL_APP_URL: 'https://svc:hunter2-secret@app.internal/cmd',
+    INTERNAL_APP_TOKEN: 't',
+  });
+  assert.equal(code, 2);
+  assert.match(output, /INTERNAL_APP_URL must not hold a user name or password/);
+  assert.doesNotMatch(output, /hunter2/);
+});
+
+test('startup refuses a TRUSTED_PROXIES range that trusts everyone unless a proxy secret or JWT vouches', async () => {
+  const base = { SLACK_SIGNING_SECRET: 's', SLACK_BOT_TOKEN: 'xoxb-1', PUBLIC_BASE_URL: 'https://x.example' };
+  for (const range of ['::/0', '0.0.0.0/0', '10.0.0.0/4']) {
+    const { code, output } = await runToExit({ ...base, TRUSTED_PROXIES: range });
+    assert.equal(code, 2, range);
+    assert.match(output, /TRUSTED_PROXY_SECRET or TRUSTED_JWT_HEADER/, range);
+  }
+  const { output } = await runToExit({ ...base, TRUSTED_PROXIES: '10.0.0.0/8,::/0', PORT: 'x' });
+  assert.match(output, /::\/0 also matches every IPv4 address/);
+});
+
+test('the shipped nginx config and README use the hardened settings', () => {
+  const nginx = readFileSync(join(ROOT, 'deploy/nginx-sso-proxy.conf'), 'utf8');
+  assert.match(nginx, /log_format account_binding [^;]*\$uri/);
+  assert.doesNotMatch(nginx.split('log_format')[1]!.split(';')[0]!, /\$request\b|\$request_uri|\$args/);
+  assert.match(nginx, /include \/etc\/nginx\/account-binding-proxy-secret\.conf;/);
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  assert.match(readme, /-p 127\.0\.0\.1:3000:3000/);
+  assert.doesNotMatch(readme, /-p 3000:3000/);
+});
