@@ -4,7 +4,8 @@
 import { parseArgs } from 'node:util';
 import { openSqliteStore, type SqliteStore } from './store/sqlite.ts';
 import { DEFAULT_DATABASE_PATH } from './config.ts';
-import type { Actor, Binding } from './store/store.ts';
+import type { Actor, AuditEvent, Binding } from './store/store.ts';
+import { bindingJson } from './routes/admin.ts';
 import { userInfo } from 'node:os';
 
 const USAGE = `usage: npm run admin -- <command> [options]
@@ -17,13 +18,19 @@ commands:
   unlink --workspace T --slack-user U
                            remove one binding
   unlink --internal-user NAME
-                           offboarding: remove every binding of a person (no Slack message is sent)
+                           offboarding: remove every binding, open link and pending confirmation of
+                           a person (audited as admin_cli; no Slack message is sent)
+  audit [--since DATE] [--internal-user NAME] [--slack-user U] [--format jsonl|table]
+                           the audit trail: who linked what, when and how (DATE: 2026-01-31 or an
+                           ISO time; default format: table)
   purge-expired            delete expired links and pending confirmations now
   backup FILE              online, consistent copy of the database (safe while the server runs)
   stats [--json]           bindings, open links and pending confirmations, per workspace
 
 options:
   --db PATH                the database (default: DATABASE_PATH, else ./data/account-binding.db)
+
+  help                     this text
 
 exit codes: 0 done, 1 nothing found or the operation failed, 2 usage error`;
 
@@ -44,6 +51,8 @@ const parseOptions = (args: string[]) =>
       'slack-user': { type: 'string' },
       'internal-user': { type: 'string' },
       json: { type: 'boolean', default: false },
+      since: { type: 'string' },
+      format: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -58,9 +67,9 @@ async function admin(argv: string[], env: Record<string, string | undefined>, io
   }
   const { values: o, positionals } = parsed;
   const [command, ...rest] = positionals;
-  if (o.help || !command) {
-    (o.help ? io.out : io.err)(USAGE);
-    return o.help ? 0 : 2;
+  if (o.help || command === 'help' || !command) {
+    (o.help || command === 'help' ? io.out : io.err)(USAGE);
+    return o.help || command === 'help' ? 0 : 2;
   }
 
   let store: SqliteStore | undefined;
@@ -86,7 +95,7 @@ async function admin(argv: string[], env: Record<string, string | undefined>, io
       case 'list': {
         noMore();
         const rows = await open().listBindings({ workspace: o.workspace ?? null, slackUser: o['slack-user'] ?? null, internalUser: o['internal-user'] ?? null });
-        if (o.json) for (const b of rows) io.out(JSON.stringify(view(b)));
+        if (o.json) for (const b of rows) io.out(JSON.stringify(bindingJson(b)));
         else printTable(io, rows);
         return 0;
       }
@@ -97,8 +106,8 @@ async function admin(argv: string[], env: Record<string, string | undefined>, io
           io.err(`no binding for ${o['slack-user']} in ${o.workspace}`);
           return 1;
         }
-        if (o.json) io.out(JSON.stringify(view(binding)));
-        else for (const [k, v] of Object.entries(view(binding))) io.out(`${k.padEnd(20)} ${v ?? ''}`);
+        if (o.json) io.out(JSON.stringify(bindingJson(binding)));
+        else for (const [k, v] of Object.entries(bindingJson(binding))) io.out(`${k.padEnd(20)} ${v ?? ''}`);
         return 0;
       }
       case 'unlink': {
@@ -115,7 +124,7 @@ async function admin(argv: string[], env: Record<string, string | undefined>, io
       }
       case 'purge-expired': {
         noMore();
-        io.out(`purged ${await open().purgeExpired(Date.now())} expired links and pending confirmations`);
+        io.out(`purged ${(await open().purgeExpired(Date.now())).links} expired links and pending confirmations`);
         return 0;
       }
       case 'backup': {
@@ -123,6 +132,20 @@ async function admin(argv: string[], env: Record<string, string | undefined>, io
         if (!file || extra.length) throw new UsageError('backup takes one FILE');
         await open().backup(file);
         io.out(`backed up to ${file}`);
+        return 0;
+      }
+      case 'audit': {
+        noMore();
+        const format = o.format ?? 'table';
+        if (format !== 'jsonl' && format !== 'table') throw new UsageError(`--format is jsonl or table (got "${format}")`);
+        let since: number | null = null;
+        if (o.since !== undefined) {
+          since = Date.parse(o.since);
+          if (!/^\d{4}-\d{2}-\d{2}/.test(o.since) || Number.isNaN(since)) throw new UsageError(`--since takes a date like 2026-01-31 or an ISO time (got "${o.since}")`);
+        }
+        const rows = await open().listAudit({ since, internalUser: o['internal-user'] ?? null, slackUser: o['slack-user'] ?? null });
+        if (format === 'jsonl') for (const a of rows) io.out(JSON.stringify(auditJson(a)));
+        else printAudit(io, rows);
         return 0;
       }
       case 'stats': {
@@ -168,20 +191,41 @@ const cliActor = (): Actor => {
   return { actor: `admin_cli:${name}`, requestId: null, clientAddress: null };
 };
 
-const view = (b: Binding) => ({
-  workspace: b.org,
-  team_id: b.teamId,
-  enterprise_id: b.enterpriseId,
-  slack_user_id: b.userId,
-  slack_user_name: b.userName,
-  team_domain: b.teamDomain,
-  internal_user: b.internalUser,
-  created_at: new Date(b.createdAt).toISOString(),
+/** An audit row as a JSON line: never a nonce, a code, a token or a secret (none is stored). */
+const auditJson = (a: AuditEvent) => ({
+  time: new Date(a.time).toISOString(),
+  action: a.action,
+  reason: a.reason,
+  org: a.org,
+  team_id: a.teamId,
+  slack_user: a.slackUser,
+  internal_user: a.internalUser,
+  actor: a.actor,
+  request_id: a.requestId,
+  client_address: a.clientAddress,
 });
 
+function printAudit(io: Io, rows: AuditEvent[]): void {
+  const cells = rows.map((a) => [
+    new Date(a.time).toISOString().slice(0, 19).replace('T', ' '),
+    a.action,
+    a.reason ?? '',
+    a.org ?? '',
+    a.slackUser ?? '',
+    a.internalUser ?? '',
+    a.actor,
+  ]);
+  const header = ['TIME (UTC)', 'ACTION', 'REASON', 'WORKSPACE', 'SLACK USER', 'INTERNAL USER', 'ACTOR'];
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  for (const row of [header, ...cells]) io.out(row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+  io.out(`${rows.length} event${rows.length === 1 ? '' : 's'}`);
+}
+
+
 function printTable(io: Io, rows: Binding[]): void {
-  const cells = rows.map((b) => [b.org, b.userId, b.userName, b.internalUser, new Date(b.createdAt).toISOString().slice(0, 19).replace('T', ' ')]);
-  const header = ['WORKSPACE', 'SLACK USER', 'NAME', 'INTERNAL USER', 'LINKED (UTC)'];
+  const utc = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString().slice(0, 19).replace('T', ' '));
+  const cells = rows.map((b) => [b.org, b.userId, b.userName, b.internalUser, utc(b.createdAt), b.verifiedBy ?? '-', utc(b.lastUsedAt)]);
+  const header = ['WORKSPACE', 'SLACK USER', 'NAME', 'INTERNAL USER', 'LINKED (UTC)', 'VERIFIED BY', 'LAST USED (UTC)'];
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   for (const row of [header, ...cells]) io.out(row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
   io.out(`${rows.length} binding${rows.length === 1 ? '' : 's'}`);

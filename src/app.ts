@@ -3,13 +3,15 @@
 import type { Server } from 'node:http';
 import { createHttpServer, type Routes } from './http.ts';
 import { createCommandAnswerer } from './run-command.ts';
-import { createLinking } from './linking.ts';
+import { createLinking, type Linking } from './linking.ts';
 import { createSlashCommands } from './commands.ts';
 import { commandsRoute } from './routes/commands.ts';
 import { associateRoute } from './routes/associate.ts';
 import { healthRoute } from './routes/health.ts';
 import { metricsRoute } from './routes/metrics.ts';
 import { createSso } from './routes/sso.ts';
+import { eventsRoute } from './routes/events.ts';
+import { adminRoute } from './routes/admin.ts';
 import type { Config } from './config.ts';
 import type { Store } from './store/store.ts';
 import type { Logger } from './log.ts';
@@ -37,15 +39,31 @@ export interface AppDeps {
 const COUNTERS = {
   commands: 'slack_commands_total',
   associate: 'associate_requests_total',
+  events: 'slack_events_total',
+  admin: 'admin_api_requests_total',
   health: null,
   metrics: null,
 } as const satisfies Record<Operation, string | null>;
 
-export function createApp(deps: AppDeps): Server {
+export interface App {
+  server: Server;
+  /** The domain, for what main.ts does outside a request (the periodic purge). */
+  linking: Linking;
+}
+
+export function createApp(deps: AppDeps): App {
   const { config, store, keys, log, slack, background, runner, metrics } = deps;
-  const answerer = createCommandAnswerer({ runner, slack, log, metrics, background });
+  const answerer = createCommandAnswerer({
+    runner,
+    // Defined once linking exists below: a 410 from the internal application ends the binding.
+    onUserGone: (binding, requestId) => linking.revoke({ identity: binding }, 'internal_user_inactive', { actor: 'internal_app', requestId, clientAddress: null }),
+    slack,
+    log,
+    metrics,
+    background,
+  });
   const linking = createLinking({ config, store, keys, slack, log, metrics, background, answerer });
-  const slashCommands = createSlashCommands({ config, store, linking, answerer, runner });
+  const slashCommands = createSlashCommands({ config, store, linking, answerer, runner, log });
   const sso = createSso(config, log);
 
   const routes: Routes = {
@@ -53,8 +71,10 @@ export function createApp(deps: AppDeps): Server {
     '/metrics': metricsRoute(metrics, config.metricsAllow),
     '/slack/commands': commandsRoute({ signingSecret: config.signingSecret, claimRequest: store.claimRequest, log, metrics, handle: slashCommands }),
     '/associate': associateRoute({ config, keys, linking, sso, log }),
+    '/slack/events': eventsRoute({ signingSecret: config.signingSecret, store, linking, onAppHomeOpened: null, log, metrics }),
+    '/admin/bindings': adminRoute({ token: config.adminApiToken, allow: config.adminAllow, store, linking, log }),
   };
-  return createHttpServer({
+  const server = createHttpServer({
     routes,
     log,
     basePath: config.basePath,
@@ -63,4 +83,5 @@ export function createApp(deps: AppDeps): Server {
       if (counter) metrics.inc(counter, { outcome });
     },
   });
+  return { server, linking };
 }

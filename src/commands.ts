@@ -8,7 +8,8 @@ import type { Linking } from './linking.ts';
 import type { CommandAnswerer } from './run-command.ts';
 import type { CommandRunner } from './runner.ts';
 import type { Config } from './config.ts';
-import type { Actor, Binding, Store } from './store/store.ts';
+import { LAST_USED_RESOLUTION_MS, type Actor, type Binding, type Store } from './store/store.ts';
+import { describe, type Logger } from './log.ts';
 import type { CommandOutcome } from './outcomes.ts';
 
 export type Subcommand =
@@ -47,9 +48,10 @@ export interface SlashCommandsDeps {
   linking: Linking;
   answerer: CommandAnswerer;
   runner: CommandRunner;
+  log: Logger;
 }
 
-export function createSlashCommands({ config, store, linking, answerer, runner }: SlashCommandsDeps) {
+export function createSlashCommands({ config, store, linking, answerer, runner, log }: SlashCommandsDeps) {
   const codeMode = config.linkVerification === 'code';
 
   const startLinking = async (cmd: SlashCommand, by: Actor, reason: string, pendingText: string | null = null): Promise<SlashResult> => {
@@ -80,6 +82,11 @@ export function createSlashCommands({ config, store, linking, answerer, runner }
   return async (cmd: SlashCommand, requestId: string): Promise<SlashResult> => {
     const binding = await store.getBinding(cmd.user);
     const sub = chooseSubcommand(cmd.text, { codeMode, bound: binding !== undefined });
+    // "Last used", written at most once an hour per binding and never awaited: commands stay reads.
+    const now = Date.now();
+    if (binding && (binding.lastUsedAt === null || binding.lastUsedAt < now - LAST_USED_RESOLUTION_MS)) {
+      store.touchBinding(cmd.user, now).catch((err) => log.warn('last_used_not_recorded', { request_id: requestId, error: describe(err) }));
+    }
     const by: Actor = { actor: `slack:${cmd.user.userId}`, requestId, clientAddress: null };
 
     if (sub.kind === 'help') {

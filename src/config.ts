@@ -49,6 +49,14 @@ export interface Config {
   responseUrlAllow: string[];
   /** Unset: commands run against the built-in handler. */
   internalApp: { url: string; token: string; timeoutMs: number } | null;
+  /** Audit rows are kept this long, then purged with expired links. */
+  auditRetentionDays: number;
+  /** Bindings unused for this long are revoked (reason `idle`); 0: never. */
+  bindingMaxIdleDays: number;
+  /** The offboarding API (/admin/bindings) answers only with this bearer token; null: it is off (404). */
+  adminApiToken: string | null;
+  /** Who may call the offboarding API; loopback only unless widened. */
+  adminAllow: AddressList;
   /** Settings that work but deserve the operator's attention, logged at startup. */
   warnings: string[];
 }
@@ -227,6 +235,9 @@ export function loadConfig(env: Env): Config {
         '(and have the proxy send it as X-Proxy-Secret) or use TRUSTED_JWT_HEADER',
     );
   }
+  const adminAllow = addresses('ADMIN_ALLOW');
+  const adminApiToken = secret('ADMIN_API_TOKEN', false) || null;
+  if (adminApiToken !== null && adminApiToken.length < 32) problems.push('ADMIN_API_TOKEN must be at least 32 characters (say, openssl rand -hex 32)');
   const wideMetrics = metricsAllow.text.split(',').filter(isWideRange);
   if (wideMetrics.length) warnings.push(`METRICS_ALLOW holds ${wideMetrics.join(', ')}: /metrics is readable from almost anywhere (::/0 also matches every IPv4 address)`);
 
@@ -274,6 +285,10 @@ export function loadConfig(env: Env): Config {
     slackApiUrl,
     responseUrlAllow,
     internalApp,
+    auditRetentionDays: integer('AUDIT_RETENTION_DAYS', 400, 1, 36_500),
+    bindingMaxIdleDays: integer('BINDING_MAX_IDLE_DAYS', 0, 0, 36_500),
+    adminApiToken,
+    adminAllow,
     warnings,
   };
   if (problems.length) throw new ConfigError(problems);

@@ -49,6 +49,7 @@ export interface Route {
   operation: Operation;
   GET?: Handler;
   POST?: Handler;
+  DELETE?: Handler;
   /** How this route shows an HttpError (an HTML page, JSON…); plain text when absent. */
   renderError?: (err: HttpError, ctx: Context) => Reply;
 }
@@ -212,9 +213,9 @@ async function handle({ routes, log, onOutcome, basePath }: ServerOptions, req: 
 function dispatch(route: Route | undefined, ctx: Context): Reply | Promise<Reply> {
   if (!route) throw new HttpError(404, 'Not found.');
   const method = ctx.req.method === 'HEAD' ? 'GET' : ctx.req.method;
-  const handler = method === 'GET' || method === 'POST' ? route[method] : undefined;
+  const handler = method === 'GET' || method === 'POST' || method === 'DELETE' ? route[method] : undefined;
   if (!handler) {
-    const allow = [route.GET && 'GET, HEAD', route.POST && 'POST'].filter(Boolean).join(', ');
+    const allow = [route.GET && 'GET, HEAD', route.POST && 'POST', route.DELETE && 'DELETE'].filter(Boolean).join(', ');
     throw new HttpError(405, 'Method not allowed.', { allow });
   }
   return handler(ctx);

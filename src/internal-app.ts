@@ -53,8 +53,23 @@ export function createInternalApp({ url, token, timeoutMs }: InternalAppOptions)
       const parsed = parseJsonObject(body);
       if (!res.ok) {
         const reason = typeof parsed?.error === 'string' ? parsed.error.slice(0, 500) : undefined;
-        if (res.status === 401 || res.status === 403) {
+        if (res.status === 401) {
+          // Our token was refused: the administrator's problem, not a permission of this user.
+          return failure(
+            'misconfigured',
+            `This service is misconfigured and cannot run commands right now. Please tell your administrator (request ${requestId}).`,
+            'HTTP 401: the internal application rejected INTERNAL_APP_TOKEN',
+          );
+        }
+        if (res.status === 403) {
           return failure('forbidden', `You are not allowed to run ${label}${reason ? `: ${mrkdwn(reason)}` : '.'}`, `HTTP ${res.status}`);
+        }
+        if (res.status === 410) {
+          return failure(
+            'user_gone',
+            `The internal application says your account *${mrkdwn(req.internal_user)}* no longer exists, so this Slack user is no longer linked to it. (request ${requestId})`,
+            'HTTP 410: internal user gone',
+          );
         }
         return failure(
           'app_error',

@@ -3,7 +3,7 @@
 // outcome and knows nothing of HTTP; the routes authenticate and parse, call, and render.
 import { hashNonce, newNonce } from './tokens.ts';
 import { CODE_TTL_MS, MAX_CODE_FAILURES, codeMac, codeMatches, newCode, sameEmail } from './verification.ts';
-import { linkedDm } from './slack/messages.ts';
+import { linkedDm, revokedDm } from './slack/messages.ts';
 import { describe } from './log.ts';
 import type { Config } from './config.ts';
 import type { ServerKeys } from './keys.ts';
@@ -13,10 +13,10 @@ import type { Metrics } from './metrics.ts';
 import type { Background } from './background.ts';
 import type { CommandAnswerer } from './run-command.ts';
 import type { Identity } from './identity.ts';
-import type { Actor, Binding, Link, LinkRequest, RevokeReason, RevokeScope, Revoked, SlackIdentity, SlackUser, Store } from './store/store.ts';
+import type { Actor, Binding, Link, LinkRequest, Purged, RevokeReason, RevokeScope, Revoked, SlackIdentity, SlackUser, Store } from './store/store.ts';
 
 export interface LinkingDeps {
-  config: Pick<Config, 'publicBaseUrl' | 'nonceTtlSeconds' | 'linkRateLimitPerMinute' | 'linkVerification'>;
+  config: Pick<Config, 'publicBaseUrl' | 'nonceTtlSeconds' | 'linkRateLimitPerMinute' | 'linkVerification' | 'auditRetentionDays' | 'bindingMaxIdleDays'>;
   store: Store;
   keys: ServerKeys;
   slack: SlackApi;
@@ -54,6 +54,18 @@ export type UnlinkOutcome = { outcome: 'unlinked'; binding: Binding } | { outcom
 
 export type Linking = ReturnType<typeof createLinking>;
 
+const DAY_MS = 86_400_000;
+/** Seen event ids are kept this long: Slack retries a delivery for about an hour. */
+const EVENT_MEMORY_MS = DAY_MS;
+
+/**
+ * Revocations after which the Slack user is told by DM. Not after an uninstall, a revoked token or
+ * a deactivation (nobody is there to tell, or no token to tell them with), nor when the internal
+ * application said the account is gone (the user was just told in the command's reply), nor by the
+ * CLI (a process without the bot token).
+ */
+const DM_AFTER: ReadonlySet<RevokeReason> = new Set(['admin_api', 'idle']);
+
 export function createLinking({ config, store, keys, slack, log, metrics, background, answerer }: LinkingDeps) {
   const ttlMs = config.nonceTtlSeconds * 1000;
 
@@ -77,6 +89,19 @@ export function createLinking({ config, store, keys, slack, log, metrics, backgr
       log.info('slack_dm', { ...fields, outcome: 'sent' });
     });
     if (!started) metrics.inc('slack_dm_failures_total');
+  };
+
+  const announceRevoked = (bindings: Binding[], reason: RevokeReason, by: Actor): void => {
+    for (const b of bindings) {
+      const fields = { request_id: by.requestId ?? undefined, reason, slack_team: b.teamId, slack_user: b.userId, internal_user: b.internalUser, actor: by.actor };
+      log.warn('binding_revoked', fields);
+      metrics.inc('bindings_revoked_total', { reason });
+      if (!DM_AFTER.has(reason)) continue;
+      background.run('slack_dm', { request_id: fields.request_id, slack_user: b.userId }, async () => {
+        await slack.dm(b.userId, revokedDm(b, reason));
+        log.info('slack_dm', { request_id: fields.request_id, slack_user: b.userId, outcome: 'sent' });
+      });
+    }
   };
 
   /** email mode: the Slack user's profile email must be the signed-in user's. */
@@ -203,13 +228,28 @@ export function createLinking({ config, store, keys, slack, log, metrics, backgr
       return { outcome: 'unlinked', binding };
     },
 
-    /** Someone left: everything of theirs (or of a workspace) in `scope` is removed and audited. */
+    /**
+     * Someone left: everything of theirs (or of a workspace) in `scope` is removed and audited, each
+     * removal logged (a warning: security relevant), counted, and told by DM where that makes sense.
+     */
     async revoke(scope: RevokeScope, reason: RevokeReason, by: Actor): Promise<Revoked> {
       const revoked = await store.revoke(scope, reason, by);
-      for (const b of revoked.bindings) {
-        log.warn('binding_revoked', { request_id: by.requestId ?? undefined, reason, slack_team: b.teamId, slack_user: b.userId, internal_user: b.internalUser, actor: by.actor });
-      }
+      announceRevoked(revoked.bindings, reason, by);
       return revoked;
+    },
+
+    /**
+     * The periodic clean-up: expired links and pending codes, audit rows past AUDIT_RETENTION_DAYS,
+     * event ids past a day, and bindings idle for BINDING_MAX_IDLE_DAYS (when set).
+     */
+    async purge(now: number): Promise<Purged> {
+      const purged = await store.purgeExpired(now, {
+        auditBefore: now - config.auditRetentionDays * DAY_MS,
+        eventsBefore: now - EVENT_MEMORY_MS,
+        idleBefore: config.bindingMaxIdleDays ? now - config.bindingMaxIdleDays * DAY_MS : undefined,
+      });
+      announceRevoked(purged.idle, 'idle', { actor: 'system', requestId: null, clientAddress: null });
+      return purged;
     },
   };
 }

@@ -41,7 +41,7 @@ const store = (() => {
 
 const background = createBackground(log);
 const metrics = createMetrics();
-const server = createApp({
+const app = createApp({
   config,
   store,
   keys: deriveKeys(config.signingSecret),
@@ -54,15 +54,16 @@ const server = createApp({
 
 const purge = async () => {
   try {
-    const purged = await store.purgeExpired(Date.now());
-    if (purged) log.info('links_expired', { count: purged });
-    metrics.inc('links_expired_total', {}, purged);
+    const { links } = await app.linking.purge(Date.now());
+    if (links) log.info('links_expired', { count: links });
+    metrics.inc('links_expired_total', {}, links);
   } catch (err) {
     log.error('purge_failed', { error: describe(err) });
   }
 };
 await purge();
 const purgeTimer = setInterval(() => void purge(), PURGE_INTERVAL_MS).unref();
+const { server } = app;
 
 server.on('error', (err) => {
   log.error('server_error', { error: describe(err) });

@@ -10,10 +10,13 @@ const HELP = {
   slack_signature_failures_total: 'Requests to /slack/commands refused for their signature.',
   slack_replays_refused_total: 'Validly signed requests refused because the same signature was already received.',
   associate_requests_total: 'Requests to /associate (the confirmation page and form), by outcome.',
+  slack_events_total: 'Events API deliveries to /slack/events, by outcome (ignored: a type we do not act on).',
+  admin_api_requests_total: 'Requests to the offboarding API (/admin/bindings), by outcome.',
   links_created_total: 'Association links created.',
   links_completed_total: 'Association links that ended in a binding.',
   links_expired_total: 'Association links and pending confirmations purged unused after expiry.',
   slack_dm_failures_total: 'Slack DMs that could not be sent.',
+  bindings_revoked_total: 'Bindings revoked because someone left (Slack events, the internal application, the offboarding API, the CLI, idle), by reason.',
   internal_app_request_duration_seconds: 'Time the internal application took to answer a command.',
 } as const;
 

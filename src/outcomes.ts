@@ -25,6 +25,8 @@ export const OUTCOMES = {
     'code_usage',
     'command_ok',
     'command_forbidden',
+    'command_misconfigured',
+    'command_user_gone',
     'command_app_error',
     'command_timeout',
     'command_unreachable',
@@ -50,6 +52,10 @@ export const OUTCOMES = {
     'csrf_refused',
     ...COMMON,
   ],
+  /** POST /slack/events, counted in slack_events_total{outcome}. */
+  events: ['url_verification', 'duplicate', 'revoked', 'nothing_to_revoke', 'home_published', 'ignored', ...COMMON],
+  /** /admin/bindings, counted in admin_api_requests_total{outcome}. */
+  admin: ['listed', 'revoked', 'nothing_to_revoke', ...COMMON],
   health: ['ok', 'unavailable', ...COMMON],
   metrics: ['served', ...COMMON],
 } as const;

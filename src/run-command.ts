@@ -29,6 +29,8 @@ export interface Answer {
 
 export interface RunCommandDeps {
   runner: CommandRunner;
+  /** The internal application says the binding's user no longer exists (410): end the binding. */
+  onUserGone(binding: Binding, requestId: string): Promise<unknown>;
   slack: SlackApi;
   log: Logger;
   metrics: Metrics;
@@ -37,7 +39,7 @@ export interface RunCommandDeps {
 
 export type CommandAnswerer = ReturnType<typeof createCommandAnswerer>;
 
-export function createCommandAnswerer({ runner, slack, log, metrics, background }: RunCommandDeps) {
+export function createCommandAnswerer({ runner, onUserGone, slack, log, metrics, background }: RunCommandDeps) {
   const run = async (binding: Binding, cmd: CommandContext, requestId: string): Promise<CommandResult> => {
     const request: CommandRequest = {
       internal_user: binding.internalUser,
@@ -54,6 +56,8 @@ export function createCommandAnswerer({ runner, slack, log, metrics, background 
     const started = performance.now();
     const result = await runner.run(request, requestId);
     const ms = performance.now() - started;
+    if (result.outcome === 'user_gone') await onUserGone(binding, requestId);
+    if (result.outcome === 'misconfigured') log.error('internal_app_token_rejected', { request_id: requestId, fix: 'INTERNAL_APP_TOKEN is not the token the internal application expects' });
     metrics.observeInternalApp(ms / 1000);
     log[result.outcome === 'ok' ? 'info' : 'warn']('internal_app_call', {
       request_id: requestId,

@@ -11,7 +11,11 @@ export interface CommandRequest {
   slack: { team_id: string; enterprise_id: string | null; user_id: string; user_name: string; channel_id: string | null };
 }
 
-export const RUN_OUTCOMES = ['ok', 'forbidden', 'app_error', 'timeout', 'unreachable', 'invalid_response'] as const;
+/**
+ * forbidden: the application refused this user (403). misconfigured: it refused our token (401).
+ * user_gone: it says the internal user no longer exists (410), which ends the binding.
+ */
+export const RUN_OUTCOMES = ['ok', 'forbidden', 'misconfigured', 'user_gone', 'app_error', 'timeout', 'unreachable', 'invalid_response'] as const;
 export type RunOutcome = (typeof RUN_OUTCOMES)[number];
 
 export interface CommandResult {

@@ -32,14 +32,14 @@ function setup(linkVerification: LinkVerification = 'confirm', perMinute = 5) {
   const background = createBackground(log);
   const runner = echoRunner();
   const deps: LinkingDeps = {
-    config: { publicBaseUrl: 'https://link.example', nonceTtlSeconds: 600, linkRateLimitPerMinute: perMinute, linkVerification },
+    config: { publicBaseUrl: 'https://link.example', nonceTtlSeconds: 600, linkRateLimitPerMinute: perMinute, linkVerification, auditRetentionDays: 400, bindingMaxIdleDays: 30 },
     store,
     keys: deriveKeys('secret'),
     slack,
     log,
     metrics,
     background,
-    answerer: createCommandAnswerer({ runner, slack, log, metrics, background }),
+    answerer: createCommandAnswerer({ runner, onUserGone: async () => undefined, slack, log, metrics, background }),
   };
   const linking = createLinking(deps);
   /** A fresh link for `u`; its nonce's hash. */
@@ -228,8 +228,8 @@ test('with no room for background work, nobody is told that an answer or a comma
   const metrics = createMetrics();
   const full = createBackground(log, 0);
   const slow = { builtins: null, run: () => new Promise<never>(() => undefined) };
-  const answerer = createCommandAnswerer({ runner: slow, slack, log, metrics, background: full });
-  const binding = { ...user('U1'), internalUser: 'alice', createdAt: Date.now() };
+  const answerer = createCommandAnswerer({ runner: slow, onUserGone: async () => undefined, slack, log, metrics, background: full });
+  const binding = { ...user('U1'), internalUser: 'alice', createdAt: Date.now(), verifiedBy: null, lastUsedAt: null };
   const cmd = { command: '/acct', text: 'report', channelId: 'C1', responseUrl: 'https://hooks.slack.com/commands/1' };
   const answer = await answerer.answer(binding, cmd, 'req-2');
   assert.equal(answer.outcome, 'command_undeliverable');

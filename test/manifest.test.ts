@@ -33,3 +33,13 @@ test('the bot scopes are exactly those of the Web API methods the code calls, pl
   assert.deepEqual([...manifest.oauth_config.scopes.bot].sort(), [...needed].sort());
   assert.equal(manifest.oauth_config.scopes.user, undefined, 'no user scopes');
 });
+
+test('the manifest subscribes to the events that end bindings, at /slack/events, with the scopes they need', () => {
+  const events = manifest.settings.event_subscriptions;
+  assert.equal(new URL(events.request_url).pathname, '/slack/events');
+  for (const type of ['user_change', 'app_uninstalled', 'tokens_revoked', 'team_access_revoked']) assert.ok(events.bot_events.includes(type), type);
+  // user_change is only delivered with users:read.
+  assert.ok(manifest.oauth_config.scopes.bot.includes('users:read'));
+  const handled = readFileSync(join(ROOT, 'src/slack/events.ts'), 'utf8');
+  for (const type of events.bot_events) assert.match(handled, new RegExp(`case '${type}'`), `src/slack/events.ts handles ${type}`);
+});

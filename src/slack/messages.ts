@@ -138,3 +138,17 @@ export function linkedDm(command: string, binding: Binding, pending: PendingNote
     `Not you? Run \`${command} unlink\` and tell your administrator.`;
   return { text: `Your Slack user is now linked to ${binding.internalUser}.`, blocks: [section(text)] };
 }
+
+/** Why a binding ended, in the words of the DM that tells its user. */
+const REVOKED_BECAUSE: Partial<Record<string, string>> = {
+  admin_api: 'your administrator removed it (for example because you left, or changed roles)',
+  admin_cli: 'your administrator removed it',
+  idle: 'it was not used for a long time',
+  internal_user_inactive: 'the internal application says that account no longer exists',
+};
+
+export function revokedDm(binding: Binding, reason: string): SlackMessage {
+  const because = REVOKED_BECAUSE[reason] ?? 'it was revoked';
+  const text = `Your Slack user is no longer linked to *${mrkdwn(binding.internalUser)}*: ${because}. Run the slash command with \`link\` to link again if you still should.`;
+  return { text: `Your Slack user is no longer linked to ${binding.internalUser}.`, blocks: [section(text)] };
+}

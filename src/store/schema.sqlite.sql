@@ -13,6 +13,8 @@ CREATE TABLE IF NOT EXISTS bindings (
   slack_team_domain   TEXT NOT NULL,
   internal_user       TEXT NOT NULL,
   created_at          INTEGER NOT NULL, -- ms since the epoch
+  verified_by         TEXT,             -- email, code or confirm (NULL: bound before it was recorded)
+  last_used_at        INTEGER,          -- the last command, written at most once an hour
   PRIMARY KEY (slack_org, slack_user_id)
 ) WITHOUT ROWID;
 
@@ -90,4 +92,12 @@ BEGIN
   SELECT RAISE(ABORT, 'audit_events is append-only');
 END;
 
-PRAGMA user_version = 2;
+-- Slack Events API deliveries already handled, by event_id: a retry (also after a restart) does
+-- its work once. Kept a day; Slack retries for about an hour.
+CREATE TABLE IF NOT EXISTS slack_events_seen (
+  event_id    TEXT NOT NULL PRIMARY KEY,
+  received_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS slack_events_seen_by_time ON slack_events_seen (received_at);
+
+PRAGMA user_version = 3;

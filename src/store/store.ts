@@ -30,7 +30,14 @@ export interface SlackUser extends SlackIdentity {
 export interface Binding extends SlackUser {
   internalUser: string;
   createdAt: number;
+  /** How the binding was verified; null for bindings made before this was recorded. */
+  verifiedBy: LinkVerification | null;
+  /** The last command run as this binding (written at most once an hour), or null. */
+  lastUsedAt: number | null;
 }
+
+/** last_used_at is written at most this often per binding, so that commands stay read-only. */
+export const LAST_USED_RESOLUTION_MS = 60 * 60_000;
 
 /** What the slash command that made a link said, kept to finish the user's work once linked. */
 export interface LinkRequest {
@@ -132,6 +139,22 @@ export interface AuditFilter {
   slackUser: string | null;
 }
 
+export interface PurgeLimits {
+  /** Audit rows older than this are deleted (AUDIT_RETENTION_DAYS). */
+  auditBefore?: number;
+  /** Bindings unused since before this are revoked with reason `idle` (BINDING_MAX_IDLE_DAYS). */
+  idleBefore?: number;
+  /** Event ids seen before this are forgotten. */
+  eventsBefore?: number;
+}
+
+export interface Purged {
+  /** Expired links and pending confirmations. */
+  links: number;
+  /** Bindings revoked for being idle. */
+  idle: Binding[];
+}
+
 export interface WorkspaceStats {
   workspace: string;
   bindings: number;
@@ -172,8 +195,12 @@ export interface Store {
   unlink(id: SlackIdentity, by: Actor): Promise<Binding | undefined>;
   /** Someone left: every binding, open link and pending confirmation in `scope`, removed. */
   revoke(scope: RevokeScope, reason: RevokeReason, by: Actor): Promise<Revoked>;
-  /** Removes expired links, pending confirmations and audit rows older than `auditBefore`; how many links. */
-  purgeExpired(now: number, auditBefore?: number): Promise<number>;
+  /** Removes expired links and pending confirmations, and what `limits` says is too old. */
+  purgeExpired(now: number, limits?: PurgeLimits): Promise<Purged>;
+  /** Records that a binding was used, unless that was recorded less than an hour ago. */
+  touchBinding(id: SlackIdentity, now: number): Promise<void>;
+  /** Events API: true the first time an event_id is seen, false for a retry or a duplicate. */
+  firstDelivery(eventId: string, now: number): Promise<boolean>;
   listBindings(filter?: Partial<BindingFilter>): Promise<Binding[]>;
   statsByWorkspace(now: number): Promise<WorkspaceStats[]>;
   listAudit(filter?: Partial<AuditFilter>): Promise<AuditEvent[]>;

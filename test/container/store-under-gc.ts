@@ -27,7 +27,9 @@ const server = createServer(async (_req, res) => {
   }
   if (i % 1000 === 0) {
     await store.ping();
-    await store.purgeExpired(now, now - 1000);
+    await store.purgeExpired(now, { auditBefore: now - 1000, idleBefore: 0, eventsBefore: now - 1000 });
+    await store.firstDelivery(`Ev${i}`, now);
+    await store.touchBinding(user(i % 10), now);
     await store.statsByWorkspace(now);
     await store.listBindings({ workspace: 'T0GC' });
     await store.listAudit({ since: now - 1000 });

@@ -3,7 +3,6 @@
 // runner that answers at once. Listens on a real ephemeral port, so requests are real HTTP.
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
 import { createApp } from '../../src/app.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite.ts';
@@ -83,7 +82,7 @@ export async function startApp(env: Record<string, string> = {}): Promise<InProc
   const logs: Array<Record<string, unknown>> = [];
   const log = createLogger((line) => logs.push(JSON.parse(line)));
   const background = createBackground(log);
-  const server: Server = createApp({ config, store, keys: deriveKeys(config.signingSecret), log, slack, background, runner, metrics });
+  const { server } = createApp({ config, store, keys: deriveKeys(config.signingSecret), log, slack, background, runner, metrics });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   return {

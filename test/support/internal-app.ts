@@ -86,6 +86,10 @@ export function startInternalApp(): Promise<TestHttpServer> {
         return reply({ text: 'x', blocks: [1, 2] });
       case 'huge':
         return reply({ text: 'x'.repeat(300 * 1024) });
+      case 'gone':
+        return reply({ error: 'no such user' }, 410);
+      case 'badtoken':
+        return reply({ error: 'bad token' }, 401);
       case 'announce':
         return reply({ text: `${who} announces ${rest.join(' ')}`, response_type: 'in_channel' });
       default:

@@ -67,3 +67,40 @@ export function linkFrom(reply: { json: any }): string {
   if (!m) throw new Error(`no association link in ${JSON.stringify(reply.json)}`);
   return m[0];
 }
+
+let events = 0;
+/** A unique event id, as Slack gives every event. */
+export const newEventId = () => `Ev${Date.now().toString(36).toUpperCase()}${++events}`;
+
+/** An Events API envelope around `event`, as Slack sends it. */
+export function eventEnvelope(event: Record<string, unknown>, o: { team?: string; enterprise?: string; eventId?: string; enterpriseInstall?: boolean } = {}) {
+  return {
+    token: 'legacy-verification-token',
+    team_id: o.team ?? 'T0001',
+    ...(o.enterprise ? { enterprise_id: o.enterprise } : {}),
+    api_app_id: 'A0001',
+    event,
+    type: 'event_callback',
+    event_id: o.eventId ?? newEventId(),
+    event_time: Math.floor(Date.now() / 1000),
+    is_enterprise_install: o.enterpriseInstall ?? false,
+  };
+}
+
+/** POST /slack/events, signed (or not: pass `secret`/`signature`/`timestamp` to break it). */
+export async function sendEvent(
+  baseUrl: string,
+  payload: unknown,
+  o: Pick<CommandOptions, 'timestamp' | 'secret' | 'signature'> & { headers?: Record<string, string>; raw?: string } = {},
+): Promise<TestResponse & { json: any }> {
+  const body = o.raw ?? JSON.stringify(payload);
+  const headers = { ...signedHeaders(body, o), 'content-type': 'application/json', ...o.headers };
+  const res = await request(`${baseUrl}/slack/events`, { method: 'POST', headers, body });
+  let json: any;
+  try {
+    json = JSON.parse(res.body);
+  } catch {
+    json = undefined;
+  }
+  return { ...res, json };
+}

@@ -1,0 +1,98 @@
+// POST /slack/events, the Events API request URL: verify Slack's signature → parse the envelope →
+// deduplicate by event_id → the domain → 200. People leaving end their bindings here.
+import { HttpError, json, mediaType, readBody, type Context, type Route } from '../http.ts';
+import { parseSlackEvent, type SlackEvent } from '../slack/events.ts';
+import { verifySlackSignature } from './commands.ts';
+import { describe, type Logger } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
+import type { Linking } from '../linking.ts';
+import type { Store } from '../store/store.ts';
+import type { OutcomeOf } from '../outcomes.ts';
+
+/** Event payloads are small; 1 MiB is far beyond any of Slack's. */
+export const MAX_EVENT_BODY = 1024 * 1024;
+
+export interface EventsRouteDeps {
+  signingSecret: string;
+  store: Pick<Store, 'firstDelivery'>;
+  linking: Pick<Linking, 'revoke'>;
+  /** What opening the App Home does (publishes the Home tab); null until it is wired. */
+  onAppHomeOpened: ((event: Extract<SlackEvent, { kind: 'app_home_opened' }>, requestId: string) => Promise<void>) | null;
+  log: Logger;
+  metrics: Metrics;
+}
+
+export function eventsRoute({ signingSecret, store, linking, onAppHomeOpened, log, metrics }: EventsRouteDeps): Route {
+  const record = (ctx: Context, outcome: OutcomeOf<'events'>) => (ctx.fields.outcome = outcome);
+
+  /** The work an event asks for, done before Slack gets its 200 (a transaction or two: well within 3 s). */
+  const handle = async (ctx: Context, event: Exclude<SlackEvent, { kind: 'url_verification' }>): Promise<void> => {
+    const by = { actor: 'slack_event', requestId: ctx.requestId, clientAddress: null };
+    switch (event.kind) {
+      case 'user_deactivated': {
+        ctx.fields.slack_user = event.user.userId;
+        const { bindings, links } = await linking.revoke({ identity: event.user }, 'slack_user_deactivated', by);
+        record(ctx, bindings.length || links ? 'revoked' : 'nothing_to_revoke');
+        return;
+      }
+      case 'workspace_lost': {
+        let removed = 0;
+        for (const scope of event.scopes) {
+          const { bindings, links } = await linking.revoke(scope, event.reason, by);
+          removed += bindings.length + links;
+        }
+        record(ctx, removed ? 'revoked' : 'nothing_to_revoke');
+        return;
+      }
+      case 'app_home_opened':
+        ctx.fields.slack_user = event.user.userId;
+        if (!onAppHomeOpened) {
+          record(ctx, 'ignored');
+          return;
+        }
+        await onAppHomeOpened(event, ctx.requestId);
+        record(ctx, 'home_published');
+        return;
+      case 'ignored':
+        record(ctx, 'ignored');
+        log.info('slack_event_ignored', { request_id: ctx.requestId, event_type: event.type });
+        return;
+    }
+  };
+
+  return {
+    operation: 'events',
+    async POST(ctx) {
+      const body = await readBody(ctx.req, MAX_EVENT_BODY);
+      const verdict = verifySlackSignature(ctx.req, body, signingSecret);
+      if (!verdict.ok) {
+        log.warn('slack_signature_rejected', { request_id: ctx.requestId, path: ctx.path, reason: verdict.reason });
+        metrics.inc('slack_signature_failures_total');
+        throw new HttpError(401, 'Invalid Slack request signature.');
+      }
+      if (mediaType(ctx.req) !== 'application/json') throw new HttpError(400, 'Events are sent as application/json.');
+      const parsed = parseSlackEvent(body);
+      if (!parsed.ok) throw new HttpError(400, 'The event is not a valid Events API payload.', {}, parsed.problem);
+      const { event } = parsed;
+      if (event.kind === 'url_verification') {
+        record(ctx, 'url_verification');
+        return json(200, { challenge: event.challenge });
+      }
+      ctx.fields.detail = event.kind === 'ignored' ? event.type : event.kind;
+      // A retry (X-Slack-Retry-Num), also after a restart, or a duplicate delivery does nothing twice.
+      if (!(await store.firstDelivery(event.eventId, Date.now()))) {
+        record(ctx, 'duplicate');
+        return { status: 200 };
+      }
+      try {
+        await handle(ctx, event);
+      } catch (err) {
+        // Slack gets its 200 whatever happens (it would retry into the same failure); the operator
+        // gets an error line naming the event, to act on.
+        record(ctx, 'error');
+        log.error('slack_event_failed', { request_id: ctx.requestId, event_id: event.eventId, kind: event.kind, error: describe(err) });
+      }
+      return { status: 200 };
+    },
+  };
+}
