@@ -28,6 +28,10 @@ export interface Config {
   port: number;
   host: string;
   databasePath: string;
+  /** PostgreSQL (several replicas share it); null: the SQLite file at databasePath. */
+  databaseUrl: string | null;
+  /** Connections per process to PostgreSQL. */
+  databasePoolMax: number;
   trustedUserHeader: string;
   trustedEmailHeader: string;
   trustedProxies: AddressList;
@@ -72,6 +76,17 @@ export class ConfigError extends Error {
 }
 
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
+
+/** Where the database is, as a log may say it: the SQLite path, or PostgreSQL's host and name only. */
+export function describeDatabase(config: Pick<Config, 'databaseUrl' | 'databasePath'>): string {
+  if (!config.databaseUrl) return config.databasePath;
+  try {
+    const url = new URL(config.databaseUrl);
+    return `postgresql://${url.host}${url.pathname}`;
+  } catch {
+    return 'postgresql';
+  }
+}
 
 /** A URL as it may be shown in a log or an error: never its user name or password. */
 export function redactUrl(raw: string): string {
@@ -235,6 +250,10 @@ export function loadConfig(env: Env): Config {
         '(and have the proxy send it as X-Proxy-Secret) or use TRUSTED_JWT_HEADER',
     );
   }
+  // DATABASE_URL may hold the database's password: a secret (NAME or NAME_FILE), never logged.
+  const databaseUrl = secret('DATABASE_URL', false) || null;
+  if (databaseUrl !== null && !/^postgres(ql)?:\/\/[^/]/i.test(databaseUrl)) problems.push(`DATABASE_URL must be a postgres:// or postgresql:// URL (got "${redactUrl(databaseUrl)}")`);
+  if (databaseUrl !== null && env.DATABASE_PATH) problems.push('DATABASE_PATH and DATABASE_URL are both set; set only one (DATABASE_URL selects PostgreSQL)');
   const adminAllow = addresses('ADMIN_ALLOW');
   const adminApiToken = secret('ADMIN_API_TOKEN', false) || null;
   if (adminApiToken !== null && adminApiToken.length < 32) problems.push('ADMIN_API_TOKEN must be at least 32 characters (say, openssl rand -hex 32)');
@@ -272,6 +291,8 @@ export function loadConfig(env: Env): Config {
     port: integer('PORT', 3000, 0, 65535),
     host: env.HOST || '0.0.0.0',
     databasePath: env.DATABASE_PATH || DEFAULT_DATABASE_PATH,
+    databaseUrl,
+    databasePoolMax: integer('DATABASE_POOL_MAX', 10, 1, 200),
     trustedUserHeader,
     trustedEmailHeader,
     trustedProxies,

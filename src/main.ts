@@ -1,8 +1,8 @@
 // config → store → server; signals and shutdown.
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { ConfigError, loadConfig } from './config.ts';
-import { openSqliteStore } from './store/sqlite.ts';
+import { ConfigError, describeDatabase, loadConfig } from './config.ts';
+import { openStore } from './store/open.ts';
 import { createLogger, describe } from './log.ts';
 import { createSlackApi } from './slack/api.ts';
 import { createBackground } from './background.ts';
@@ -30,11 +30,11 @@ const config = (() => {
   }
 })();
 
-const store = (() => {
+const store = await (async () => {
   try {
-    return openSqliteStore(config.databasePath);
+    return await openStore({ databaseUrl: config.databaseUrl, databasePath: config.databasePath, poolMax: config.databasePoolMax });
   } catch (err) {
-    process.stderr.write(`slack-account-binding: cannot open database ${config.databasePath}: ${describe(err)}\n`);
+    process.stderr.write(`slack-account-binding: cannot open database ${describeDatabase(config)}: ${describe(err)}\n`);
     return process.exit(1);
   }
 })();
@@ -76,7 +76,7 @@ const { address, port } = server.address() as AddressInfo;
 log.info('listening', {
   address,
   port,
-  database: config.databasePath,
+  database: describeDatabase(config),
   link_verification: config.linkVerification,
   trusted_proxies: config.trustedProxies.text,
   proxy_header_required: config.trustedProxySecret !== null, // X-Proxy-Secret (TRUSTED_PROXY_SECRET)

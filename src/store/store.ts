@@ -2,7 +2,7 @@
 // implementations (SQLite, embedded; PostgreSQL, for several replicas). Every method that touches
 // the database returns a Promise, so that a network database implements the same interface.
 //
-// Guarantees every implementation gives, checked by one contract suite (test/store.contract.ts):
+// Guarantees every implementation gives, checked by one contract suite (test/store.contract.test.ts):
 // - a nonce is consumed atomically: of many concurrent completions of one link, one binds;
 // - one live link per Slack identity: a new link replaces the old one;
 // - a binding is written once: never replaced, only removed (unlink, revoke) and made anew;
