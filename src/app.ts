@@ -12,6 +12,9 @@ import { metricsRoute } from './routes/metrics.ts';
 import { createSso } from './routes/sso.ts';
 import { eventsRoute } from './routes/events.ts';
 import { adminRoute } from './routes/admin.ts';
+import { interactionsRoute } from './routes/interactions.ts';
+import { linksRoute } from './routes/links.ts';
+import { createHome } from './home.ts';
 import type { Config } from './config.ts';
 import type { Store } from './store/store.ts';
 import type { Logger } from './log.ts';
@@ -40,6 +43,8 @@ const COUNTERS = {
   commands: 'slack_commands_total',
   associate: 'associate_requests_total',
   events: 'slack_events_total',
+  interactions: 'slack_interactions_total',
+  links: 'links_page_requests_total',
   admin: 'admin_api_requests_total',
   health: null,
   metrics: null,
@@ -62,7 +67,8 @@ export function createApp(deps: AppDeps): App {
     metrics,
     background,
   });
-  const linking = createLinking({ config, store, keys, slack, log, metrics, background, answerer });
+  const home = createHome({ config, store, slack, background, log });
+  const linking = createLinking({ config, store, keys, slack, log, metrics, background, answerer, onChanged: home.refresh });
   const slashCommands = createSlashCommands({ config, store, linking, answerer, runner, log });
   const sso = createSso(config, log);
 
@@ -71,7 +77,16 @@ export function createApp(deps: AppDeps): App {
     '/metrics': metricsRoute(metrics, config.metricsAllow),
     '/slack/commands': commandsRoute({ signingSecret: config.signingSecret, claimRequest: store.claimRequest, log, metrics, handle: slashCommands }),
     '/associate': associateRoute({ config, keys, linking, sso, log }),
-    '/slack/events': eventsRoute({ signingSecret: config.signingSecret, store, linking, onAppHomeOpened: null, log, metrics }),
+    '/slack/events': eventsRoute({
+      signingSecret: config.signingSecret,
+      store,
+      linking,
+      onAppHomeOpened: (event) => home.publish(event.user),
+      log,
+      metrics,
+    }),
+    '/slack/interactions': interactionsRoute({ config, store, linking, home, slack, runner, background, log, metrics }),
+    '/links': linksRoute({ config, keys, store, linking, sso, log }),
     '/admin/bindings': adminRoute({ token: config.adminApiToken, allow: config.adminAllow, store, linking, log }),
   };
   const server = createHttpServer({

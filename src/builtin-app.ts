@@ -3,6 +3,8 @@
 import { ephemeralText, mrkdwn } from './slack/messages.ts';
 import type { CommandRunner } from './runner.ts';
 
+const noAppForActions = ephemeralText('No internal application is connected, so there is nothing to do with that button.');
+
 const BUILTIN_COMMANDS = ['echo <text>', 'whoami', 'help'];
 
 export const builtinApp: CommandRunner = {
@@ -17,5 +19,8 @@ export const builtinApp: CommandRunner = {
       `\`${mrkdwn(word)}\` is not a command here. No internal application is connected yet, ` +
       `so these built-in commands exist: ${BUILTIN_COMMANDS.map((c) => `\`${req.command} ${mrkdwn(c)}\``).join(', ')}.`;
     return { outcome: 'ok', message: ephemeralText(text) };
+  },
+  async runAction() {
+    return { outcome: 'ok', message: noAppForActions };
   },
 };

@@ -61,6 +61,10 @@ export interface Config {
   adminApiToken: string | null;
   /** Who may call the offboarding API; loopback only unless widened. */
   adminAllow: AddressList;
+  /** The product's name as users see it on pages, DMs and the App Home (e.g. "Acme Tools"). */
+  appName: string;
+  /** The slash command as configured in Slack, for links made outside a command (the App Home). */
+  slashCommand: string;
   /** Settings that work but deserve the operator's attention, logged at startup. */
   warnings: string[];
 }
@@ -254,6 +258,9 @@ export function loadConfig(env: Env): Config {
   const databaseUrl = secret('DATABASE_URL', false) || null;
   if (databaseUrl !== null && !/^postgres(ql)?:\/\/[^/]/i.test(databaseUrl)) problems.push(`DATABASE_URL must be a postgres:// or postgresql:// URL (got "${redactUrl(databaseUrl)}")`);
   if (databaseUrl !== null && env.DATABASE_PATH) problems.push('DATABASE_PATH and DATABASE_URL are both set; set only one (DATABASE_URL selects PostgreSQL)');
+  const slashCommand = env.SLASH_COMMAND || '/acct';
+  if (!/^\/[a-z0-9_-]{1,31}$/.test(slashCommand)) problems.push(`SLASH_COMMAND must be like /acct: a slash and up to 31 lower-case letters, digits, - or _ (got "${slashCommand}")`);
+  if ((env.APP_NAME ?? '').length > 60) problems.push('APP_NAME must be at most 60 characters');
   const adminAllow = addresses('ADMIN_ALLOW');
   const adminApiToken = secret('ADMIN_API_TOKEN', false) || null;
   if (adminApiToken !== null && adminApiToken.length < 32) problems.push('ADMIN_API_TOKEN must be at least 32 characters (say, openssl rand -hex 32)');
@@ -310,6 +317,8 @@ export function loadConfig(env: Env): Config {
     bindingMaxIdleDays: integer('BINDING_MAX_IDLE_DAYS', 0, 0, 36_500),
     adminApiToken,
     adminAllow,
+    appName: (env.APP_NAME ?? 'Account Binding').trim() || 'Account Binding',
+    slashCommand,
     warnings,
   };
   if (problems.length) throw new ConfigError(problems);

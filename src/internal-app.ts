@@ -3,7 +3,7 @@
 // clear ephemeral message, never an exception.
 import { ephemeralText, mrkdwn, type SlackMessage } from './slack/messages.ts';
 import { parseJsonObject, readLimitedText, type JsonObject } from './json.ts';
-import type { CommandResult, CommandRunner, RunOutcome } from './runner.ts';
+import type { ActionRequest, CommandRequest, CommandResult, CommandRunner, RunOutcome } from './runner.ts';
 
 export interface InternalAppOptions {
   url: string;
@@ -19,80 +19,84 @@ const MAX_TEXT = 40_000;
 const failure = (outcome: RunOutcome, text: string, detail?: string): CommandResult => ({ outcome, message: ephemeralText(text), detail });
 
 export function createInternalApp({ url, token, timeoutMs }: InternalAppOptions): CommandRunner {
-  return {
-    builtins: null,
-    async run(req, requestId) {
-      const label = `\`${mrkdwn(`${req.command} ${req.text}`.trim())}\``;
-      let res: Response;
-      let body: string | undefined;
-      try {
-        res = await fetch(url, {
-          method: 'POST',
-          headers: {
-            authorization: `Bearer ${token}`,
-            'content-type': 'application/json',
-            accept: 'application/json',
-            'x-request-id': requestId,
-          },
-          body: JSON.stringify(req),
-          redirect: 'error',
-          signal: AbortSignal.timeout(timeoutMs),
-        });
-        body = await readLimitedText(res, MAX_RESPONSE_BYTES);
-      } catch (err) {
-        const e = err as Error;
-        if (e.name === 'TimeoutError') {
-          return failure('timeout', `${label} did not finish within ${Math.round(timeoutMs / 1000)} seconds. (request ${requestId})`, e.message);
-        }
-        return failure('unreachable', `The internal application cannot be reached right now. Please try again later. (request ${requestId})`, describeFetchError(e));
+  /** One POST to the application's endpoint; every failure becomes an outcome with a message. */
+  const call = async (body: CommandRequest | ActionRequest, label: string, requestId: string): Promise<CommandResult> => {
+    let res: Response;
+    let text: string | undefined;
+    try {
+      res = await fetch(url, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${token}`,
+          'content-type': 'application/json',
+          accept: 'application/json',
+          'x-request-id': requestId,
+        },
+        body: JSON.stringify(body),
+        redirect: 'error',
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      text = await readLimitedText(res, MAX_RESPONSE_BYTES);
+    } catch (err) {
+      const e = err as Error;
+      if (e.name === 'TimeoutError') {
+        return failure('timeout', `${label} did not finish within ${Math.round(timeoutMs / 1000)} seconds. (request ${requestId})`, e.message);
       }
-      if (body === undefined) {
-        return failure('invalid_response', `${label} answered with more than Slack can show. (request ${requestId})`, `response larger than ${MAX_RESPONSE_BYTES} bytes`);
-      }
+      return failure('unreachable', `The internal application cannot be reached right now. Please try again later. (request ${requestId})`, describeFetchError(e));
+    }
+    if (text === undefined) {
+      return failure('invalid_response', `${label} answered with more than Slack can show. (request ${requestId})`, `response larger than ${MAX_RESPONSE_BYTES} bytes`);
+    }
 
-      const parsed = parseJsonObject(body);
-      if (!res.ok) {
-        const reason = typeof parsed?.error === 'string' ? parsed.error.slice(0, 500) : undefined;
-        if (res.status === 401) {
-          // Our token was refused: the administrator's problem, not a permission of this user.
-          return failure(
-            'misconfigured',
-            `This service is misconfigured and cannot run commands right now. Please tell your administrator (request ${requestId}).`,
-            'HTTP 401: the internal application rejected INTERNAL_APP_TOKEN',
-          );
-        }
-        if (res.status === 403) {
-          return failure('forbidden', `You are not allowed to run ${label}${reason ? `: ${mrkdwn(reason)}` : '.'}`, `HTTP ${res.status}`);
-        }
-        if (res.status === 410) {
-          return failure(
-            'user_gone',
-            `The internal application says your account *${mrkdwn(req.internal_user)}* no longer exists, so this Slack user is no longer linked to it. (request ${requestId})`,
-            'HTTP 410: internal user gone',
-          );
-        }
+    const parsed = parseJsonObject(text);
+    if (!res.ok) {
+      const reason = typeof parsed?.error === 'string' ? parsed.error.slice(0, 500) : undefined;
+      if (res.status === 401) {
+        // Our token was refused: the administrator's problem, not a permission of this user.
         return failure(
-          'app_error',
-          `${label} failed in the internal application${reason ? `: ${mrkdwn(reason)}` : ` (HTTP ${res.status})`}. (request ${requestId})`,
-          `HTTP ${res.status}`,
+          'misconfigured',
+          `This service is misconfigured and cannot run commands right now. Please tell your administrator (request ${requestId}).`,
+          'HTTP 401: the internal application rejected INTERNAL_APP_TOKEN',
         );
       }
-      const message = parsed && toSlackMessage(parsed);
-      if (!message) {
-        return failure('invalid_response', `${label} returned an answer Slack cannot show. (request ${requestId})`, 'response is not a valid message');
+      if (res.status === 403) {
+        return failure('forbidden', `You are not allowed to run ${label}${reason ? `: ${mrkdwn(reason)}` : '.'}`, `HTTP ${res.status}`);
       }
-      return { outcome: 'ok', message };
-    },
+      if (res.status === 410) {
+        return failure(
+          'user_gone',
+          `The internal application says your account *${mrkdwn(body.internal_user)}* no longer exists, so this Slack user is no longer linked to it. (request ${requestId})`,
+          'HTTP 410: internal user gone',
+        );
+      }
+      return failure(
+        'app_error',
+        `${label} failed in the internal application${reason ? `: ${mrkdwn(reason)}` : ` (HTTP ${res.status})`}. (request ${requestId})`,
+        `HTTP ${res.status}`,
+      );
+    }
+    const message = parsed && toSlackMessage(parsed);
+    if (!message) {
+      return failure('invalid_response', `${label} returned an answer Slack cannot show. (request ${requestId})`, 'response is not a valid message');
+    }
+    return { outcome: 'ok', message };
+  };
+
+  return {
+    builtins: null,
+    run: (req, requestId) => call(req, `\`${mrkdwn(`${req.command} ${req.text}`.trim())}\``, requestId),
+    runAction: (req, requestId) => call(req, `that button (\`${mrkdwn(req.action.action_id)}\`)`, requestId),
   };
 }
 
-/** `{ text, blocks?, response_type? }`, checked field by field; undefined when malformed. */
+/** `{ text, blocks?, response_type?, replace_original? }`, checked field by field; undefined when malformed. */
 export function toSlackMessage(value: JsonObject): SlackMessage | undefined {
-  const { text, blocks, response_type } = value;
+  const { text, blocks, response_type, replace_original } = value;
   if (typeof text !== 'string' || !text || text.length > MAX_TEXT) return undefined;
   if (blocks !== undefined && !(Array.isArray(blocks) && blocks.length <= MAX_BLOCKS && blocks.every(isBlock))) return undefined;
   if (response_type !== undefined && response_type !== 'ephemeral' && response_type !== 'in_channel') return undefined;
-  return { response_type: response_type ?? 'ephemeral', text, ...(blocks ? { blocks } : {}) };
+  if (replace_original !== undefined && typeof replace_original !== 'boolean') return undefined;
+  return { response_type: response_type ?? 'ephemeral', text, ...(blocks ? { blocks } : {}), ...(replace_original !== undefined ? { replace_original } : {}) };
 }
 
 const isBlock = (b: unknown): boolean =>

@@ -24,6 +24,8 @@ export interface LinkingDeps {
   metrics: Metrics;
   background: Background;
   answerer: CommandAnswerer;
+  /** A binding was made or ended: its user's App Home is republished (best effort, background). */
+  onChanged(user: SlackIdentity, requestId: string | null): void;
 }
 
 export type StartOutcome = { outcome: 'link_created'; url: string } | { outcome: 'link_rate_limited' };
@@ -65,8 +67,10 @@ const EVENT_MEMORY_MS = DAY_MS;
  * CLI (a process without the bot token).
  */
 const DM_AFTER: ReadonlySet<RevokeReason> = new Set(['admin_api', 'idle']);
+/** Revocations after which the App Home can still be republished (the app is still installed). */
+const HOME_AFTER: ReadonlySet<RevokeReason> = new Set(['admin_api', 'admin_cli', 'idle', 'internal_user_inactive']);
 
-export function createLinking({ config, store, keys, slack, log, metrics, background, answerer }: LinkingDeps) {
+export function createLinking({ config, store, keys, slack, log, metrics, background, answerer, onChanged }: LinkingDeps) {
   const ttlMs = config.nonceTtlSeconds * 1000;
 
   /**
@@ -77,11 +81,12 @@ export function createLinking({ config, store, keys, slack, log, metrics, backgr
     const fields = { request_id: requestId ?? undefined, slack_team: binding.teamId, slack_user: binding.userId };
     log.info('binding_created', { ...fields, internal_user: binding.internalUser });
     metrics.inc('links_completed_total');
+    onChanged(binding, requestId);
     const typed = link.pendingText ? `${link.command} ${link.pendingText}` : null;
     const pending = runPending ? answerer.runPending(binding, link, requestId ?? '') : typed ? { again: typed } : null;
     const started = background.run('slack_dm', fields, async () => {
       try {
-        await slack.dm(binding.userId, linkedDm(link.command, binding, pending));
+        await slack.dm(binding.userId, linkedDm(link.command, binding, pending, `${config.publicBaseUrl}/links`));
       } catch (err) {
         metrics.inc('slack_dm_failures_total');
         throw err;
@@ -96,6 +101,7 @@ export function createLinking({ config, store, keys, slack, log, metrics, backgr
       const fields = { request_id: by.requestId ?? undefined, reason, slack_team: b.teamId, slack_user: b.userId, internal_user: b.internalUser, actor: by.actor };
       log.warn('binding_revoked', fields);
       metrics.inc('bindings_revoked_total', { reason });
+      if (HOME_AFTER.has(reason)) onChanged(b, by.requestId);
       if (!DM_AFTER.has(reason)) continue;
       background.run('slack_dm', { request_id: fields.request_id, slack_user: b.userId }, async () => {
         await slack.dm(b.userId, revokedDm(b, reason));
@@ -224,6 +230,7 @@ export function createLinking({ config, store, keys, slack, log, metrics, backgr
     async unlink(id: SlackIdentity, by: Actor): Promise<UnlinkOutcome> {
       const binding = await store.unlink(id, by);
       if (!binding) return { outcome: 'not_linked' };
+      onChanged(binding, by.requestId);
       log.info('binding_removed', { request_id: by.requestId ?? undefined, slack_team: binding.teamId, slack_user: binding.userId, internal_user: binding.internalUser, actor: by.actor });
       return { outcome: 'unlinked', binding };
     },

@@ -11,6 +11,8 @@ const HELP = {
   slack_replays_refused_total: 'Validly signed requests refused because the same signature was already received.',
   associate_requests_total: 'Requests to /associate (the confirmation page and form), by outcome.',
   slack_events_total: 'Events API deliveries to /slack/events, by outcome (ignored: a type we do not act on).',
+  slack_interactions_total: 'Interactivity requests to /slack/interactions (buttons), by outcome.',
+  links_page_requests_total: 'Requests to the "My Slack links" page, by outcome.',
   admin_api_requests_total: 'Requests to the offboarding API (/admin/bindings), by outcome.',
   links_created_total: 'Association links created.',
   links_completed_total: 'Association links that ended in a binding.',

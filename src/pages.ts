@@ -33,7 +33,7 @@ main{max-width:34rem;margin:4rem auto;padding:2rem;background:#fff;border:1px so
 h1{font-size:1.4rem;margin-top:0}
 .who{background:#f4f4f4;border-radius:6px;padding:.75rem 1rem}
 button{font:inherit;padding:.6rem 1.2rem;border-radius:6px;border:1px solid #007a5a;background:#007a5a;color:#fff;cursor:pointer}
-button.secondary{background:#fff;color:#1d1c1d;border-color:#bbb;margin-left:.5rem}
+button.secondary{background:#fff;color:#1d1c1d;border-color:#6b6b6b;margin-left:.5rem}
 .note{color:#616061;font-size:.9rem}`;
 
 // The inline style is allowed by its hash: no 'unsafe-inline', and no script at all.
@@ -107,12 +107,13 @@ ${v.pendingCommand ? html`<button type="submit" name="decision" value="link_and_
 </form>`,
   );
 
-export const linkedPage = (internalUser: string, slackUserName: string): Reply =>
+export const linkedPage = (internalUser: string, slackUserName: string, linksPath: string): Reply =>
   page(
     200,
     'Linked',
     html`<p>Your Slack account is now linked to <strong>${internalUser}</strong>.</p>
-<p>Slack user <strong>${slackUserName}</strong> can now run the slash command as you. You can close this page and go back to Slack.</p>`,
+<p>Slack user <strong>${slackUserName}</strong> can now run the slash command as you. You can close this page and go back to Slack.</p>
+<p class="note">To undo it: the Unlink button on <a href="${linksPath}">My Slack links</a>, or the slash command with <code>unlink</code>.</p>`,
   );
 
 export const codePage = (code: string, command: string, minutes: number): Reply =>
@@ -174,3 +175,47 @@ export const alreadyBoundPage = (internalUser: string): Reply =>
 
 export const errorPage = (status: number, message: string): Reply =>
   page(status, status >= 500 ? 'Something went wrong' : 'This request cannot be completed', html`<p>${message}</p>`);
+
+export interface LinkRow {
+  org: string;
+  userId: string;
+  userName: string;
+  teamDomain: string;
+  since: string;
+  verifiedBy: string;
+  lastUsed: string;
+}
+
+export interface LinksView {
+  appName: string;
+  internalUser: string;
+  rows: LinkRow[];
+  csrf: string;
+  /** Where the forms post: /links under PUBLIC_BASE_URL's path. */
+  action: string;
+  notice: string | null;
+}
+
+/** "My Slack links": every Slack user linked to the signed-in person, each with its Unlink button. */
+export const linksPage = (v: LinksView, status = 200): Reply =>
+  page(
+    status,
+    `${v.appName}: my Slack links`,
+    html`<p>Slack users linked to your account <strong>${v.internalUser}</strong>. Their commands act as you.</p>
+${v.notice ? html`<p class="who">${v.notice}</p>` : ''}
+${
+  v.rows.length
+    ? v.rows.map(
+        (r) => html`<form method="post" action="${v.action}" class="who">
+<p><strong>${r.userName}</strong> (${r.userId}) in workspace <strong>${r.teamDomain}</strong><br>
+<span class="note">Linked ${r.since}, verified by ${r.verifiedBy}; last used ${r.lastUsed}.</span></p>
+<input type="hidden" name="org" value="${r.org}">
+<input type="hidden" name="slack_user" value="${r.userId}">
+<input type="hidden" name="csrf" value="${v.csrf}">
+<button type="submit" name="decision" value="unlink" class="secondary">Unlink</button>
+</form>`,
+      )
+    : html`<p>No Slack user is linked to your account.</p>`
+}
+<p class="note">Not you, or a workspace you do not know? Unlink it and tell your security team.</p>`,
+  );

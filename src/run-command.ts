@@ -42,6 +42,7 @@ export type CommandAnswerer = ReturnType<typeof createCommandAnswerer>;
 export function createCommandAnswerer({ runner, onUserGone, slack, log, metrics, background }: RunCommandDeps) {
   const run = async (binding: Binding, cmd: CommandContext, requestId: string): Promise<CommandResult> => {
     const request: CommandRequest = {
+      type: 'command',
       internal_user: binding.internalUser,
       command: cmd.command,
       text: cmd.text,

@@ -28,3 +28,15 @@ export function csrfTokenValid(key: Buffer, nonceHash: Buffer, internalUser: str
   const given = Buffer.from(token);
   return expected.length === given.length && timingSafeEqual(expected, given);
 }
+
+/** The CSRF token of a page that acts for the signed-in user alone (no link): "My Slack links". */
+export function userCsrfToken(key: Buffer, purpose: string, internalUser: string): string {
+  return createHmac('sha256', key).update(`${purpose}\0`).update(internalUser).digest('base64url');
+}
+
+export function userCsrfTokenValid(key: Buffer, purpose: string, internalUser: string, token: string | null | undefined): boolean {
+  if (!token) return false;
+  const expected = Buffer.from(userCsrfToken(key, purpose, internalUser));
+  const given = Buffer.from(token);
+  return expected.length === given.length && timingSafeEqual(expected, given);
+}

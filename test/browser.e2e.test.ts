@@ -14,6 +14,7 @@ import { request } from './support/http-client.ts';
 import { ROOT, startServer, type RunningServer } from './support/server.ts';
 import { startSlackStub, type SlackStub } from '../src/demo/slack-stand-in.ts';
 import { commandBody, linkFrom, signedHeaders } from './support/slack.ts';
+import { formFields } from './support/browser.ts';
 import { NGINX_PROXY_SECRET, reserveNginx, startNginx, type RunningNginx } from './support/nginx.ts';
 import { requires } from './support/requires.ts';
 
@@ -34,7 +35,7 @@ before(async () => {
   slack = await startSlackStub();
   const reserved = await reserveNginx();
   server = await startServer({ slackApiUrl: slack.url, env: { PUBLIC_BASE_URL: reserved.url, TRUSTED_PROXY_SECRET: NGINX_PROXY_SECRET } });
-  nginx = await startNginx(reserved.port, server.port, { alice: 'alice-password' });
+  nginx = await startNginx(reserved.port, server.port, { alice: 'alice-password', bob: 'bob-password' });
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_FLAGS });
   context = await browser.newContext({ httpCredentials: { username: 'alice', password: 'alice-password' }, viewport: { width: 900, height: 640 } });
 });
@@ -110,4 +111,93 @@ test('a page on another site that auto-submits the form cannot bind, even holdin
   } finally {
     evil.close();
   }
+});
+
+/** Binds `slackUser` to the nginx user who signs in, through nginx, as a browser would (HTTP only). */
+async function bindThroughNginx(slackUser: string, who: 'alice' | 'bob'): Promise<void> {
+  slack.emails.set(slackUser, `${who}@corp.example`);
+  const body = commandBody({ user: slackUser, userName: `slack-${slackUser.toLowerCase()}`, text: 'link' });
+  const link = linkFrom({ json: JSON.parse((await request(`${nginx.url}/slack/commands`, { method: 'POST', headers: signedHeaders(body), body })).body) });
+  const auth = { authorization: `Basic ${Buffer.from(`${who}:${who}-password`).toString('base64')}` };
+  const page = await request(link, { headers: auth });
+  const res = await request(`${nginx.url}/associate`, {
+    method: 'POST',
+    headers: { ...auth, 'content-type': 'application/x-www-form-urlencoded', origin: nginx.url, 'sec-fetch-site': 'same-origin' },
+    body: new URLSearchParams({ ...formFields(page.body), decision: 'link' }).toString(),
+  });
+  assert.equal(res.status, 200, res.body);
+}
+
+test('"My Slack links" in Chromium through nginx: my links listed, one unlinked by its button; nobody else\'s shown', { skip }, async () => {
+  await bindThroughNginx('ULINKS1', 'alice');
+  await bindThroughNginx('ULINKS2', 'alice');
+  await bindThroughNginx('ULINKSB', 'bob');
+  for (const [name, width] of [['mobile', 375], ['desktop', 1280]] as const) {
+    const tab = await context.newPage();
+    await tab.setViewportSize({ width, height: 800 });
+    await tab.goto(`${nginx.url}/links`);
+    const text = await tab.locator('main').innerText();
+    assert.match(text, /slack-ulinks1/);
+    assert.match(text, /slack-ulinks2/);
+    assert.doesNotMatch(text, /ULINKSB|slack-ulinksb/, "bob's link is not on alice's page");
+    await tab.screenshot({ path: join(ARTIFACTS, `my-links-${name}.png`), fullPage: true });
+    await tab.close();
+  }
+  const tab = await context.newPage();
+  await tab.goto(`${nginx.url}/links`);
+  const row = tab.locator('form', { hasText: 'ULINKS1' });
+  const [response] = await Promise.all([tab.waitForNavigation(), row.getByRole('button', { name: 'Unlink' }).click()]);
+  assert.equal(response?.status(), 200);
+  const after = await tab.locator('main').innerText();
+  assert.match(after, /Unlinked slack-ulinks1/);
+  assert.doesNotMatch(after.replace(/Unlinked slack-ulinks1[^\n]*/, ''), /slack-ulinks1/);
+  await tab.screenshot({ path: join(ARTIFACTS, 'my-links-unlinked.png') });
+  assert.equal(boundTo('ULINKS1'), undefined);
+  assert.equal(boundTo('ULINKS2'), 'alice');
+  await tab.close();
+});
+
+test('"My Slack links": a cross-site form, another user\'s token, or someone else\'s binding changes nothing', { skip }, async () => {
+  await bindThroughNginx('ULINKS3', 'alice');
+  await bindThroughNginx('ULINKSC', 'bob');
+  const alice = { authorization: `Basic ${Buffer.from('alice:alice-password').toString('base64')}` };
+  const bob = { authorization: `Basic ${Buffer.from('bob:bob-password').toString('base64')}` };
+  const csrfOf = async (auth: Record<string, string>) => /name="csrf" value="([^"]+)"/.exec((await request(`${nginx.url}/links`, { headers: auth })).body)![1]!;
+  const post = (auth: Record<string, string>, fields: Record<string, string>, headers: Record<string, string> = {}) =>
+    request(`${nginx.url}/links`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/x-www-form-urlencoded', origin: nginx.url, 'sec-fetch-site': 'same-origin', ...headers },
+      body: new URLSearchParams({ decision: 'unlink', ...fields }).toString(),
+    });
+  const aliceCsrf = await csrfOf(alice);
+  const bobCsrf = await csrfOf(bob);
+  assert.equal((await post(alice, { org: 'T0001', slack_user: 'ULINKS3', csrf: bobCsrf })).status, 403, "bob's token is not alice's");
+  const notYours = await post(alice, { org: 'T0001', slack_user: 'ULINKSC', csrf: aliceCsrf });
+  assert.equal(notYours.status, 404);
+  assert.doesNotMatch(notYours.body, /ULINKSC|bob/);
+  assert.equal((await post(alice, { org: 'T0001', slack_user: 'ULINKS3', csrf: aliceCsrf }, { 'sec-fetch-site': 'cross-site', origin: 'https://evil.example' })).status, 403);
+  assert.equal(boundTo('ULINKS3'), 'alice');
+  assert.equal(boundTo('ULINKSC'), 'bob');
+
+  // A real cross-site page in Chromium, holding alice's valid token, auto-submits the form.
+  const evil: Server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html' });
+    res.end(`<!doctype html><form id="f" method="post" action="${nginx.url}/links">
+<input type="hidden" name="org" value="T0001"><input type="hidden" name="slack_user" value="ULINKS3">
+<input type="hidden" name="csrf" value="${aliceCsrf}"><input type="hidden" name="decision" value="unlink"></form>
+<script>document.getElementById('f').submit()</script>`);
+  });
+  evil.listen(0, '127.0.0.2');
+  await once(evil, 'listening');
+  try {
+    const page = await context.newPage();
+    const landed = page.waitForURL(`${nginx.url}/links`);
+    await page.goto(`http://127.0.0.2:${(evil.address() as AddressInfo).port}/`);
+    await landed;
+    assert.match(await page.locator('main').innerText(), /sent from another site and was refused/);
+    assert.equal(boundTo('ULINKS3'), 'alice');
+  } finally {
+    evil.close();
+  }
+  assert.equal((await request(`${nginx.url}/links`)).status, 401, 'behind the sign-in');
 });

@@ -50,6 +50,7 @@ test('a quick answer comes back inline, with its blocks; the request follows the
   assert.equal(call!.headers['x-request-id'], res.headers['x-request-id']);
   assert.equal(call!.url, '/slack/command');
   assert.deepEqual(call!.body, {
+    type: 'command',
     internal_user: 'ann',
     command: '/acct',
     text: 'report q3',

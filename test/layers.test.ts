@@ -12,8 +12,8 @@ const SRC = join(ROOT, 'src');
 const LAYERS: Array<[number, RegExp]> = [
   [4, /^(app|main|admin)\.ts$|^demo\//],
   [3, /^routes\//],
-  [2, /^(linking|commands|run-command)\.ts$/],
-  [1, /^(config|http|pages|identity|internal-app|builtin-app)\.ts$|^slack\/(api|payload)\.ts$|^store\/(sqlite|postgres|open)\.ts$/],
+  [2, /^(linking|commands|run-command|home)\.ts$/],
+  [1, /^(config|http|pages|identity|internal-app|builtin-app)\.ts$|^slack\/(api|payload|events|interactions|home)\.ts$|^store\/(sqlite|postgres|open)\.ts$/],
   [0, /./],
 ];
 const layerOf = (file: string): number => LAYERS.find(([, pattern]) => pattern.test(file))![0];

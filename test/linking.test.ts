@@ -31,6 +31,7 @@ function setup(linkVerification: LinkVerification = 'confirm', perMinute = 5) {
   const metrics = createMetrics();
   const background = createBackground(log);
   const runner = echoRunner();
+  const changed: string[] = [];
   const deps: LinkingDeps = {
     config: { publicBaseUrl: 'https://link.example', nonceTtlSeconds: 600, linkRateLimitPerMinute: perMinute, linkVerification, auditRetentionDays: 400, bindingMaxIdleDays: 30 },
     store,
@@ -40,6 +41,7 @@ function setup(linkVerification: LinkVerification = 'confirm', perMinute = 5) {
     metrics,
     background,
     answerer: createCommandAnswerer({ runner, onUserGone: async () => undefined, slack, log, metrics, background }),
+    onChanged: (u) => changed.push(u.userId),
   };
   const linking = createLinking(deps);
   /** A fresh link for `u`; its nonce's hash. */
@@ -49,7 +51,7 @@ function setup(linkVerification: LinkVerification = 'confirm', perMinute = 5) {
     return hashNonce(new URL(started.outcome === 'link_created' ? started.url : '').searchParams.get('nonce'))!;
   };
   const actions = async () => (await store.listAudit()).map((a) => `${a.action}${a.reason ? `:${a.reason}` : ''}`);
-  return { store, slack, linking, runner, background, start, actions };
+  return { store, slack, linking, runner, background, start, actions, changed };
 }
 
 test('start: a link URL under PUBLIC_BASE_URL, one live link per user, and the rate limit from the audit trail', async () => {
@@ -227,7 +229,7 @@ test('with no room for background work, nobody is told that an answer or a comma
   const log = createLogger(() => undefined);
   const metrics = createMetrics();
   const full = createBackground(log, 0);
-  const slow = { builtins: null, run: () => new Promise<never>(() => undefined) };
+  const slow = { builtins: null, run: () => new Promise<never>(() => undefined), runAction: () => new Promise<never>(() => undefined) };
   const answerer = createCommandAnswerer({ runner: slow, onUserGone: async () => undefined, slack, log, metrics, background: full });
   const binding = { ...user('U1'), internalUser: 'alice', createdAt: Date.now(), verifiedBy: null, lastUsedAt: null };
   const cmd = { command: '/acct', text: 'report', channelId: 'C1', responseUrl: 'https://hooks.slack.com/commands/1' };
@@ -238,4 +240,22 @@ test('with no room for background work, nobody is told that an answer or a comma
   const link = { ...user('U1'), ...request, pendingText: 'report', createdAt: Date.now(), expiresAt: Date.now() + 1000 };
   assert.deepEqual(answerer.runPending(binding, link, 'req-3'), { again: '/acct report' }, 'the DM says to run it again');
   await store.close();
+});
+
+test('BINDING_MAX_IDLE_DAYS: the purge revokes bindings unused that long (reason idle), DMs them, republishes their Home', async () => {
+  const { linking, store, start, slack, background, actions, changed } = setup('confirm');
+  await linking.confirm(await start(user('UIDLE')), { user: 'ida', email: null }, false, by);
+  await linking.confirm(await start(user('UBUSY')), { user: 'bo', email: null }, false, by);
+  const day = 86_400_000;
+  store.db.prepare("UPDATE bindings SET created_at = ?, last_used_at = ? WHERE slack_user_id = 'UIDLE'").run(Date.now() - 90 * day, Date.now() - 31 * day);
+  store.db.prepare("UPDATE bindings SET created_at = ?, last_used_at = ? WHERE slack_user_id = 'UBUSY'").run(Date.now() - 90 * day, Date.now() - 29 * day);
+  changed.length = 0;
+  const purged = await linking.purge(Date.now());
+  assert.deepEqual(purged.idle.map((b) => b.userId), ['UIDLE']);
+  assert.equal(await store.getBinding(user('UIDLE')), undefined);
+  assert.ok(await store.getBinding(user('UBUSY')));
+  assert.ok((await actions()).includes('revoked:idle'));
+  await background.drain(1000);
+  assert.match(slack.dms.at(-1)!.message.text, /no longer linked to ida/);
+  assert.deepEqual(changed, ['UIDLE']);
 });

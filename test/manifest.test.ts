@@ -10,6 +10,8 @@ const manifest = JSON.parse(readFileSync(join(ROOT, 'deploy/slack-app-manifest.j
 /** Each Web API method we call, and the bot scopes it needs (Slack's method reference). */
 const SCOPES_BY_METHOD: Record<string, string[]> = {
   'chat.postMessage': ['chat:write'],
+  // The Home tab needs no scope, only the App Home feature (features.app_home.home_tab_enabled).
+  'views.publish': [],
   // The email field of a profile needs users:read.email on top of users:read (LINK_VERIFICATION=email).
   'users.info': ['users:read', 'users:read.email'],
 };
@@ -42,4 +44,11 @@ test('the manifest subscribes to the events that end bindings, at /slack/events,
   assert.ok(manifest.oauth_config.scopes.bot.includes('users:read'));
   const handled = readFileSync(join(ROOT, 'src/slack/events.ts'), 'utf8');
   for (const type of events.bot_events) assert.match(handled, new RegExp(`case '${type}'`), `src/slack/events.ts handles ${type}`);
+});
+
+test('the manifest enables the Home tab and interactivity, and subscribes to app_home_opened', () => {
+  assert.equal(manifest.features.app_home.home_tab_enabled, true);
+  assert.equal(new URL(manifest.settings.interactivity.request_url).pathname, '/slack/interactions');
+  assert.equal(manifest.settings.interactivity.is_enabled, true);
+  assert.ok(manifest.settings.event_subscriptions.bot_events.includes('app_home_opened'));
 });

@@ -30,6 +30,7 @@ const defaults = (emails: Map<string, string>): Record<string, MethodHandler> =>
     return { body: { ok: true, user: { id: args.user, profile: email ? { email } : {} } } };
   },
   'chat.postMessage': (args) => ({ body: { ok: true, channel: args.channel, ts: `${Date.now() / 1000}` } }),
+  'views.publish': () => ({ body: { ok: true, view: { id: 'V0001', type: 'home' } } }),
 });
 
 export async function startSlackStub(): Promise<SlackStub> {

@@ -39,7 +39,7 @@ export function associateRoute({ config, keys, linking, sso, log }: AssociateRou
         return pages.alreadyBoundPage(result.binding.internalUser);
       case 'bound':
         about(ctx, result.binding);
-        return pages.linkedPage(result.binding.internalUser, result.binding.userName);
+        return pages.linkedPage(result.binding.internalUser, result.binding.userName, `${config.basePath}/links`);
       case 'code_shown':
         about(ctx, result.link);
         return pages.codePage(result.code, result.link.command, result.minutes);

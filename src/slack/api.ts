@@ -12,6 +12,13 @@ export interface SlackApi {
   userEmail(userId: string): Promise<string | null>;
   /** A direct message from the app to the user. */
   dm(userId: string, message: SlackMessage): Promise<void>;
+  /** The user's App Home tab (views.publish; no scope beyond the Home tab being enabled). */
+  publishHome(userId: string, view: HomeView): Promise<void>;
+}
+
+export interface HomeView {
+  type: 'home';
+  blocks: unknown[];
 }
 
 export interface SlackApiOptions {
@@ -78,6 +85,10 @@ export function createSlackApi({ botToken, slackApiUrl, responseUrlAllow }: Slac
     // tab): chat:write is enough, no conversations.open (and no im:write scope) first.
     async dm(userId: string, message: SlackMessage): Promise<void> {
       await client.chat.postMessage({ channel: userId, text: message.text, blocks: message.blocks as never });
+    },
+
+    async publishHome(userId: string, view: HomeView): Promise<void> {
+      await client.views.publish({ user_id: userId, view: view as never });
     },
   };
 }

@@ -6,17 +6,22 @@ export interface SlackMessage {
   response_type?: 'ephemeral' | 'in_channel';
   text: string;
   blocks?: unknown[];
+  /** Through a response_url: replace the message the interaction came from. */
+  replace_original?: boolean;
 }
+
+/** Our own Block Kit actions carry this prefix; any other action belongs to the internal application. */
+export const OWN_ACTION_PREFIX = 'acct.';
 
 /** Slack's own escaping for mrkdwn text: only &, < and > are special. */
 export const mrkdwn = (value: string): string =>
   value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
-const section = (text: string) => ({ type: 'section', text: { type: 'mrkdwn', text } });
-const context = (text: string) => ({ type: 'context', elements: [{ type: 'mrkdwn', text }] });
+export const section = (text: string) => ({ type: 'section', text: { type: 'mrkdwn', text } });
+export const context = (text: string) => ({ type: 'context', elements: [{ type: 'mrkdwn', text }] });
 
 /** Rendered by Slack in the reader's own time zone; the fallback is UTC. */
-const slackDate = (ms: number): string =>
+export const slackDate = (ms: number): string =>
   `<!date^${Math.floor(ms / 1000)}^{date_short_pretty} at {time}|${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC>`;
 
 const ephemeral = (text: string, blocks: unknown[]): SlackMessage => ({ response_type: 'ephemeral', text, blocks });
@@ -30,7 +35,8 @@ export function linkPrompt(url: string, reason: string, ttlSeconds: number): Sla
     section(`${mrkdwn(reason)}\nOpen this link, sign in as yourself, and confirm:\n<${url}|Link my account>`),
     {
       type: 'actions',
-      elements: [{ type: 'button', action_id: 'open_link', text: { type: 'plain_text', text: 'Link my account' }, url, style: 'primary' }],
+      // A URL button still sends an interaction; acct.open_link is acknowledged and nothing more.
+      elements: [{ type: 'button', action_id: 'acct.open_link', text: { type: 'plain_text', text: 'Link my account' }, url, style: 'primary' }],
     },
     context(`The link works once and expires in ${minutes} minute${minutes === 1 ? '' : 's'}. It is only for you: do not share it.`),
   ]);
@@ -126,7 +132,7 @@ export function apology(requestId: string): SlackMessage {
 /** What became of the command the user typed before they were linked. */
 export type PendingNote = { ran: string } | { again: string } | null;
 
-export function linkedDm(command: string, binding: Binding, pending: PendingNote = null): SlackMessage {
+export function linkedDm(command: string, binding: Binding, pending: PendingNote = null, linksUrl: string | null = null): SlackMessage {
   const note = !pending
     ? ''
     : 'ran' in pending
@@ -135,7 +141,8 @@ export function linkedDm(command: string, binding: Binding, pending: PendingNote
   const text =
     `Your Slack user is now linked to *${mrkdwn(binding.internalUser)}*. ` +
     `Commands you run with \`${command}\` act as that account.${note}\n` +
-    `Not you? Run \`${command} unlink\` and tell your administrator.`;
+    `Not you? Run \`${command} unlink\` and tell your administrator.` +
+    (linksUrl ? `\nEvery link of your account: <${linksUrl}|My Slack links>.` : '');
   return { text: `Your Slack user is now linked to ${binding.internalUser}.`, blocks: [section(text)] };
 }
 

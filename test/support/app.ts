@@ -10,13 +10,14 @@ import { createLogger } from '../../src/log.ts';
 import { createBackground } from '../../src/background.ts';
 import { createMetrics, type Metrics } from '../../src/metrics.ts';
 import { deriveKeys } from '../../src/keys.ts';
-import type { SlackApi } from '../../src/slack/api.ts';
+import type { HomeView, SlackApi } from '../../src/slack/api.ts';
 import type { SlackMessage } from '../../src/slack/messages.ts';
 import type { CommandRequest, CommandRunner } from '../../src/runner.ts';
 import { SIGNING_SECRET } from './server.ts';
 
 export interface RecordingSlack extends SlackApi {
   dms: Array<{ userId: string; message: SlackMessage }>;
+  homes: Array<{ userId: string; view: HomeView }>;
   responses: Array<{ url: string; message: SlackMessage }>;
   /** Slack user id → profile email (users.info). */
   emails: Map<string, string>;
@@ -24,10 +25,12 @@ export interface RecordingSlack extends SlackApi {
 
 export function recordingSlack(): RecordingSlack {
   const dms: RecordingSlack['dms'] = [];
+  const homes: RecordingSlack['homes'] = [];
   const responses: RecordingSlack['responses'] = [];
   const emails = new Map<string, string>();
   return {
     dms,
+    homes,
     responses,
     emails,
     responseUrlAllowed: (raw): raw is string => typeof raw === 'string' && raw.startsWith('https://hooks.slack.com/'),
@@ -39,6 +42,9 @@ export function recordingSlack(): RecordingSlack {
     },
     async dm(userId, message) {
       dms.push({ userId, message });
+    },
+    async publishHome(userId, view) {
+      homes.push({ userId, view });
     },
   };
 }
@@ -52,6 +58,9 @@ export function echoRunner(): CommandRunner & { calls: CommandRequest[] } {
     async run(req) {
       calls.push(req);
       return { outcome: 'ok', message: { response_type: 'ephemeral', text: `ran ${req.text} as ${req.internal_user}` } };
+    },
+    async runAction(req) {
+      return { outcome: 'ok', message: { text: `clicked ${req.action.action_id} as ${req.internal_user}`, replace_original: true } };
     },
   };
 }

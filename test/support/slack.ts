@@ -104,3 +104,28 @@ export async function sendEvent(
   }
   return { ...res, json };
 }
+
+/** POST /slack/interactions as Slack sends a button click: the form field `payload` holding JSON. */
+export async function sendInteraction(
+  baseUrl: string,
+  payload: unknown,
+  o: Pick<CommandOptions, 'timestamp' | 'secret' | 'signature'> = {},
+): Promise<TestResponse> {
+  const body = form({ payload: JSON.stringify(payload) });
+  return request(`${baseUrl}/slack/interactions`, { method: 'POST', headers: signedHeaders(body, o), body });
+}
+
+/** A block_actions payload: one click by `user` on `actionId`, in the App Home or in a message. */
+export function blockActions(o: { user: string; team?: string; actionId: string; value?: string; container?: 'view' | 'message'; responseUrl?: string }) {
+  return {
+    type: 'block_actions',
+    user: { id: o.user, username: o.user.toLowerCase(), team_id: o.team ?? 'T0001' },
+    team: { id: o.team ?? 'T0001', domain: 'acme' },
+    api_app_id: 'A0001',
+    container: o.container === 'view' ? { type: 'view', view_id: 'V1' } : { type: 'message', message_ts: '1700000000.000100', channel_id: 'C0001', is_ephemeral: false },
+    channel: { id: 'C0001', name: 'general' },
+    trigger_id: `${Date.now()}.${Math.random()}`,
+    response_url: o.responseUrl ?? 'https://hooks.slack.com/actions/T0001/1/x',
+    actions: [{ type: 'button', action_id: o.actionId, block_id: 'b1', value: o.value ?? 'v1', action_ts: `${Date.now() / 1000}` }],
+  };
+}

@@ -1,0 +1,72 @@
+// An interactivity request (POST /slack/interactions): the form field `payload` holding JSON → a
+// typed interaction. Only block_actions are acted on; everything else is acknowledged and counted.
+import { parseJsonObject, type JsonObject } from '../json.ts';
+import type { Form } from '../http.ts';
+import type { SlackIdentity } from '../store/store.ts';
+
+const SLACK_ID = /^[A-Z0-9]{1,32}$/;
+
+export interface BlockAction {
+  actionId: string;
+  blockId: string | null;
+  value: string | null;
+  selectedOption: unknown;
+}
+
+export interface BlockActions {
+  kind: 'block_actions';
+  user: SlackIdentity & { teamId: string; enterpriseId: string | null; userName: string; teamDomain: string };
+  action: BlockAction;
+  /** Where the click happened: the App Home (a view) or a message. */
+  container: 'view' | 'message' | 'other';
+  channelId: string | null;
+  messageTs: string | null;
+  responseUrl: string | null;
+}
+
+export type Interaction = BlockActions | { kind: 'ignored'; type: string };
+
+export type ParsedInteraction = { ok: true; interaction: Interaction } | { ok: false; problem: string };
+
+const id = (value: unknown): string | null => (typeof value === 'string' && SLACK_ID.test(value) ? value : null);
+const object = (value: unknown): JsonObject | null => (value && typeof value === 'object' && !Array.isArray(value) ? (value as JsonObject) : null);
+const text = (value: unknown, max = 2000): string | null => (typeof value === 'string' && value.length <= max ? value : null);
+
+export function parseInteraction(form: Form): ParsedInteraction {
+  const raw = form.get('payload');
+  const payload = raw ? parseJsonObject(raw) : undefined;
+  if (!payload) return { ok: false, problem: 'no JSON object in the payload field' };
+  const type = typeof payload.type === 'string' ? payload.type.slice(0, 64) : '';
+  if (type !== 'block_actions') return { ok: true, interaction: { kind: 'ignored', type: type || 'unknown' } };
+
+  const user = object(payload.user);
+  const team = object(payload.team);
+  const enterprise = object(payload.enterprise);
+  const userId = id(user?.id);
+  const teamId = id(team?.id) ?? id(user?.team_id);
+  const enterpriseId = id(enterprise?.id);
+  const first = Array.isArray(payload.actions) ? object(payload.actions[0]) : null;
+  const actionId = text(first?.action_id, 255);
+  if (!userId || !teamId || !first || !actionId) return { ok: false, problem: 'block_actions without a user, team or action' };
+  const containerType = object(payload.container)?.type;
+  return {
+    ok: true,
+    interaction: {
+      kind: 'block_actions',
+      user: {
+        // The same key as a slash command's: the enterprise on Enterprise Grid, else the team.
+        org: enterpriseId ?? teamId,
+        userId,
+        teamId,
+        enterpriseId,
+        userName: (text(user?.username, 256) ?? text(user?.name, 256) ?? userId).slice(0, 256),
+        teamDomain: (text(team?.domain, 256) ?? teamId).slice(0, 256),
+      },
+      action: { actionId, blockId: text(first.block_id, 255), value: text(first.value), selectedOption: first.selected_option ?? null },
+      container: containerType === 'view' ? 'view' : containerType === 'message' ? 'message' : 'other',
+      channelId: id(object(payload.channel)?.id),
+      messageTs: text(object(payload.container)?.message_ts, 64) ?? text(object(payload.message)?.ts, 64),
+      responseUrl: text(payload.response_url, 2000),
+    },
+  };
+}
