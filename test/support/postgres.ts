@@ -1,7 +1,9 @@
 // PostgreSQL for the tests: a fresh, empty database per call. On TEST_DATABASE_URL's server when it
 // is set (.ci/run starts one), else on a throwaway cluster that this test process starts from the
 // installed binaries (once) and stops when it exits. Where neither is there, tests skip with the
-// reason, as requires.ts does for Debian packages; in CI that is an error.
+// reason, as requires.ts does for Debian packages; in CI that is an error. A test that must stop
+// its database (never the shared one: other test files use it at the same time) starts a private
+// cluster with startCluster; so does the benchmark, with settings of its own.
 import { execFile, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chownSync, existsSync, readdirSync, rmSync } from 'node:fs';
@@ -36,10 +38,10 @@ let databases = 0;
  * A new, empty database. Its default collation is ICU's en-US where the server has it (15 and
  * later): not byte order, so that a query that forgets COLLATE "C" sorts differently from SQLite.
  * FILE_COPY: a third of the time of the default strategy for a database this small (40 ms, and
- * 6 ms to drop it, on the test cluster).
+ * 6 ms to drop it, on the test cluster). On the shared server, or on `on`, a cluster of the test's own.
  */
-export async function freshDatabase(): Promise<TestDatabase> {
-  const admin = await serverUrl();
+export async function freshDatabase(on?: Cluster): Promise<TestDatabase> {
+  const admin = on ? on.url : await serverUrl();
   if (typeof admin !== 'string') throw admin;
   const name = `contract_${process.pid}_${++databases}_${randomBytes(3).toString('hex')}`;
   await withClient(admin, async (c) => {
@@ -75,9 +77,19 @@ async function findServer(): Promise<string> {
     });
     return given;
   }
-  const bin = binaries();
-  if (!bin) throw new Error('PostgreSQL is not installed (apt-get install -y postgresql), and TEST_DATABASE_URL is not set');
-  return startCluster(bin);
+  if (!binaries()) throw new Error('PostgreSQL is not installed (apt-get install -y postgresql), and TEST_DATABASE_URL is not set');
+  return (await startCluster()).url;
+}
+
+/**
+ * A `skip` value for tests that start a cluster of their own (to stop it, say): false when
+ * PostgreSQL's binaries are installed, else the reason. Throws in CI.
+ */
+export function requiresPostgresBinaries(): false | string {
+  if (binaries()) return false;
+  const reason = 'PostgreSQL is not installed: apt-get install -y postgresql';
+  if (process.env.CI) throw new Error(`CI must install it: ${reason}`);
+  return reason;
 }
 
 /** The directory of initdb and pg_ctl: Debian's newest /usr/lib/postgresql/N/bin, else PATH. */
@@ -88,14 +100,41 @@ function binaries(): string | undefined {
   return dirs.find((d) => existsSync(join(d, 'initdb')) && existsSync(join(d, 'pg_ctl')));
 }
 
+export interface Cluster {
+  /** The `postgres` database as the `postgres` user: for administration, and freshDatabase's kind of use. */
+  url: string;
+  port: number;
+  /** The server's own log (pg_ctl -l). */
+  logFile: string;
+  /** Stops the server (fast: open connections are closed); the data stays, start() brings it back. */
+  stop(): Promise<void>;
+  /** Starts it again, on the same port and data. */
+  start(): Promise<void>;
+  /** Stops it at once and removes its files; also done when this process exits. */
+  dispose(): void;
+}
+
+export interface ClusterOptions {
+  /**
+   * Server settings (-c name=value). The default is for tests: no fsync, no synchronous commit, no
+   * full-page writes (a test's data need not survive a power cut). Given settings are added.
+   */
+  settings?: Record<string, string | number>;
+  /** false: keep PostgreSQL's durable defaults (fsync, synchronous_commit, full_page_writes on). */
+  throwaway?: boolean;
+}
+
 /**
- * A cluster in a temporary directory, listening on 127.0.0.1 only, trusting every local
- * connection, without fsync (a test's data need not survive a power cut). PostgreSQL refuses to
- * run as root: as root it runs as the postgres user.
+ * A cluster of its own in a temporary directory, on 127.0.0.1 and a free port, trusting every local
+ * connection. PostgreSQL refuses to run as root: as root it runs as the postgres user. Stopped and
+ * removed when this process exits (or on dispose()), also after a signal.
  */
-async function startCluster(bin: string): Promise<string> {
+export async function startCluster(o: ClusterOptions = {}): Promise<Cluster> {
+  const bin = binaries();
+  if (!bin) throw new Error('PostgreSQL is not installed (apt-get install -y postgresql)');
   const dir = tempDir();
   const data = join(dir, 'data');
+  const logFile = join(dir, 'server.log');
   const asRoot = process.getuid?.() === 0;
   if (asRoot) {
     const id = (flag: string) => Number(spawnSync('id', [flag, 'postgres'], { encoding: 'utf8' }).stdout.trim());
@@ -106,35 +145,56 @@ async function startCluster(bin: string): Promise<string> {
   const pgCtl = (args: string[]) => run(...command('pg_ctl', args), { timeout: 60_000 });
 
   await run(...command('initdb', ['-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--no-sync']), { timeout: 120_000 }).catch(failed('initdb'));
-  let stopped = false;
-  const stop = () => {
-    if (stopped) return;
-    stopped = true;
+  let disposed = false;
+  const dispose = () => {
+    if (disposed) return;
+    disposed = true;
     spawnSync(...command('pg_ctl', ['stop', '-D', data, '-m', 'immediate', '-s']), { stdio: 'ignore', timeout: 30_000 });
     rmSync(dir, { recursive: true, force: true });
   };
-  process.once('exit', stop);
+  process.once('exit', dispose);
   // A signal ends the process without 'exit': stop the cluster, then die of the signal as before.
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(signal, () => {
-      stop();
+      dispose();
       process.kill(process.pid, signal);
     });
   }
+  const settings = {
+    listen_addresses: '127.0.0.1',
+    unix_socket_directories: dir,
+    ...(o.throwaway === false ? {} : { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' }),
+    ...o.settings,
+  };
+  const options = (port: number) => [`-p ${port}`, ...Object.entries(settings).map(([k, v]) => `-c ${k}=${v}`)].join(' ');
+  const pgStart = (port: number) => pgCtl(['start', '-w', '-t', '30', '-s', '-D', data, '-l', logFile, '-o', options(port)]);
+
   // The port is free now but could be taken before the server binds it: then try another.
+  let port = 0;
   for (let attempt = 1; ; attempt++) {
-    const port = await freePort();
-    const options = `-c listen_addresses=127.0.0.1 -p ${port} -c unix_socket_directories=${dir} -c fsync=off -c synchronous_commit=off -c full_page_writes=off`;
+    port = await freePort();
     try {
-      await pgCtl(['start', '-w', '-t', '30', '-s', '-D', data, '-l', join(dir, 'server.log'), '-o', options]);
-      return `postgres://postgres@127.0.0.1:${port}/postgres`;
+      await pgStart(port);
+      break;
     } catch (err) {
       if (attempt === 3) {
-        stop();
+        dispose();
         failed('pg_ctl start')(err);
       }
     }
   }
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    port,
+    logFile,
+    stop: async () => {
+      await pgCtl(['stop', '-D', data, '-m', 'fast', '-s']).catch(failed('pg_ctl stop'));
+    },
+    start: async () => {
+      await pgStart(port).catch(failed('pg_ctl start'));
+    },
+    dispose,
+  };
 }
 
 const failed =

@@ -1,5 +1,6 @@
-// The real server for a test: src/main.ts on an ephemeral port, a temporary SQLite file, test
-// secrets, and Slack's API pointed at a local stand-in.
+// The real server for a test: src/main.ts on an ephemeral port, test secrets, Slack's API pointed at
+// a local stand-in, and its database: a temporary SQLite file (the default), or PostgreSQL (a fresh
+// database from test/support/postgres.ts, or one given, which replicas share).
 import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,8 +14,19 @@ export const BOT_TOKEN = 'xoxb-test-bot-token';
 /** The core flow without a verification step (LINK_VERIFICATION's own tests cover the others). */
 export const CONFIRM_ONLY = { LINK_VERIFICATION: 'confirm' };
 
+export type Backend = 'sqlite' | 'postgres';
+export const BACKENDS: readonly Backend[] = ['sqlite', 'postgres'];
+
 export interface RunningServer extends SpawnedServer {
+  backend: Backend;
+  /** SQLite: the file. PostgreSQL: '' (the server has no file). */
   databasePath: string;
+  /** PostgreSQL: the URL the server was given (DATABASE_URL); undefined on SQLite. */
+  databaseUrl?: string;
+  /** The environment the admin CLI needs to open the same database (DATABASE_PATH or DATABASE_URL). */
+  databaseEnv: Record<string, string>;
+  /** Drops the PostgreSQL database startServer made for it (once every server on it has stopped); else nothing. */
+  dropDatabase(): Promise<void>;
 }
 
 /**
@@ -38,22 +50,45 @@ export const tempDir = (): string => mkdtempSync(join(tmpdir(), 'acct-binding-')
 
 export interface StartOptions {
   slackApiUrl: string;
+  /** Default sqlite. */
+  backend?: Backend;
+  /** SQLite: this file (to restart on it, or share it); default a new temporary one. */
   databasePath?: string;
+  /** PostgreSQL: this database (another replica's, or a restart's); default a fresh one. */
+  databaseUrl?: string;
   env?: Record<string, string>;
 }
 
 export async function startServer(opts: StartOptions): Promise<RunningServer> {
-  const databasePath = opts.databasePath ?? join(tempDir(), 'test.db');
+  const backend = opts.backend ?? (opts.databaseUrl ? 'postgres' : 'sqlite');
+  let databasePath = '';
+  let databaseUrl: string | undefined;
+  let databaseEnv: Record<string, string>;
+  let dropDatabase = async (): Promise<void> => undefined;
+  if (backend === 'postgres') {
+    if (opts.databaseUrl) databaseUrl = opts.databaseUrl;
+    else {
+      // Loaded only here: the many SQLite-only tests never load pg nor look for a server.
+      const { freshDatabase } = await import('./postgres.ts');
+      const fresh = await freshDatabase();
+      databaseUrl = fresh.url;
+      dropDatabase = fresh.drop;
+    }
+    databaseEnv = { DATABASE_URL: databaseUrl };
+  } else {
+    databasePath = opts.databasePath ?? join(tempDir(), 'test.db');
+    databaseEnv = { DATABASE_PATH: databasePath };
+  }
   const server = await spawnServer({
     SLACK_SIGNING_SECRET: SIGNING_SECRET,
     SLACK_BOT_TOKEN: BOT_TOKEN,
     PUBLIC_BASE_URL: 'https://slack-link.corp.example',
     HOST: '0.0.0.0',
-    DATABASE_PATH: databasePath,
+    ...databaseEnv,
     SLACK_API_URL: opts.slackApiUrl,
     ...opts.env,
   });
-  return { ...server, databasePath };
+  return { ...server, backend, databasePath, databaseUrl, databaseEnv, dropDatabase };
 }
 
 /** Runs src/main.ts expecting it to exit (bad configuration); returns its exit code and output. */
