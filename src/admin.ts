@@ -1,10 +1,14 @@
 // The operator's CLI: `npm run admin -- <command>`, or in the image
-// `docker exec <container> node --import tsx src/admin.ts <command>`. Works on the same SQLite file
-// as a running server (WAL). Never prints a nonce or a code: the database holds none to print.
+// `docker exec <container> node --import tsx src/admin.ts <command>`. Works on the same database as
+// running servers: the SQLite file (WAL), or PostgreSQL with DATABASE_URL. Never prints a nonce or a
+// code (the database holds none to print), nor a database password.
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { openSqliteStore, type SqliteStore } from './store/sqlite.ts';
-import { DEFAULT_DATABASE_PATH } from './config.ts';
-import type { Actor, AuditEvent, Binding } from './store/store.ts';
+import { openStore } from './store/open.ts';
+import { DEFAULT_DATABASE_PATH, describeDatabase } from './config.ts';
+import type { Actor, AuditEvent, Binding, Store } from './store/store.ts';
+import type { PostgresStore } from './store/postgres.ts';
 import { bindingJson } from './routes/admin.ts';
 import { userInfo } from 'node:os';
 
@@ -24,11 +28,16 @@ commands:
                            the audit trail: who linked what, when and how (DATE: 2026-01-31 or an
                            ISO time; default format: table)
   purge-expired            delete expired links and pending confirmations now
-  backup FILE              online, consistent copy of the database (safe while the server runs)
+  backup FILE              SQLite: online, consistent copy of the file (safe while the server runs)
   stats [--json]           bindings, open links and pending confirmations, per workspace
+  migrate [--to URL]       copy the bindings and the audit trail of the SQLite file (--db, or
+                           DATABASE_PATH) into PostgreSQL (URL, default DATABASE_URL); run it
+                           again and it copies only what is new
 
 options:
-  --db PATH                the database (default: DATABASE_PATH, else ./data/account-binding.db)
+  --db PATH                the SQLite file (default: DATABASE_PATH, else ./data/account-binding.db)
+  --database-url URL       PostgreSQL instead (default: DATABASE_URL or DATABASE_URL_FILE, if set);
+                           a URL in the environment or a file stays out of the process list
 
   help                     this text
 
@@ -47,6 +56,8 @@ const parseOptions = (args: string[]) =>
     allowPositionals: true,
     options: {
       db: { type: 'string' },
+      'database-url': { type: 'string' },
+      to: { type: 'string' },
       workspace: { type: 'string' },
       'slack-user': { type: 'string' },
       'internal-user': { type: 'string' },
@@ -72,16 +83,23 @@ async function admin(argv: string[], env: Record<string, string | undefined>, io
     return o.help || command === 'help' ? 0 : 2;
   }
 
-  let store: SqliteStore | undefined;
+  let store: Store | undefined;
   try {
-    const path = o.db ?? env.DATABASE_PATH ?? DEFAULT_DATABASE_PATH;
-    const open = (): SqliteStore => {
-      try {
-        store = openSqliteStore(path, { mustExist: true });
-        return store;
-      } catch (err) {
-        throw new Error(`cannot open the database ${path}: ${(err as Error).message}`);
+    // Chosen when a command opens it: migrate names its two databases itself.
+    const database = () => whichDatabase(o, env);
+    const open = async (): Promise<Store> => {
+      const where = database();
+      if ('path' in where) {
+        try {
+          store = openSqliteStore(where.path, { mustExist: true });
+          return store;
+        } catch (err) {
+          throw new Error(`cannot open the database ${where.path}: ${(err as Error).message}`);
+        }
       }
+      // The store's error names the database without its password.
+      store = await openStore({ databaseUrl: where.url, databasePath: '', poolMax: 2 });
+      return store;
     };
     const identity = () => {
       if (!o.workspace || !o['slack-user']) throw new UsageError(`${command} needs --workspace and --slack-user`);
@@ -94,14 +112,14 @@ async function admin(argv: string[], env: Record<string, string | undefined>, io
     switch (command) {
       case 'list': {
         noMore();
-        const rows = await open().listBindings({ workspace: o.workspace ?? null, slackUser: o['slack-user'] ?? null, internalUser: o['internal-user'] ?? null });
+        const rows = await (await open()).listBindings({ workspace: o.workspace ?? null, slackUser: o['slack-user'] ?? null, internalUser: o['internal-user'] ?? null });
         if (o.json) for (const b of rows) io.out(JSON.stringify(bindingJson(b)));
         else printTable(io, rows);
         return 0;
       }
       case 'show': {
         noMore();
-        const binding = await open().getBinding(identity());
+        const binding = await (await open()).getBinding(identity());
         if (!binding) {
           io.err(`no binding for ${o['slack-user']} in ${o.workspace}`);
           return 1;
@@ -114,7 +132,7 @@ async function admin(argv: string[], env: Record<string, string | undefined>, io
         noMore();
         if (o['internal-user'] && (o.workspace || o['slack-user'])) throw new UsageError('unlink takes --internal-user, or --workspace with --slack-user, not both');
         const scope = o['internal-user'] ? { internalUser: o['internal-user'] } : { identity: identity() };
-        const { bindings: removed } = await open().revoke(scope, 'admin_cli', cliActor());
+        const { bindings: removed } = await (await open()).revoke(scope, 'admin_cli', cliActor());
         for (const b of removed) io.out(`unlinked ${b.userId} (${b.userName}) in ${b.org} from ${b.internalUser}`);
         if (!removed.length) {
           io.err('no matching binding');
@@ -124,15 +142,28 @@ async function admin(argv: string[], env: Record<string, string | undefined>, io
       }
       case 'purge-expired': {
         noMore();
-        io.out(`purged ${(await open().purgeExpired(Date.now())).links} expired links and pending confirmations`);
+        io.out(`purged ${(await (await open()).purgeExpired(Date.now())).links} expired links and pending confirmations`);
         return 0;
       }
       case 'backup': {
         const [file, ...extra] = rest;
         if (!file || extra.length) throw new UsageError('backup takes one FILE');
-        await open().backup(file);
+        const where = database();
+        if ('url' in where) {
+          throw new UsageError(
+            `backup copies the SQLite file; this database is PostgreSQL (${describeDatabase({ databaseUrl: where.url, databasePath: '' })}): ` +
+              "back it up with PostgreSQL's own tools (pg_dump --format=custom, or your provider's snapshots and point-in-time recovery)",
+          );
+        }
+        await ((await open()) as SqliteStore).backup(file);
         io.out(`backed up to ${file}`);
         return 0;
+      }
+      case 'migrate': {
+        noMore();
+        const to = o.to ?? databaseUrlOf(env);
+        if (!to) throw new UsageError('migrate needs --to URL (or DATABASE_URL): the PostgreSQL database to copy into');
+        return await migrate(o.db ?? env.DATABASE_PATH ?? DEFAULT_DATABASE_PATH, to, io);
       }
       case 'audit': {
         noMore();
@@ -143,14 +174,14 @@ async function admin(argv: string[], env: Record<string, string | undefined>, io
           since = Date.parse(o.since);
           if (!/^\d{4}-\d{2}-\d{2}/.test(o.since) || Number.isNaN(since)) throw new UsageError(`--since takes a date like 2026-01-31 or an ISO time (got "${o.since}")`);
         }
-        const rows = await open().listAudit({ since, internalUser: o['internal-user'] ?? null, slackUser: o['slack-user'] ?? null });
+        const rows = await (await open()).listAudit({ since, internalUser: o['internal-user'] ?? null, slackUser: o['slack-user'] ?? null });
         if (format === 'jsonl') for (const a of rows) io.out(JSON.stringify(auditJson(a)));
         else printAudit(io, rows);
         return 0;
       }
       case 'stats': {
         noMore();
-        const rows = await open().statsByWorkspace(Date.now());
+        const rows = await (await open()).statsByWorkspace(Date.now());
         const total = rows.reduce((t, r) => ({ bindings: t.bindings + r.bindings, open_links: t.open_links + r.open_links, pending: t.pending + r.pending }), {
           bindings: 0,
           open_links: 0,
@@ -177,6 +208,72 @@ async function admin(argv: string[], env: Record<string, string | undefined>, io
     return 1;
   } finally {
     await store?.close();
+  }
+}
+
+/**
+ * Which database: --database-url, else --db, else the environment as the server reads it
+ * (DATABASE_URL or DATABASE_URL_FILE, else DATABASE_PATH, else the default file). Both kinds in the
+ * environment is the server's configuration error, and the CLI's.
+ */
+function whichDatabase(o: { db?: string | undefined; 'database-url'?: string | undefined }, env: Record<string, string | undefined>): { path: string } | { url: string } {
+  if (o.db !== undefined && o['database-url'] !== undefined) throw new UsageError('--db and --database-url name two databases; give one');
+  if (o['database-url'] !== undefined) return { url: o['database-url'] };
+  if (o.db !== undefined) return { path: o.db };
+  const url = databaseUrlOf(env);
+  if (url && env.DATABASE_PATH) throw new UsageError('DATABASE_PATH and DATABASE_URL are both set; set only one (or pass --db or --database-url)');
+  return url ? { url } : { path: env.DATABASE_PATH ?? DEFAULT_DATABASE_PATH };
+}
+
+/** DATABASE_URL, or the contents of DATABASE_URL_FILE (the Docker-secrets convention), or undefined. */
+function databaseUrlOf(env: Record<string, string | undefined>): string | undefined {
+  if (env.DATABASE_URL && env.DATABASE_URL_FILE) throw new UsageError('DATABASE_URL and DATABASE_URL_FILE are both set; set only one');
+  if (!env.DATABASE_URL_FILE) return env.DATABASE_URL || undefined;
+  try {
+    return readFileSync(env.DATABASE_URL_FILE, 'utf8').trim() || undefined;
+  } catch (err) {
+    throw new Error(`DATABASE_URL_FILE (${env.DATABASE_URL_FILE}) cannot be read: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+}
+
+/**
+ * SQLite → PostgreSQL: bindings and audit rows, each copy one transaction, idempotent (bindings by
+ * their Slack identity, audit rows by their id). Open links and pending confirmations are not
+ * copied: they live minutes, and a user whose link was open makes a new one. Exit 1 when a binding
+ * differs between the two (PostgreSQL's is kept, as a binding is never replaced).
+ */
+async function migrate(from: string, to: string, io: Io): Promise<number> {
+  if (!/^postgres(ql)?:\/\/[^/]/i.test(to)) throw new UsageError('migrate --to takes a postgres:// or postgresql:// URL');
+  let source: SqliteStore | undefined;
+  let target: PostgresStore | undefined;
+  try {
+    try {
+      source = openSqliteStore(from, { mustExist: true });
+    } catch (err) {
+      throw new Error(`cannot open the database ${from}: ${(err as Error).message}`);
+    }
+    // Loaded only here: the CLI on SQLite never loads pg. Its errors never hold the password.
+    const { openPostgresStore } = await import('./store/postgres.ts');
+    target = await openPostgresStore(to, { poolMax: 1 });
+    io.out(`migrating ${from} → ${describeDatabase({ databaseUrl: to, databasePath: '' })}`);
+    const rows = await source.listBindings();
+    const bindings = await target.importBindings(rows);
+    io.out(`bindings:   ${bindings.copied} copied, ${bindings.already + bindings.differing.length} already there`);
+    const audit = await target.importAudit(await source.exportAudit());
+    io.out(`audit rows: ${audit.copied} copied, ${audit.already} already there`);
+    io.out('keys:       nothing to copy: they are derived from SLACK_SIGNING_SECRET (give the PostgreSQL replicas the same one)');
+    io.out('not copied: open links and pending confirmations (they expire within minutes; a user whose link was open makes a new one)');
+    const key = (b: Binding) => `${b.org}\0${b.userId}`;
+    const inSource = new Set(rows.map(key));
+    const onlyThere = (await target.listBindings()).filter((b) => !inSource.has(key(b))).length;
+    if (onlyThere) io.err(`note: ${onlyThere} binding(s) in PostgreSQL are not in ${from} (made there, or unlinked here after an earlier run): kept`);
+    for (const b of bindings.differing) {
+      io.err(`differs: ${b.userId} in ${b.org} is bound to ${b.internalUser} in ${from}, to someone else in PostgreSQL: PostgreSQL's kept`);
+    }
+    return bindings.differing.length ? 1 : 0;
+  } finally {
+    await source?.close();
+    await target?.close();
   }
 }
 

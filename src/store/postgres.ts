@@ -22,6 +22,7 @@ import type {
   WorkspaceStats,
 } from './store.ts';
 import { LAST_USED_RESOLUTION_MS } from './store.ts';
+import type { ExportedAuditEvent, ImportedAudit, ImportedBindings } from './transfer.ts';
 
 /** The schema version schema.postgres.sql describes; see MIGRATIONS for older databases. */
 export const SCHEMA_VERSION = 1;
@@ -42,6 +43,20 @@ const CONNECT_TIMEOUT_MS = 2_000;
 
 /** A migration may take longer than a request's statement timeout. */
 const MIGRATION_TIMEOUT_MS = 60_000;
+
+/**
+ * How much longer than the statement timeout the client waits for any answer at all. The server
+ * cancels a slow statement itself (a clean error, the connection reusable); this is for a server
+ * that says nothing (stopped with SIGSTOP, a network cut that leaves the socket open), where a query
+ * on a pooled connection would otherwise wait forever and the slash command with it.
+ */
+const QUERY_TIMEOUT_GRACE_MS = 500;
+
+/** pg's error for query_timeout: the connection is in an unknown state and is thrown away. */
+const QUERY_TIMEOUT = 'Query read timeout';
+
+/** Rows per statement when importing (admin migrate): well below PostgreSQL's 65,535 parameters. */
+const IMPORT_BATCH = 1000;
 
 /**
  * bigint (int8) columns and count(*) arrive as numbers, not pg's default strings: every bigint here
@@ -143,6 +158,14 @@ export interface PostgresStore extends Store {
   readonly pool: pg.Pool;
   /** Connections that failed (a restart, a cut connection), swallowed: the pool replaces them. */
   readonly connectionErrors: number;
+  /**
+   * admin migrate: bindings from another store, in one transaction. A binding already there is
+   * kept as it is (never replaced), counted as already there, or as differing when bound to
+   * someone else.
+   */
+  importBindings(bindings: Binding[]): Promise<ImportedBindings>;
+  /** admin migrate: audit rows from another store, keeping their ids; a row whose id is there is skipped. */
+  importAudit(rows: ExportedAuditEvent[]): Promise<ImportedAudit>;
 }
 
 export async function openPostgresStore(url: string, { poolMax = 10, statementTimeoutMs = 2000 } = {}): Promise<PostgresStore> {
@@ -153,6 +176,7 @@ export async function openPostgresStore(url: string, { poolMax = 10, statementTi
     // Below Slack's 3 seconds: an apology in time beats a timeout. Sent at connect, so every
     // pooled connection has it.
     statement_timeout: statementTimeoutMs,
+    query_timeout: statementTimeoutMs + QUERY_TIMEOUT_GRACE_MS,
     // A transaction left open (a bug, a stalled process) must not hold row and advisory locks.
     idle_in_transaction_session_timeout: 10 * statementTimeoutMs,
     application_name: 'slack-account-binding',
@@ -173,6 +197,7 @@ export async function openPostgresStore(url: string, { poolMax = 10, statementTi
   }
   return {
     ...storeOn(pool),
+    ...importsOn(pool),
     pool,
     get connectionErrors() {
       return connectionErrors;
@@ -187,8 +212,12 @@ export async function openPostgresStore(url: string, { poolMax = 10, statementTi
  */
 async function migrate(pool: pg.Pool): Promise<void> {
   await inTransaction(pool, async (c) => {
-    await c.query(`SET LOCAL statement_timeout = ${MIGRATION_TIMEOUT_MS}`);
-    await c.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK]);
+    // The client's query_timeout too: waiting for another replica's migration, or migrating, is slow.
+    // pg reads a query's own query_timeout (client.js), which @types/pg does not declare.
+    const slow = (text: string, values?: unknown[]) =>
+      c.query({ text, values, query_timeout: MIGRATION_TIMEOUT_MS + QUERY_TIMEOUT_GRACE_MS } as pg.QueryConfig);
+    await slow(`SET LOCAL statement_timeout = ${MIGRATION_TIMEOUT_MS}`);
+    await slow('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK]);
     const current = await schemaVersion(c);
     if (current > SCHEMA_VERSION) {
       throw new Error(`the database has schema version ${current}, newer than this program's ${SCHEMA_VERSION}; run a newer release`);
@@ -196,8 +225,8 @@ async function migrate(pool: pg.Pool): Promise<void> {
     if (current === SCHEMA_VERSION) return;
     // A new database (version 0) gets the schema directly; older ones first take each step up
     // (a step may ALTER a table that a new database does not have yet).
-    if (current > 0) for (let v = current; v < SCHEMA_VERSION; v++) await c.query(MIGRATIONS[v] ?? '');
-    await c.query(SCHEMA_SQL);
+    if (current > 0) for (let v = current; v < SCHEMA_VERSION; v++) await slow(MIGRATIONS[v] ?? '');
+    await slow(SCHEMA_SQL);
     const applied = await schemaVersion(c);
     if (applied !== SCHEMA_VERSION) throw new Error(`schema.postgres.sql says version ${applied}, the program ${SCHEMA_VERSION}`);
   });
@@ -223,9 +252,13 @@ async function inTransaction<T>(pool: pg.Pool, work: (c: PoolClient) => Promise<
     await client.query('COMMIT');
     return result;
   } catch (err) {
-    await client.query('ROLLBACK').catch((e: Error) => {
-      broken = e;
-    });
+    // A connection that stopped answering is not asked to roll back (that would wait as long
+    // again): destroyed, it ends the transaction on the server's side.
+    if ((err as Error | undefined)?.message === QUERY_TIMEOUT) broken = err as Error;
+    else
+      await client.query('ROLLBACK').catch((e: Error) => {
+        broken = e;
+      });
     throw err;
   } finally {
     client.release(broken);
@@ -588,5 +621,88 @@ function storeOn(pool: pg.Pool): Store {
     close: async () => {
       await pool.end();
     },
+  };
+}
+
+/** Batches of at most IMPORT_BATCH. */
+const batches = <T>(xs: T[]): T[][] => Array.from({ length: Math.ceil(xs.length / IMPORT_BATCH) }, (_, i) => xs.slice(i * IMPORT_BATCH, (i + 1) * IMPORT_BATCH));
+
+function importsOn(pool: pg.Pool): Pick<PostgresStore, 'importBindings' | 'importAudit'> {
+  return {
+    importBindings: (bindings) =>
+      inTransaction(pool, async (c) => {
+        const result: ImportedBindings = { copied: 0, already: 0, differing: [] };
+        for (const batch of batches(bindings)) {
+          const col = <K extends keyof Binding>(k: K) => batch.map((b) => b[k]);
+          const inserted = await c.query<{ slack_org: string; slack_user_id: string }>(
+            `INSERT INTO bindings
+               (slack_org, slack_user_id, slack_team_id, slack_enterprise_id, slack_user_name, slack_team_domain, internal_user, created_at, verified_by, last_used_at)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[], $10::bigint[])
+             ON CONFLICT (slack_org, slack_user_id) DO NOTHING
+             RETURNING slack_org, slack_user_id`,
+            [
+              col('org'),
+              col('userId'),
+              col('teamId'),
+              col('enterpriseId'),
+              col('userName'),
+              col('teamDomain'),
+              col('internalUser'),
+              col('createdAt'),
+              col('verifiedBy'),
+              col('lastUsedAt'),
+            ],
+          );
+          result.copied += inserted.rowCount ?? 0;
+          const fresh = new Set(inserted.rows.map((r) => `${r.slack_org}\0${r.slack_user_id}`));
+          const rest = batch.filter((b) => !fresh.has(`${b.org}\0${b.userId}`));
+          if (!rest.length) continue;
+          // Read after the INSERT: a binding another transaction committed meanwhile is seen too.
+          const existing = await c.query<BindingRow>(
+            'SELECT b.* FROM bindings b JOIN unnest($1::text[], $2::text[]) AS k (org, usr) ON b.slack_org = k.org AND b.slack_user_id = k.usr',
+            [rest.map((b) => b.org), rest.map((b) => b.userId)],
+          );
+          const there = new Map(existing.rows.map((r) => [`${r.slack_org}\0${r.slack_user_id}`, r]));
+          for (const b of rest) {
+            const row = there.get(`${b.org}\0${b.userId}`);
+            if (row && row.internal_user === b.internalUser) result.already++;
+            else result.differing.push(b);
+          }
+        }
+        return result;
+      }),
+
+    importAudit: (rows) =>
+      inTransaction(pool, async (c) => {
+        let copied = 0;
+        for (const batch of batches(rows)) {
+          const col = <K extends keyof ExportedAuditEvent>(k: K) => batch.map((r) => r[k]);
+          // In the given order (WITH ORDINALITY), so that seq keeps the source's order among them.
+          const inserted = await c.query(
+            `INSERT INTO audit_events
+               (id, time, action, reason, slack_org, slack_team_id, slack_user_id, internal_user, actor, request_id, client_address)
+             SELECT id, time, action, reason, org, team, usr, internal, actor, request_id, client_address
+             FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])
+               WITH ORDINALITY AS e (id, time, action, reason, org, team, usr, internal, actor, request_id, client_address, n)
+             ORDER BY n
+             ON CONFLICT (id) DO NOTHING`,
+            [
+              col('id'),
+              col('time'),
+              col('action'),
+              col('reason'),
+              col('org'),
+              col('teamId'),
+              col('slackUser'),
+              col('internalUser'),
+              col('actor'),
+              col('requestId'),
+              col('clientAddress'),
+            ],
+          );
+          copied += inserted.rowCount ?? 0;
+        }
+        return { copied, already: rows.length - copied };
+      }),
   };
 }

@@ -32,6 +32,7 @@ import type {
   WorkspaceStats,
 } from './store.ts';
 import { LAST_USED_RESOLUTION_MS } from './store.ts';
+import type { ExportedAuditEvent } from './transfer.ts';
 
 /** The schema version schema.sqlite.sql describes; see MIGRATIONS for older files. */
 export const SCHEMA_VERSION = 3;
@@ -123,6 +124,8 @@ export interface SqliteStore extends Store {
   backup(file: string): Promise<void>;
   /** The connection, for tests and the benchmark that look at what is really stored. */
   readonly db: Database.Database;
+  /** Every audit row with its id, in the order written: what `admin migrate` copies. */
+  exportAudit(): Promise<ExportedAuditEvent[]>;
 }
 
 /**
@@ -229,6 +232,7 @@ export function openSqliteStore(path: string, { mustExist = false } = {}): Sqlit
         AND (@internalUser IS NULL OR internal_user = @internalUser)
         AND (@slackUser IS NULL OR slack_user_id = @slackUser)
       ORDER BY time, seq`),
+    exportAudit: db.prepare<[], AuditRow>('SELECT * FROM audit_events ORDER BY seq'),
   };
 
   /** One audit row, written inside the caller's transaction. */
@@ -436,6 +440,7 @@ export function openSqliteStore(path: string, { mustExist = false } = {}): Sqlit
     statsByWorkspace: async (now) => s.countsByWorkspace.all({ now }),
     listAudit: async (filter = {}) => s.listAudit.all({ since: null, internalUser: null, slackUser: null, ...filter }).map(auditOf),
     claimRequest: async (key, expiresAt, now) => seenRequests.claim(key, expiresAt, now),
+    exportAudit: async () => s.exportAudit.all().map((r) => Object.assign(auditOf(r), { id: r.id })),
     backup: async (file) => {
       // Created owner-only before SQLite writes a byte into it, like the database itself.
       closeSync(openSync(file, 'a', 0o600));

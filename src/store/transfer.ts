@@ -1,0 +1,23 @@
+// What `npm run admin -- migrate` moves from SQLite to PostgreSQL: bindings as they are, and audit
+// rows with the random id each store already gives them, so that a second run recognises what the
+// first one copied. Outside the Store contract: only the CLI uses it.
+import type { AuditEvent, Binding } from './store.ts';
+
+/** An audit row with its id (unique per row, random, never reused). */
+export interface ExportedAuditEvent extends AuditEvent {
+  id: string;
+}
+
+export interface ImportedBindings {
+  /** Written now. */
+  copied: number;
+  /** There already, to the same internal user. */
+  already: number;
+  /** There already, bound to someone else (the target's binding is kept: bindings are never replaced). */
+  differing: Binding[];
+}
+
+export interface ImportedAudit {
+  copied: number;
+  already: number;
+}
