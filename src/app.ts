@@ -15,6 +15,7 @@ import { adminRoute } from './routes/admin.ts';
 import { interactionsRoute } from './routes/interactions.ts';
 import { linksRoute } from './routes/links.ts';
 import { createHome } from './home.ts';
+import { createPages } from './pages.ts';
 import type { Config } from './config.ts';
 import type { Store } from './store/store.ts';
 import type { Logger } from './log.ts';
@@ -71,12 +72,13 @@ export function createApp(deps: AppDeps): App {
   const linking = createLinking({ config, store, keys, slack, log, metrics, background, answerer, onChanged: home.refresh });
   const slashCommands = createSlashCommands({ config, store, linking, answerer, runner, log });
   const sso = createSso(config, log);
+  const pages = createPages({ appName: config.appName, slashCommand: config.slashCommand });
 
   const routes: Routes = {
     '/healthz': healthRoute(store),
     '/metrics': metricsRoute(metrics, config.metricsAllow),
     '/slack/commands': commandsRoute({ signingSecret: config.signingSecret, claimRequest: store.claimRequest, log, metrics, handle: slashCommands }),
-    '/associate': associateRoute({ config, keys, linking, sso, log }),
+    '/associate': associateRoute({ config, keys, linking, sso, pages, log }),
     '/slack/events': eventsRoute({
       signingSecret: config.signingSecret,
       store,
@@ -86,7 +88,7 @@ export function createApp(deps: AppDeps): App {
       metrics,
     }),
     '/slack/interactions': interactionsRoute({ config, store, linking, home, slack, runner, background, log, metrics }),
-    '/links': linksRoute({ config, keys, store, linking, sso, log }),
+    '/links': linksRoute({ config, keys, store, linking, sso, pages, log }),
     '/admin/bindings': adminRoute({ token: config.adminApiToken, allow: config.adminAllow, store, linking, log }),
   };
   const server = createHttpServer({

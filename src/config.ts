@@ -170,6 +170,12 @@ export function loadConfig(env: Env): Config {
 
   const signingSecret = secret('SLACK_SIGNING_SECRET');
   const botToken = secret('SLACK_BOT_TOKEN');
+  // The bot token, not a user's: a user token would act as that person everywhere.
+  if (/^(xoxe\.)?xoxp-/.test(botToken)) {
+    problems.push("SLACK_BOT_TOKEN is a user token (xoxp-…): use the app's Bot User OAuth Token (xoxb-…) from its OAuth & Permissions page");
+  } else if (botToken && !/^(xoxe\.)?xoxb-/.test(botToken)) {
+    warnings.push('SLACK_BOT_TOKEN does not start with xoxb-: Slack bot tokens do (the Bot User OAuth Token on the OAuth & Permissions page)');
+  }
   const publicBaseRaw = secret('PUBLIC_BASE_URL');
 
   let publicBaseUrl = '';
@@ -182,6 +188,8 @@ export function loadConfig(env: Env): Config {
       publicBaseUrl = url.href.replace(/\/+$/, '');
       publicOrigin = url.origin;
       basePath = url.pathname.replace(/\/+$/, '');
+      if (url.protocol !== 'https:') warnings.push(`PUBLIC_BASE_URL is not https (${url.origin}): Slack and browsers reach this service over the internet; use https except on a laptop`);
+      if (/^(localhost|127\.|\[::1\]$)/.test(url.hostname)) warnings.push(`PUBLIC_BASE_URL is a loopback address (${url.host}): links in Slack will only open on this machine`);
       if (!/^(\/[A-Za-z0-9._~-]+)*$/.test(basePath)) problems.push(`PUBLIC_BASE_URL's path must be plain segments like /slack-link (got "${url.pathname}")`);
     }
   }

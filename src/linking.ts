@@ -7,7 +7,7 @@ import { linkedDm, revokedDm } from './slack/messages.ts';
 import { describe } from './log.ts';
 import type { Config } from './config.ts';
 import type { ServerKeys } from './keys.ts';
-import type { SlackApi } from './slack/api.ts';
+import { tokenRejected, type SlackApi } from './slack/api.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import type { Background } from './background.ts';
@@ -40,7 +40,8 @@ export type ConfirmOutcome =
   | { outcome: 'email_mismatch'; link: Link }
   | { outcome: 'no_email' }
   | { outcome: 'slack_email_hidden'; link: Link }
-  | { outcome: 'slack_unavailable'; link: Link };
+  | { outcome: 'slack_unavailable'; link: Link }
+  | { outcome: 'slack_misconfigured'; link: Link };
 
 export type CancelOutcome = { outcome: 'cancelled'; link: Link } | { outcome: 'link_gone' };
 
@@ -89,6 +90,7 @@ export function createLinking({ config, store, keys, slack, log, metrics, backgr
         await slack.dm(binding.userId, linkedDm(link.command, binding, pending, `${config.publicBaseUrl}/links`));
       } catch (err) {
         metrics.inc('slack_dm_failures_total');
+        if (tokenRejected(err)) log.error('slack_token_rejected', { ...fields, fix: 'SLACK_BOT_TOKEN is wrong or revoked: npm run admin -- doctor' });
         throw err;
       }
       log.info('slack_dm', { ...fields, outcome: 'sent' });
@@ -124,6 +126,10 @@ export function createLinking({ config, store, keys, slack, log, metrics, backgr
       slackEmail = await slack.userEmail(link.userId);
     } catch (err) {
       // Fail closed: without Slack's answer we cannot tell the owner of the link from anyone else.
+      if (tokenRejected(err)) {
+        log.error('slack_token_rejected', { request_id: by.requestId ?? undefined, error: describe(err), fix: 'SLACK_BOT_TOKEN is wrong or revoked: npm run admin -- doctor' });
+        return { outcome: 'slack_misconfigured', link };
+      }
       log.error('slack_users_info_failed', { request_id: by.requestId ?? undefined, slack_user: link.userId, error: describe(err) });
       return { outcome: 'slack_unavailable', link };
     }

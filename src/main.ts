@@ -11,6 +11,7 @@ import { createMetrics } from './metrics.ts';
 import { createInternalApp } from './internal-app.ts';
 import { builtinApp } from './builtin-app.ts';
 import { deriveKeys } from './keys.ts';
+import { effectiveSettings, runChecks } from './doctor.ts';
 
 const PURGE_INTERVAL_MS = 60_000;
 /** In-flight requests and pending Slack deliveries get this long after SIGTERM. */
@@ -29,6 +30,17 @@ const config = (() => {
     return process.exit(2);
   }
 })();
+
+// The settings in force, once, secrets reduced to whether they are set; then the self-check
+// (README: npm run admin -- doctor): a wrong bot token or an unwritable data folder stops here, with
+// the fix, instead of surfacing when the first user links.
+log.info('settings', effectiveSettings(config));
+const findings = await runChecks(config);
+for (const f of findings) log[f.level === 'ok' ? 'info' : f.level === 'warn' ? 'warn' : 'error']('startup_check', { check: f.check, message: f.message });
+if (findings.some((f) => f.level === 'fail')) {
+  for (const f of findings.filter((x) => x.level === 'fail')) process.stderr.write(`slack-account-binding: ${f.message}\n`);
+  process.exit(1);
+}
 
 const store = await (async () => {
   try {
@@ -83,7 +95,7 @@ log.info('listening', {
   trusted_jwt_header: config.trustedJwt?.header ?? null,
   metrics_allow: config.metricsAllow.text,
 });
-for (const warning of config.warnings) log.warn('config_warning', { warning });
+
 
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {

@@ -47,6 +47,7 @@ export const OUTCOMES = {
     'no_email',
     'slack_email_hidden',
     'slack_unavailable',
+    'slack_misconfigured',
     'identity_refused',
     'cross_site_refused',
     'csrf_refused',

@@ -34,7 +34,8 @@ h1{font-size:1.4rem;margin-top:0}
 .who{background:#f4f4f4;border-radius:6px;padding:.75rem 1rem}
 button{font:inherit;padding:.6rem 1.2rem;border-radius:6px;border:1px solid #007a5a;background:#007a5a;color:#fff;cursor:pointer}
 button.secondary{background:#fff;color:#1d1c1d;border-color:#6b6b6b;margin-left:.5rem}
-.note{color:#616061;font-size:.9rem}`;
+.note{color:#616061;font-size:.9rem}
+.brand{color:#4a4a4a;font-size:.85rem;font-weight:600;margin:0 0 .25rem}`;
 
 // The inline style is allowed by its hash: no 'unsafe-inline', and no script at all.
 const STYLE_HASH = createHash('sha256').update(STYLE).digest('base64');
@@ -47,18 +48,25 @@ export const PAGE_HEADERS: Readonly<Record<string, string>> = {
   'content-security-policy': `default-src 'none'; style-src 'sha256-${STYLE_HASH}'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`,
 };
 
-export function page(status: number, title: string, body: Html): Reply {
+/** Who is asking: every page names the product and the slash command it belongs to. */
+export interface Brand {
+  appName: string;
+  slashCommand: string;
+}
+
+function layout(brand: Brand, status: number, title: string, body: Html): Reply {
   const doc = html`<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex">
-<title>${title}</title>
+<title>${title} · ${brand.appName}</title>
 <style>${new Html(STYLE)}</style>
 </head>
 <body>
 <main>
+<p class="brand">${brand.appName}</p>
 <h1>${title}</h1>
 ${body}
 </main>
@@ -83,7 +91,35 @@ export interface ConfirmView {
   pendingCommand: string | null;
 }
 
-export const confirmPage = (v: ConfirmView): Reply =>
+export interface LinkRow {
+  org: string;
+  userId: string;
+  userName: string;
+  teamDomain: string;
+  since: string;
+  verifiedBy: string;
+  lastUsed: string;
+}
+
+export interface LinksView {
+  internalUser: string;
+  rows: LinkRow[];
+  csrf: string;
+  /** Where the forms post: /links under PUBLIC_BASE_URL's path. */
+  action: string;
+  notice: string | null;
+}
+
+export type Pages = ReturnType<typeof createPages>;
+
+/**
+ * Every page of the service, each naming the product (APP_NAME) and its slash command. (The page
+ * builders keep the indentation they had at the top level: their HTML is written as it is served.)
+ */
+export function createPages(brand: Brand) {
+const page = (status: number, title: string, content: Html): Reply => layout(brand, status, title, content);
+
+const confirmPage = (v: ConfirmView): Reply =>
   page(
     200,
     'Link your Slack account?',
@@ -107,16 +143,16 @@ ${v.pendingCommand ? html`<button type="submit" name="decision" value="link_and_
 </form>`,
   );
 
-export const linkedPage = (internalUser: string, slackUserName: string, linksPath: string): Reply =>
+const linkedPage = (internalUser: string, slackUserName: string, linksPath: string): Reply =>
   page(
     200,
     'Linked',
     html`<p>Your Slack account is now linked to <strong>${internalUser}</strong>.</p>
 <p>Slack user <strong>${slackUserName}</strong> can now run the slash command as you. You can close this page and go back to Slack.</p>
-<p class="note">To undo it: the Unlink button on <a href="${linksPath}">My Slack links</a>, or the slash command with <code>unlink</code>.</p>`,
+<p class="note">To undo it: the Unlink button on <a href="${linksPath}">My Slack links</a>, or <code>${brand.slashCommand} unlink</code> in Slack.</p>`,
   );
 
-export const codePage = (code: string, command: string, minutes: number): Reply =>
+const codePage = (code: string, command: string, minutes: number): Reply =>
   page(
     200,
     'One more step: confirm in Slack',
@@ -126,7 +162,7 @@ export const codePage = (code: string, command: string, minutes: number): Reply 
 Nobody from support will ever ask for it.</p>`,
   );
 
-export const emailMismatchPage = (): Reply =>
+const emailMismatchPage = (): Reply =>
   page(
     403,
     'This link belongs to another person',
@@ -135,7 +171,7 @@ export const emailMismatchPage = (): Reply =>
 and tell your security team. To link your own Slack user, run the slash command in Slack yourself.</p>`,
   );
 
-export const noEmailPage = (header: string): Reply =>
+const noEmailPage = (header: string): Reply =>
   page(
     403,
     'Your email address is needed',
@@ -146,7 +182,7 @@ user's email (or set <code>TRUSTED_EMAIL_HEADER</code> to the header it uses), o
 <code>LINK_VERIFICATION</code> mode.</p>`,
   );
 
-export const slackUnavailablePage = (): Reply =>
+const slackUnavailablePage = (): Reply =>
   page(
     503,
     'Please try again in a minute',
@@ -154,53 +190,43 @@ export const slackUnavailablePage = (): Reply =>
 go back and confirm again in a minute.</p>`,
   );
 
-export const cancelledPage = (): Reply =>
+const misconfiguredPage = (requestId: string): Reply =>
+  page(
+    503,
+    'This service is misconfigured',
+    html`<p>Slack refused this service's credentials, so your link cannot be checked. Nothing was linked, and trying again
+will not help until it is fixed: please tell your administrator, quoting request ${requestId}.</p>`,
+  );
+
+const cancelledPage = (): Reply =>
   page(200, 'Nothing was linked', html`<p>The link was cancelled and can no longer be used. You can close this page.</p>`);
 
-export const goneLinkPage = (): Reply =>
+const goneLinkPage = (): Reply =>
   page(
     410,
     'This link no longer works',
     html`<p>This link was already used, has expired, or was replaced by a newer one.</p>
-<p>Run the slash command in Slack again to get a new link.</p>`,
+<p>Run the slash command in Slack again (<code>${brand.slashCommand} link</code>) to get a new link.</p>`,
   );
 
-export const alreadyBoundPage = (internalUser: string): Reply =>
+const alreadyBoundPage = (internalUser: string): Reply =>
   page(
     409,
     'Already linked',
     html`<p>This Slack user is already linked to <strong>${internalUser}</strong>. Nothing was changed.</p>
-<p>To link it to another account, run the slash command with <code>unlink</code> in Slack first.</p>`,
+<p>To link it to another account, run <code>${brand.slashCommand} unlink</code> in Slack first.</p>`,
   );
 
-export const errorPage = (status: number, message: string): Reply =>
+const errorPage = (status: number, message: string): Reply =>
   page(status, status >= 500 ? 'Something went wrong' : 'This request cannot be completed', html`<p>${message}</p>`);
 
-export interface LinkRow {
-  org: string;
-  userId: string;
-  userName: string;
-  teamDomain: string;
-  since: string;
-  verifiedBy: string;
-  lastUsed: string;
-}
 
-export interface LinksView {
-  appName: string;
-  internalUser: string;
-  rows: LinkRow[];
-  csrf: string;
-  /** Where the forms post: /links under PUBLIC_BASE_URL's path. */
-  action: string;
-  notice: string | null;
-}
 
 /** "My Slack links": every Slack user linked to the signed-in person, each with its Unlink button. */
-export const linksPage = (v: LinksView, status = 200): Reply =>
+const linksPage = (v: LinksView, status = 200): Reply =>
   page(
     status,
-    `${v.appName}: my Slack links`,
+    'My Slack links',
     html`<p>Slack users linked to your account <strong>${v.internalUser}</strong>. Their commands act as you.</p>
 ${v.notice ? html`<p class="who">${v.notice}</p>` : ''}
 ${
@@ -219,3 +245,6 @@ ${
 }
 <p class="note">Not you, or a workspace you do not know? Unlink it and tell your security team.</p>`,
   );
+
+return { confirmPage, linkedPage, codePage, emailMismatchPage, noEmailPage, slackUnavailablePage, misconfiguredPage, cancelledPage, goneLinkPage, alreadyBoundPage, errorPage, linksPage };
+}

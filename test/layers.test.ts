@@ -13,7 +13,7 @@ const LAYERS: Array<[number, RegExp]> = [
   [4, /^(app|main|admin)\.ts$|^demo\//],
   [3, /^routes\//],
   [2, /^(linking|commands|run-command|home)\.ts$/],
-  [1, /^(config|http|pages|identity|internal-app|builtin-app)\.ts$|^slack\/(api|payload|events|interactions|home)\.ts$|^store\/(sqlite|postgres|open)\.ts$/],
+  [1, /^(config|doctor|http|pages|identity|internal-app|builtin-app)\.ts$|^slack\/(api|payload|events|interactions|home)\.ts$|^store\/(sqlite|postgres|open)\.ts$/],
   [0, /./],
 ];
 const layerOf = (file: string): number => LAYERS.find(([, pattern]) => pattern.test(file))![0];

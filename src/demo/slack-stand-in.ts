@@ -31,6 +31,7 @@ const defaults = (emails: Map<string, string>): Record<string, MethodHandler> =>
   },
   'chat.postMessage': (args) => ({ body: { ok: true, channel: args.channel, ts: `${Date.now() / 1000}` } }),
   'views.publish': () => ({ body: { ok: true, view: { id: 'V0001', type: 'home' } } }),
+  'auth.test': () => ({ body: { ok: true, url: 'https://acme.slack.com/', team: 'Acme', user: 'account-binding', team_id: 'T0001', user_id: 'UBOT' } }),
 });
 
 export async function startSlackStub(): Promise<SlackStub> {

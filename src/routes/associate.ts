@@ -3,7 +3,7 @@
 import { HttpError, mediaType, parseForm, readBody, type Context, type Reply, type Route } from '../http.ts';
 import { csrfToken, csrfTokenValid, hashNonce } from '../tokens.ts';
 import { describeVerification } from '../verification.ts';
-import * as pages from '../pages.ts';
+import type { Pages } from '../pages.ts';
 import type { Linking, ConfirmOutcome } from '../linking.ts';
 import type { Sso } from './sso.ts';
 import type { Config } from '../config.ts';
@@ -19,6 +19,7 @@ export interface AssociateRouteDeps {
   keys: ServerKeys;
   linking: Linking;
   sso: Sso;
+  pages: Pages;
   log: Logger;
 }
 
@@ -28,7 +29,7 @@ const about = (ctx: Context, who: Pick<SlackUser, 'teamId' | 'userId'>) => {
   ctx.fields.slack_user = who.userId;
 };
 
-export function associateRoute({ config, keys, linking, sso, log }: AssociateRouteDeps): Route {
+export function associateRoute({ config, keys, linking, sso, pages, log }: AssociateRouteDeps): Route {
   const render = (ctx: Context, result: ConfirmOutcome): Reply => {
     record(ctx, result.outcome);
     switch (result.outcome) {
@@ -48,6 +49,9 @@ export function associateRoute({ config, keys, linking, sso, log }: AssociateRou
       case 'slack_unavailable':
         about(ctx, result.link);
         return pages.slackUnavailablePage();
+      case 'slack_misconfigured':
+        about(ctx, result.link);
+        return pages.misconfiguredPage(ctx.requestId);
       case 'email_mismatch':
         about(ctx, result.link);
         return pages.emailMismatchPage();

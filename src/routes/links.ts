@@ -3,7 +3,7 @@
 // those: someone else's binding is neither shown nor removable.
 import { HttpError, mediaType, parseForm, readBody, type Context, type Reply, type Route } from '../http.ts';
 import { userCsrfToken, userCsrfTokenValid } from '../tokens.ts';
-import * as pages from '../pages.ts';
+import type { Pages } from '../pages.ts';
 import type { Sso } from './sso.ts';
 import type { Linking } from '../linking.ts';
 import type { ServerKeys } from '../keys.ts';
@@ -16,24 +16,24 @@ const MAX_FORM_BODY = 4 * 1024;
 const CSRF_PURPOSE = 'links';
 
 export interface LinksRouteDeps {
-  config: Pick<Config, 'appName' | 'basePath'>;
+  config: Pick<Config, 'basePath'>;
   keys: ServerKeys;
   store: Pick<Store, 'listBindings'>;
   linking: Pick<Linking, 'unlink'>;
   sso: Sso;
+  pages: Pages;
   log: Logger;
 }
 
 const VERIFIED_BY: Record<string, string> = { email: 'email', code: 'a code typed in Slack', confirm: 'the confirmation page' };
 const utc = (ms: number) => `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 
-export function linksRoute({ config, keys, store, linking, sso, log }: LinksRouteDeps): Route {
+export function linksRoute({ config, keys, store, linking, sso, pages, log }: LinksRouteDeps): Route {
   const record = (ctx: Context, outcome: OutcomeOf<'links'>) => (ctx.fields.outcome = outcome);
 
   const render = (internalUser: string, bindings: Binding[], notice: string | null, status = 200): Reply =>
     pages.linksPage(
       {
-        appName: config.appName,
         internalUser,
         rows: bindings.map((b) => ({
           org: b.org,

@@ -1,0 +1,120 @@
+// The self-check: each first-deployment mistake caught at startup or by the doctor, with its fix.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { checkDatabaseFolder, checkInternalApp, checkSlackToken, effectiveSettings } from '../src/doctor.ts';
+import { loadConfig } from '../src/config.ts';
+import { startSlackStub, type SlackStub } from '../src/demo/slack-stand-in.ts';
+import { freePort, runToExit, startServer, tempDir, CONFIRM_ONLY } from './support/server.ts';
+
+let slack: SlackStub;
+before(async () => {
+  slack = await startSlackStub();
+});
+after(() => slack.close());
+
+const required = { SLACK_SIGNING_SECRET: 's', SLACK_BOT_TOKEN: 'xoxb-1', PUBLIC_BASE_URL: 'https://link.example' };
+
+test('a user token is refused at startup with the fix; an unusual token kind is a warning', () => {
+  assert.throws(() => loadConfig({ ...required, SLACK_BOT_TOKEN: 'xoxp-123-456' }), /user token \(xoxp-…\): use the app's Bot User OAuth Token/);
+  assert.throws(() => loadConfig({ ...required, SLACK_BOT_TOKEN: 'xoxe.xoxp-1-abc' }), /user token/);
+  assert.deepEqual(loadConfig({ ...required, SLACK_BOT_TOKEN: 'xoxe.xoxb-1-abc' }).warnings, [], 'a rotating bot token is a bot token');
+  assert.match(loadConfig({ ...required, SLACK_BOT_TOKEN: 'abc' }).warnings.join(), /does not start with xoxb-/);
+});
+
+test('PUBLIC_BASE_URL over http or on loopback is a warning', () => {
+  assert.match(loadConfig({ ...required, PUBLIC_BASE_URL: 'http://link.example' }).warnings.join(), /not https/);
+  assert.match(loadConfig({ ...required, PUBLIC_BASE_URL: 'https://localhost:8080' }).warnings.join(), /loopback/);
+  assert.match(loadConfig({ ...required, PUBLIC_BASE_URL: 'http://127.0.0.1:3000' }).warnings.join(), /loopback/);
+});
+
+test("auth.test: the workspace and bot named; a rejected token fails with the fix; Slack away is a warning", async () => {
+  const ok = await checkSlackToken({ slackApiUrl: slack.url, botToken: 'xoxb-1' });
+  assert.deepEqual([ok.level, ok.message], ['ok', 'SLACK_BOT_TOKEN is the bot account-binding in workspace Acme (https://acme.slack.com/)']);
+  slack.on('auth.test', () => ({ body: { ok: false, error: 'invalid_auth' } }));
+  const bad = await checkSlackToken({ slackApiUrl: slack.url, botToken: 'xoxb-wrong' });
+  assert.equal(bad.level, 'fail');
+  assert.match(bad.message, /rejected SLACK_BOT_TOKEN \(invalid_auth\): copy the Bot User OAuth Token/);
+  slack.on('auth.test', () => ({ body: { ok: true, team: 'Acme', user: 'account-binding' } }));
+  const away = await checkSlackToken({ slackApiUrl: 'http://127.0.0.1:9/api/', botToken: 'xoxb-1' });
+  assert.equal(away.level, 'warn');
+});
+
+test('a database folder the running uid cannot write is named, with the uid and the chown that fixes it', () => {
+  const dir = tempDir();
+  const locked = join(dir, 'data');
+  mkdirSync(locked);
+  assert.equal(checkDatabaseFolder({ databaseUrl: null, databasePath: join(locked, 'a.db') }).level, 'ok');
+  chmodSync(locked, 0o500);
+  try {
+    // As root every folder is writable: check as the image's uid would see it, through a folder nobody may write.
+    const finding = checkDatabaseFolder({ databaseUrl: null, databasePath: join(locked, 'sub', 'a.db') }, 1000);
+    if (process.getuid?.() === 0) {
+      assert.ok(['ok', 'fail'].includes(finding.level));
+    } else {
+      assert.equal(finding.level, 'fail');
+      assert.match(finding.message, /not writable by uid 1000 .*chown -R 1000:1000/);
+    }
+  } finally {
+    chmodSync(locked, 0o700);
+  }
+  assert.equal(checkDatabaseFolder({ databaseUrl: 'postgres://u:secret@db/x', databasePath: '' }).message, 'PostgreSQL at postgresql://db/x');
+});
+
+test('the internal application unreachable is a warning, reachable is ok', async () => {
+  const down = await checkInternalApp({ internalApp: { url: `http://127.0.0.1:${await freePort()}/cmd`, token: 't', timeoutMs: 1000 } });
+  assert.equal(down.level, 'warn');
+  assert.match(down.message, /ECONNREFUSED/);
+  const up = await checkInternalApp({ internalApp: { url: `${slack.url}auth.test`, token: 't', timeoutMs: 1000 } });
+  assert.equal(up.level, 'ok');
+});
+
+test('the effective settings hold no secret', () => {
+  const config = loadConfig({ ...required, SLACK_SIGNING_SECRET: 'sig-secret-value', SLACK_BOT_TOKEN: 'xoxb-token-value', TRUSTED_PROXY_SECRET: 'proxy-secret-value-123', ADMIN_API_TOKEN: 'a'.repeat(40), DATABASE_URL: 'postgres://u:pw-value@db/x' });
+  const text = JSON.stringify(effectiveSettings(config));
+  for (const secret of ['sig-secret-value', 'xoxb-token-value', 'proxy-secret-value-123', 'a'.repeat(40), 'pw-value']) assert.ok(!text.includes(secret), secret);
+  assert.match(text, /"proxy_header_required":true/);
+});
+
+test('the server: a rejected bot token stops it at startup with the fix; the settings and checks are logged', async () => {
+  slack.on('auth.test', () => ({ body: { ok: false, error: 'invalid_auth' } }));
+  try {
+    const { code, output } = await runToExit({ SLACK_SIGNING_SECRET: 's', SLACK_BOT_TOKEN: 'xoxb-wrong', PUBLIC_BASE_URL: 'https://x.example', SLACK_API_URL: slack.url, DATABASE_PATH: join(tempDir(), 'x.db'), PORT: '0' });
+    assert.equal(code, 1);
+    assert.match(output, /Slack rejected SLACK_BOT_TOKEN \(invalid_auth\)/);
+  } finally {
+    slack.on('auth.test', () => ({ body: { ok: true, team: 'Acme', user: 'account-binding' } }));
+  }
+  const server = await startServer({ slackApiUrl: slack.url, env: CONFIRM_ONLY });
+  try {
+    const [settings] = await server.waitForLog((l) => l.event === 'settings');
+    assert.equal(settings!.link_verification, 'confirm');
+    const checks = await server.waitForLog((l) => l.event === 'startup_check', 3);
+    assert.ok(checks.some((c) => c.check === 'slack' && /workspace Acme/.test(String(c.message))));
+  } finally {
+    await server.stop();
+  }
+});
+
+test('a bot token Slack rejects later is a configuration error on the page, not "try again in a minute"', async () => {
+  const { linkFrom, slashCommand } = await import('./support/slack.ts');
+  const { confirm, formFields, openLink } = await import('./support/browser.ts');
+  const server = await startServer({ slackApiUrl: slack.url });
+  try {
+    const link = linkFrom(await slashCommand(server.url, { user: 'UREVOKED', text: 'link' }));
+    slack.on('users.info', () => ({ body: { ok: false, error: 'token_revoked' } }));
+    const headers = { 'x-forwarded-email': 'tom@corp.example' };
+    const page = await openLink(server.url, link, 'tom', { headers });
+    const res = await confirm(server.url, formFields(page.body), 'tom', { headers });
+    assert.equal(res.status, 503);
+    assert.match(res.body, /misconfigured/);
+    assert.match(res.body, /tell your administrator, quoting request/);
+    assert.doesNotMatch(res.body, /try again in a minute/i);
+    const [line] = await server.waitForLog((l) => l.event === 'slack_token_rejected');
+    assert.equal(line!.level, 'error');
+  } finally {
+    slack.on('users.info', (args) => ({ body: { ok: true, user: { id: args.user, profile: {} } } }));
+    await server.stop();
+  }
+});
