@@ -50,7 +50,7 @@ const MIGRATION_TIMEOUT_MS = 60_000;
  * that says nothing (stopped with SIGSTOP, a network cut that leaves the socket open), where a query
  * on a pooled connection would otherwise wait forever and the slash command with it.
  */
-const QUERY_TIMEOUT_GRACE_MS = 500;
+const QUERY_TIMEOUT_GRACE_MS = 250;
 
 /** pg's error for query_timeout: the connection is in an unknown state and is thrown away. */
 const QUERY_TIMEOUT = 'Query read timeout';

@@ -1,5 +1,6 @@
 // A real nginx (Debian's package) running deploy/nginx-sso-proxy.conf, with only what must change
-// on this machine changed: its port, the server's port and the password file's path.
+// on this machine changed: its port, the server's port (or several: replicas, an upstream group
+// nginx balances round-robin) and the password file's path.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,7 +23,9 @@ export interface RunningNginx {
   stop(): Promise<void>;
 }
 
-export async function startNginx(port: number, upstreamPort: number, users: Record<string, string>): Promise<RunningNginx> {
+export async function startNginx(port: number, upstreamPort: number | number[], users: Record<string, string>): Promise<RunningNginx> {
+  const upstreams = (Array.isArray(upstreamPort) ? upstreamPort : [upstreamPort]).map((p) => `server 127.0.0.1:${p};`);
+  if (!upstreams.length) throw new Error('startNginx needs at least one upstream port');
   const dir = tempDir();
   chmodSync(dir, 0o755); // nginx's workers run as nobody
   mkdirSync(join(dir, 'tmp'));
@@ -34,7 +37,8 @@ export async function startNginx(port: number, upstreamPort: number, users: Reco
   const example = readFileSync(join(ROOT, 'deploy/nginx-sso-proxy.conf'), 'utf8');
   const site = [
     ['listen 80;', `listen 127.0.0.1:${port};`],
-    ['server 127.0.0.1:3000;', `server 127.0.0.1:${upstreamPort};`],
+    // The shipped file's one server line becomes one per replica, in its place and indentation.
+    ['server 127.0.0.1:3000;', upstreams.join('\n    ')],
     ['/etc/nginx/account-binding.htpasswd', join(dir, 'htpasswd')],
     ['/etc/nginx/account-binding-proxy-secret.conf', join(dir, 'proxy-secret.conf')],
     ['/var/log/nginx/account-binding.access.log', join(dir, 'site-access.log')],

@@ -6,7 +6,7 @@
 // cluster with startCluster; so does the benchmark, with settings of its own.
 import { execFile, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, existsSync, readdirSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
@@ -110,6 +110,12 @@ export interface Cluster {
   stop(): Promise<void>;
   /** Starts it again, on the same port and data. */
   start(): Promise<void>;
+  /**
+   * Every process of the server stopped with SIGSTOP: it stops answering without closing a socket,
+   * as behind a network cut. thaw() resumes them.
+   */
+  freeze(): void;
+  thaw(): void;
   /** Stops it at once and removes its files; also done when this process exits. */
   dispose(): void;
 }
@@ -193,8 +199,26 @@ export async function startCluster(o: ClusterOptions = {}): Promise<Cluster> {
     start: async () => {
       await pgStart(port).catch(failed('pg_ctl start'));
     },
+    freeze: () => signalAll(data, 'SIGSTOP'),
+    thaw: () => signalAll(data, 'SIGCONT'),
     dispose,
   };
+}
+
+/** The postmaster (its pid is postmaster.pid's first line) and every process it started. */
+function signalAll(data: string, signal: NodeJS.Signals): void {
+  const postmaster = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  const children = readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((entry) => {
+      try {
+        return Number(readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]) === postmaster;
+      } catch {
+        return false; // exited meanwhile
+      }
+    })
+    .map(Number);
+  for (const pid of [postmaster, ...children]) process.kill(pid, signal);
 }
 
 const failed =
