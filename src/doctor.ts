@@ -98,7 +98,7 @@ export function effectiveSettings(config: Config): Record<string, unknown> {
     admin_api: config.adminApiToken !== null ? `on, for ${config.adminAllow.text}` : 'off',
     internal_app: config.internalApp ? config.internalApp.url : 'built-in commands',
     slack_api_url: config.slackApiUrl,
-    nonce_ttl_seconds: config.nonceTtlSeconds,
+    link_ttl_seconds: config.nonceTtlSeconds, // NONCE_TTL_SECONDS (a field named nonce… would be redacted)
     link_rate_limit_per_minute: config.linkRateLimitPerMinute,
     audit_retention_days: config.auditRetentionDays,
     binding_max_idle_days: config.bindingMaxIdleDays || 'off',

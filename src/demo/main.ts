@@ -2,7 +2,12 @@
 // with local stand-ins for Slack, the SSO proxy and an internal application, walks through the
 // story step by step, then leaves everything running so a person can try the link in a browser.
 // `npm run demo -- --once` stops after the story (for CI); any step that goes wrong exits 1.
+// `npm run demo -- --host 0.0.0.0 --port 8080` makes the links open from another machine (a laptop,
+// when the demo runs on a server); Enter in the terminal makes a fresh link.
 import { createServer } from 'node:http';
+import { networkInterfaces } from 'node:os';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,7 +21,23 @@ import { startExampleApp, EXAMPLE_SLOW_MS } from './example-app.ts';
 import { spawnServer } from './spawn-server.ts';
 import { htmlPage, slackMessage } from './render.ts';
 
-const once_ = process.argv.includes('--once');
+const { values: args } = parseArgs({
+  options: { once: { type: 'boolean', default: false }, host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string', default: '0' } },
+});
+const once_ = args.once;
+const LISTEN_PORT = Number(args.port);
+if (!Number.isInteger(LISTEN_PORT) || LISTEN_PORT < 0 || LISTEN_PORT > 65535) {
+  console.error(`--port must be a port number (got "${args.port}")`);
+  process.exit(2);
+}
+/** The address a browser elsewhere uses: the first non-loopback IPv4 when listening on all of them. */
+const publicHost = (host: string): string => {
+  if (host !== '0.0.0.0' && host !== '::') return host;
+  const ipv4 = Object.values(networkInterfaces())
+    .flat()
+    .find((a) => a && a.family === 'IPv4' && !a.internal);
+  return ipv4?.address ?? '127.0.0.1';
+};
 const SIGNING_SECRET = 'demo-signing-secret';
 const APP_TOKEN = 'demo-internal-app-token';
 const SLACK_USER = { id: 'U0DEMO01', name: 'roadrunner', team: 'T0DEMO01', domain: 'acme' };
@@ -56,13 +77,14 @@ const nextDelivery = async (count: number, timeoutMs: number): Promise<SlackMess
 
 const slack = await startSlackStub();
 slack.emails.set(SLACK_USER.id, INTERNAL_USER.email);
-const proxy = await startSsoProxy(INTERNAL_USER.name, INTERNAL_USER.email);
+const proxy = await startSsoProxy(INTERNAL_USER.name, INTERNAL_USER.email, args.host, LISTEN_PORT);
+const publicUrl = proxy.url.replace('127.0.0.1', publicHost(args.host!));
 const app = await startExampleApp(APP_TOKEN);
 const dir = mkdtempSync(join(tmpdir(), 'acct-demo-'));
 const server = await spawnServer({
   SLACK_SIGNING_SECRET: SIGNING_SECRET,
   SLACK_BOT_TOKEN: 'xoxb-demo',
-  PUBLIC_BASE_URL: proxy.url,
+  PUBLIC_BASE_URL: publicUrl,
   HOST: '127.0.0.1',
   DATABASE_PATH: join(dir, 'demo.db'),
   SLACK_API_URL: slack.url,
@@ -121,7 +143,7 @@ async function story(): Promise<void> {
   const field = (name: string) => new RegExp(`name="${name}" value="([^"]*)"`).exec(html)?.[1] ?? '';
   const done = await fetch(`${proxy.url}/associate`, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', origin: proxy.url },
+    headers: { 'content-type': 'application/x-www-form-urlencoded', origin: publicUrl },
     body: new URLSearchParams({ nonce: field('nonce'), csrf: field('csrf'), decision: 'link_and_run' }).toString(),
   });
   expect(done.status === 200, `the binding is made (got ${done.status})`);
@@ -178,11 +200,19 @@ if (once_) {
   console.log(`\n${bold('Demo complete.')}`);
   await shutdown(0);
 } else {
-  const fresh = await slash('link');
-  const link = /(http:\/\/\S+\/associate\?nonce=[\w-]+)/.exec(fresh.text)?.[1];
+  /** A fresh link for the demo's Slack user, unlinking first if they linked in the browser meanwhile. */
+  const freshLink = async (): Promise<string | undefined> => {
+    if (/linked to/.test((await slash('whoami')).text)) await slash('unlink');
+    return /(http:\/\/\S+\/associate\?nonce=[\w-]+)/.exec((await slash('link')).text)?.[1];
+  };
   console.log(`\n${bold('Your turn.')} ${SLACK_USER.name} asked for a new link. Open it in a browser (the proxy stand-in signs you in as ${INTERNAL_USER.name}):`);
-  console.log(`\n   ${link}\n`);
-  console.log(`   It works once and expires in 10 minutes. Slack DMs the server sends are printed below. Ctrl-C stops everything.`);
+  console.log(`\n   ${await freshLink()}\n`);
+  console.log(`   It works once and expires in 10 minutes. Press Enter for a fresh link. Slack DMs the server sends are printed below. Ctrl-C stops everything.`);
+  if (process.stdin.isTTY) {
+    createInterface({ input: process.stdin }).on('line', () => {
+      void freshLink().then((link) => console.log(`\n   ${bold('A fresh link:')} ${link}\n`));
+    });
+  }
   let seen = dmsSoFar().length;
   setInterval(() => {
     for (const dm of dmsSoFar().slice(seen)) show('\n   Slack DM', slackMessage(dm.args as unknown as SlackMessage));

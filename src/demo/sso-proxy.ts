@@ -13,7 +13,8 @@ export interface SsoProxy {
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer']);
 
-export async function startSsoProxy(user: string, email: string): Promise<SsoProxy> {
+/** `host`/`port`: where browsers reach it (0.0.0.0 to open the demo from another machine). */
+export async function startSsoProxy(user: string, email: string, host = '127.0.0.1', port = 0): Promise<SsoProxy> {
   const proxy: SsoProxy = { url: '', target: '', close: async () => undefined };
   const server: Server = createServer((req, res) => {
     const headers: Record<string, string | string[]> = {};
@@ -29,7 +30,7 @@ export async function startSsoProxy(user: string, email: string): Promise<SsoPro
     upstream.on('error', () => res.writeHead(502).end('upstream unavailable\n'));
     req.pipe(upstream);
   });
-  server.listen(0, '127.0.0.1');
+  server.listen(port, host);
   await once(server, 'listening');
   proxy.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   proxy.close = () => {
