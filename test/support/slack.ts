@@ -51,7 +51,11 @@ export function signedHeaders(body: string | Buffer, o: Pick<CommandOptions, 'ti
 
 export async function slashCommand(baseUrl: string, o: CommandOptions = {}): Promise<TestResponse & { json: any }> {
   const body = commandBody(o);
-  const res = await request(`${baseUrl}/slack/commands`, { method: 'POST', headers: { ...signedHeaders(body, o), ...o.headers }, body });
+  return withJson(await request(`${baseUrl}/slack/commands`, { method: 'POST', headers: { ...signedHeaders(body, o), ...o.headers }, body }));
+}
+
+/** The response with its body parsed as JSON (undefined when it is not JSON). */
+function withJson(res: TestResponse): TestResponse & { json: any } {
   let json: any;
   try {
     json = JSON.parse(res.body);
@@ -95,14 +99,7 @@ export async function sendEvent(
 ): Promise<TestResponse & { json: any }> {
   const body = o.raw ?? JSON.stringify(payload);
   const headers = { ...signedHeaders(body, o), 'content-type': 'application/json', ...o.headers };
-  const res = await request(`${baseUrl}/slack/events`, { method: 'POST', headers, body });
-  let json: any;
-  try {
-    json = JSON.parse(res.body);
-  } catch {
-    json = undefined;
-  }
-  return { ...res, json };
+  return withJson(await request(`${baseUrl}/slack/events`, { method: 'POST', headers, body }));
 }
 
 /** POST /slack/interactions as Slack sends a button click: the form field `payload` holding JSON. */
