@@ -87,7 +87,7 @@ export function createApp(deps: AppDeps): App {
       log,
       metrics,
     }),
-    '/slack/interactions': interactionsRoute({ config, store, linking, home, slack, runner, background, log, metrics }),
+    '/slack/interactions': interactionsRoute({ config, store, claimRequest: store.claimRequest, linking, home, slack, runner, background, log, metrics }),
     '/links': linksRoute({ config, keys, store, linking, sso, pages, log }),
     '/admin/bindings': adminRoute({ token: config.adminApiToken, allow: config.adminAllow, store, linking, log }),
   };

@@ -260,3 +260,24 @@ test('a failed audit write leaves the binding as it was (the change is one trans
     cleanup.close();
   }
 });
+
+test("a revocation that fails (the database refuses) is answered 500 and done by Slack's retry", async () => {
+  await bind('URETRY', 'rhea');
+  const db = new Database(databasePath);
+  db.exec("CREATE TRIGGER test_no_delete BEFORE DELETE ON bindings WHEN OLD.slack_user_id = 'URETRY' BEGIN SELECT RAISE(ABORT, 'disk full'); END");
+  db.close();
+  const event = eventEnvelope({ type: 'user_change', user: { id: 'URETRY', team_id: 'T0001', deleted: true } });
+  try {
+    const failed = await sendEvent(server.url, event);
+    assert.equal(failed.status, 500);
+    assert.equal(boundTo('URETRY'), 'rhea');
+    await server.waitForLog((l) => l.event === 'slack_event_failed' && l.level === 'error');
+  } finally {
+    const cleanup = new Database(databasePath);
+    cleanup.exec('DROP TRIGGER test_no_delete');
+    cleanup.close();
+  }
+  const retried = await sendEvent(server.url, event, { headers: { 'x-slack-retry-num': '1', 'x-slack-retry-reason': 'http_error' } });
+  assert.equal(retried.status, 200);
+  assert.equal(boundTo('URETRY'), undefined, 'the retry did the work');
+});

@@ -7,7 +7,8 @@ import Database from 'better-sqlite3';
 import { request } from './support/http-client.ts';
 import { startServer, CONFIRM_ONLY, type RunningServer } from './support/server.ts';
 import { startSlackStub, type SlackStub } from '../src/demo/slack-stand-in.ts';
-import { blockActions, eventEnvelope, linkFrom, sendEvent, sendInteraction, slashCommand } from './support/slack.ts';
+import { blockActions, eventEnvelope, linkFrom, sendEvent, sendInteraction, signedHeaders, slashCommand } from './support/slack.ts';
+import { form } from './support/http-client.ts';
 import { linkAs, PUBLIC_ORIGIN } from './support/browser.ts';
 import { APP_TOKEN, startInternalApp, startResponseCatcher, type TestHttpServer } from './support/internal-app.ts';
 
@@ -154,4 +155,25 @@ test('view submissions, shortcuts and the rest: 200, ignored, counted', async ()
   assert.equal((await sendInteraction(server.url, 'not an object')).status, 400);
   const metrics = (await request(`${server.url}/metrics`)).body;
   assert.match(metrics, /^slack_interactions_total\{outcome="ignored"\} 3$/m);
+});
+
+test('a replayed click is refused: the internal application runs the action once', async () => {
+  await bind('UREPLAYB', 'rex');
+  const url = `${hooks.url}actions/replayed`;
+  const body = form({ payload: JSON.stringify(blockActions({ user: 'UREPLAYB', actionId: 'pay.approve', value: 'inv-42', responseUrl: url })) });
+  const headers = signedHeaders(body);
+  assert.equal((await request(`${server.url}/slack/interactions`, { method: 'POST', headers, body })).status, 200);
+  assert.equal((await request(`${server.url}/slack/interactions`, { method: 'POST', headers, body })).status, 401);
+  await hooks.waitFor(1, (r) => r.url === '/actions/replayed');
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(app.received.filter((r) => r.body.type === 'action' && r.body.slack?.user_id === 'UREPLAYB').length, 1);
+});
+
+test('a 410 answer to a forwarded click ends the binding, as for commands', async () => {
+  await bind('UGONEB', 'gwen');
+  const url = `${hooks.url}actions/gone`;
+  await sendInteraction(server.url, blockActions({ user: 'UGONEB', actionId: 'gone', responseUrl: url }));
+  const [posted] = await hooks.waitFor(1, (r) => r.url === '/actions/gone');
+  assert.match(posted!.body.text, /no longer exists/);
+  assert.equal(boundTo('UGONEB'), undefined);
 });

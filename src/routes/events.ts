@@ -14,7 +14,7 @@ export const MAX_EVENT_BODY = 1024 * 1024;
 
 export interface EventsRouteDeps {
   signingSecret: string;
-  store: Pick<Store, 'firstDelivery'>;
+  store: Pick<Store, 'firstDelivery' | 'forgetDelivery'>;
   linking: Pick<Linking, 'revoke'>;
   /** What opening the App Home does (publishes the Home tab); null until it is wired. */
   onAppHomeOpened: ((event: Extract<SlackEvent, { kind: 'app_home_opened' }>, requestId: string) => Promise<void>) | null;
@@ -87,10 +87,13 @@ export function eventsRoute({ signingSecret, store, linking, onAppHomeOpened, lo
       try {
         await handle(ctx, event);
       } catch (err) {
-        // Slack gets its 200 whatever happens (it would retry into the same failure); the operator
-        // gets an error line naming the event, to act on.
+        // Our own failure (the database busy or away): the delivery is forgotten and Slack told with a
+        // 500, so that its retry (after a minute, then five, then thirty) does the work. A revocation
+        // must not be lost to a passing outage; doing it twice is harmless.
         record(ctx, 'error');
         log.error('slack_event_failed', { request_id: ctx.requestId, event_id: event.eventId, kind: event.kind, error: describe(err) });
+        await store.forgetDelivery(event.eventId).catch(() => undefined);
+        throw new HttpError(500, 'The event could not be handled; Slack will retry it.');
       }
       return { status: 200 };
     },

@@ -5,7 +5,7 @@
 import { HttpError, mediaType, parseForm, readBody, type Context, type Route } from '../http.ts';
 import { parseInteraction, type BlockActions } from '../slack/interactions.ts';
 import * as messages from '../slack/messages.ts';
-import { verifySlackSignature, MAX_COMMAND_BODY } from './commands.ts';
+import { verifySlackSignature, refuseReplay, MAX_COMMAND_BODY, type CommandsRouteDeps } from './commands.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Background } from '../background.ts';
@@ -19,8 +19,10 @@ import type { OutcomeOf } from '../outcomes.ts';
 
 export interface InteractionsRouteDeps {
   config: Pick<Config, 'signingSecret' | 'slashCommand' | 'linkRateLimitPerMinute' | 'nonceTtlSeconds'>;
-  store: Pick<Store, 'getBinding'>;
-  linking: Pick<Linking, 'start' | 'unlink'>;
+  store: Pick<Store, 'getBinding' | 'touchBinding'>;
+  /** Replay protection, as for commands: a click must not run twice (Slack never resends one). */
+  claimRequest: CommandsRouteDeps['claimRequest'];
+  linking: Pick<Linking, 'start' | 'unlink' | 'revoke'>;
   home: Home;
   slack: SlackApi;
   runner: CommandRunner;
@@ -29,7 +31,7 @@ export interface InteractionsRouteDeps {
   metrics: Metrics;
 }
 
-export function interactionsRoute({ config, store, linking, home, slack, runner, background, log, metrics }: InteractionsRouteDeps): Route {
+export function interactionsRoute({ config, store, claimRequest, linking, home, slack, runner, background, log, metrics }: InteractionsRouteDeps): Route {
   const record = (ctx: Context, outcome: OutcomeOf<'interactions'>) => (ctx.fields.outcome = outcome);
 
   /** A message back to where the click happened; never to a response_url we may not use. */
@@ -86,6 +88,9 @@ export function interactionsRoute({ config, store, linking, home, slack, runner,
       requestId,
     );
     log[result.outcome === 'ok' ? 'info' : 'warn']('internal_app_action', { request_id: requestId, slack_user: a.user.userId, internal_user: binding.internalUser, outcome: result.outcome, detail: result.detail });
+    // As for commands: a 410 ends the binding; any click counts as a use.
+    if (result.outcome === 'user_gone') await linking.revoke({ identity: binding }, 'internal_user_inactive', { actor: 'internal_app', requestId, clientAddress: null });
+    else await store.touchBinding(binding, Date.now());
     await reply(a, result.message, requestId);
   };
 
@@ -98,6 +103,11 @@ export function interactionsRoute({ config, store, linking, home, slack, runner,
         log.warn('slack_signature_rejected', { request_id: ctx.requestId, path: ctx.path, reason: verdict.reason });
         metrics.inc('slack_signature_failures_total');
         throw new HttpError(401, 'Invalid Slack request signature.');
+      }
+      if (await refuseReplay(ctx.req, claimRequest)) {
+        log.warn('slack_request_replayed', { request_id: ctx.requestId, path: ctx.path });
+        metrics.inc('slack_replays_refused_total');
+        throw new HttpError(401, 'This signed request was already received.');
       }
       if (mediaType(ctx.req) !== 'application/x-www-form-urlencoded') throw new HttpError(415, 'Interactions are sent as application/x-www-form-urlencoded.');
       const parsed = parseInteraction(parseForm(body));

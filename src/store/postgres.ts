@@ -560,6 +560,10 @@ function storeOn(pool: pg.Pool): Store {
       return inserted.rowCount === 1;
     },
 
+    forgetDelivery: async (eventId) => {
+      await pool.query('DELETE FROM slack_events_seen WHERE event_id = $1', [eventId]);
+    },
+
     listBindings: async (filter = {}) => {
       const f = { workspace: null, slackUser: null, internalUser: null, ...filter };
       // COLLATE "C": byte order, as SQLite sorts, whatever the database's locale.

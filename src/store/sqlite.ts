@@ -178,6 +178,7 @@ export function openSqliteStore(path: string, { mustExist = false } = {}): Sqlit
     idleBindings: db.prepare<[number], BindingRow>('SELECT * FROM bindings WHERE coalesce(last_used_at, created_at) < ?'),
     insertEvent: db.prepare<[string, number]>('INSERT OR IGNORE INTO slack_events_seen (event_id, received_at) VALUES (?, ?)'),
     purgeEvents: db.prepare<[number]>('DELETE FROM slack_events_seen WHERE received_at < ?'),
+    forgetEvent: db.prepare<[string]>('DELETE FROM slack_events_seen WHERE event_id = ?'),
     deleteBinding: db.prepare<[string, string]>('DELETE FROM bindings WHERE slack_org = ? AND slack_user_id = ?'),
     deleteLinkOfUser: db.prepare<[string, string]>('DELETE FROM link_nonces WHERE slack_org = ? AND slack_user_id = ?'),
     insertLink: db.prepare(`INSERT INTO link_nonces
@@ -436,6 +437,9 @@ export function openSqliteStore(path: string, { mustExist = false } = {}): Sqlit
       s.touchBinding.run(now, id.org, id.userId, now - LAST_USED_RESOLUTION_MS);
     },
     firstDelivery: async (eventId, now) => s.insertEvent.run(eventId, now).changes === 1,
+    forgetDelivery: async (eventId) => {
+      s.forgetEvent.run(eventId);
+    },
     listBindings: async (filter = {}) => s.listBindings.all({ workspace: null, slackUser: null, internalUser: null, ...filter }).map(bindingOf),
     statsByWorkspace: async (now) => s.countsByWorkspace.all({ now }),
     listAudit: async (filter = {}) => s.listAudit.all({ since: null, internalUser: null, slackUser: null, ...filter }).map(auditOf),

@@ -201,6 +201,8 @@ export interface Store {
   touchBinding(id: SlackIdentity, now: number): Promise<void>;
   /** Events API: true the first time an event_id is seen, false for a retry or a duplicate. */
   firstDelivery(eventId: string, now: number): Promise<boolean>;
+  /** Events API: the work of a delivery failed; forget it so that Slack's retry does the work. */
+  forgetDelivery(eventId: string): Promise<void>;
   listBindings(filter?: Partial<BindingFilter>): Promise<Binding[]>;
   statsByWorkspace(now: number): Promise<WorkspaceStats[]>;
   listAudit(filter?: Partial<AuditFilter>): Promise<AuditEvent[]>;

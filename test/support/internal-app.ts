@@ -68,6 +68,7 @@ const reply = (value: unknown, status = 200) => ({ status, body: JSON.stringify(
 export function startInternalApp(): Promise<TestHttpServer> {
   return serve(async ({ headers, body }) => {
     if (headers.authorization !== `Bearer ${APP_TOKEN}`) return reply({ error: 'bad token' }, 401);
+    if (body.type === 'action' && body.action.action_id === 'gone') return reply({ error: 'no such user' }, 410);
     if (body.type === 'action') {
       return reply({ text: `${body.action.action_id} (${body.action.value}) done by ${body.internal_user}`, replace_original: true });
     }
