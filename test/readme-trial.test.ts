@@ -80,6 +80,8 @@ let serverPort: number;
 let server: ChildProcess | undefined;
 let serverOut = '';
 
+/** The environment a person's shell would have, and nothing of this test's. */
+const shellEnv = (): Record<string, string> => Object.fromEntries(Object.entries({ PATH: process.env.PATH, HOME: process.env.HOME }).filter((e): e is [string, string] => e[1] !== undefined));
 const nginxArgs = () => `-p ${dir}/ -c ${etc}/nginx.conf -e ${dir}/error.log`;
 
 /** [what the README says, what runs here, why]; applied in this order. */
@@ -169,7 +171,7 @@ after(async () => {
 async function startInBackground(code: string): Promise<void> {
   server = spawn('bash', ['-e', '-o', 'pipefail', '-c', code], {
     cwd: work,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: String(serverPort), SLACK_API_URL: slack.url },
+    env: { ...shellEnv(), PORT: String(serverPort), SLACK_API_URL: slack.url },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   server.stdout!.on('data', (d: Buffer) => (serverOut += d.toString()));
@@ -204,7 +206,7 @@ test("the trial's marked commands, in order, then /acct whoami through nginx: li
     }
     let stdout: string;
     try {
-      ({ stdout } = await run('bash', ['-e', '-o', 'pipefail', '-c', code], { cwd: work, env: { PATH: process.env.PATH, HOME: process.env.HOME } }));
+      ({ stdout } = await run('bash', ['-e', '-o', 'pipefail', '-c', code], { cwd: work, env: shellEnv() }));
     } catch (err) {
       const e = err as { code?: number; stdout?: string; stderr?: string };
       assert.fail(`trial block ${i + 1} failed (exit ${e.code}):\n${block.code}\n--- as run here ---\n${code}\n--- stdout ---\n${e.stdout}\n--- stderr ---\n${e.stderr}\n--- server ---\n${serverOut}`);
