@@ -2,11 +2,13 @@
 // `docker exec <container> node --import tsx src/admin.ts <command>`. Works on the same database as
 // running servers: the SQLite file (WAL), or PostgreSQL with DATABASE_URL. Never prints a nonce or a
 // code (the database holds none to print), nor a database password.
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openSqliteStore, type SqliteStore } from './store/sqlite.ts';
 import { openStore } from './store/open.ts';
-import { DEFAULT_DATABASE_PATH, describeDatabase } from './config.ts';
+import { ConfigError, DEFAULT_DATABASE_PATH, describeDatabase, loadConfig, type Config } from './config.ts';
+import { effectiveSettings, runChecks } from './doctor.ts';
 import type { Actor, AuditEvent, Binding, Store } from './store/store.ts';
 import type { PostgresStore } from './store/postgres.ts';
 import { bindingJson } from './routes/admin.ts';
@@ -28,7 +30,10 @@ commands:
                            the audit trail: who linked what, when and how (DATE: 2026-01-31 or an
                            ISO time; default format: table)
   purge-expired            delete expired links and pending confirmations now
-  backup FILE              SQLite: online, consistent copy of the file (safe while the server runs)
+  backup [FILE]            SQLite: online, consistent copy of the file (safe while the server runs);
+                           without FILE, into backups/ beside the database (in the image: /data/backups)
+  doctor                   check the configuration in the environment as the server would at start:
+                           Slack's answer to the bot token, the database folder, the internal app
   stats [--json]           bindings, open links and pending confirmations, per workspace
   migrate [--to URL]       copy the bindings and the audit trail of the SQLite file (--db, or
                            DATABASE_PATH) into PostgreSQL (URL, default DATABASE_URL); run it
@@ -102,7 +107,13 @@ async function admin(argv: string[], env: Record<string, string | undefined>, io
       return store;
     };
     const identity = () => {
-      if (!o.workspace || !o['slack-user']) throw new UsageError(`${command} needs --workspace and --slack-user`);
+      if (!o.workspace || !o['slack-user']) {
+        throw new UsageError(
+          command === 'unlink'
+            ? 'unlink takes --workspace T --slack-user U (one binding), or --internal-user NAME (every binding of a person)'
+            : `${command} needs --workspace T and --slack-user U (workspace: the team id, or the enterprise id on Enterprise Grid)`,
+        );
+      }
       return { org: o.workspace, userId: o['slack-user'] };
     };
     const noMore = () => {
@@ -145,9 +156,13 @@ async function admin(argv: string[], env: Record<string, string | undefined>, io
         io.out(`purged ${(await (await open()).purgeExpired(Date.now())).links} expired links and pending confirmations`);
         return 0;
       }
+      case 'doctor': {
+        noMore();
+        return await doctor(env, io);
+      }
       case 'backup': {
-        const [file, ...extra] = rest;
-        if (!file || extra.length) throw new UsageError('backup takes one FILE');
+        const [given, ...extra] = rest;
+        if (extra.length) throw new UsageError('backup takes at most one FILE');
         const where = database();
         if ('url' in where) {
           throw new UsageError(
@@ -155,6 +170,10 @@ async function admin(argv: string[], env: Record<string, string | undefined>, io
               "back it up with PostgreSQL's own tools (pg_dump --format=custom, or your provider's snapshots and point-in-time recovery)",
           );
         }
+        // By default beside the database, in the data folder: in the image that is the /data volume,
+        // where a copy outlives the container (a FILE under /tmp would not).
+        const file = resolve(given ?? join(dirname(where.path), 'backups', `account-binding-${new Date().toISOString().replace(/[:.]/g, '-')}.db`));
+        mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
         await ((await open()) as SqliteStore).backup(file);
         io.out(`backed up to ${file}`);
         return 0;
@@ -332,3 +351,21 @@ process.exitCode = await admin(process.argv.slice(2), process.env, {
   out: (line) => process.stdout.write(`${line}\n`),
   err: (line) => process.stderr.write(`${line}\n`),
 });
+
+/** `admin doctor`: the server's startup self-check, on demand, with the settings in force. */
+async function doctor(env: Record<string, string | undefined>, io: Io): Promise<number> {
+  let config: Config;
+  try {
+    config = loadConfig(env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    io.err(`doctor: ${err.message}`);
+    return 2;
+  }
+  for (const [key, value] of Object.entries(effectiveSettings(config))) io.out(`  ${key.padEnd(28)} ${value}`);
+  const findings = await runChecks(config);
+  for (const f of findings) io.out(`${f.level === 'ok' ? 'ok  ' : f.level === 'warn' ? 'WARN' : 'FAIL'}  ${f.check}: ${f.message}`);
+  const failed = findings.filter((f) => f.level === 'fail').length;
+  io.out(failed ? `${failed} problem${failed === 1 ? '' : 's'} to fix before the server can start` : 'ready to start');
+  return failed ? 1 : 0;
+}

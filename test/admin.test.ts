@@ -2,8 +2,8 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openSqliteStore } from '../src/store/sqlite.ts';
 import type { SlackUser } from '../src/store/store.ts';
@@ -97,7 +97,7 @@ test('unlink: by Slack identity, and every binding of a person for offboarding',
 });
 
 test('usage errors exit 2 with the usage; a missing database exits 1 and creates nothing', () => {
-  for (const args of [[], ['bogus'], ['show', '--workspace', 'T1'], ['unlink', '--internal-user', 'x', '--workspace', 'T1', '--slack-user', 'U1'], ['backup'], ['list', '--nope']]) {
+  for (const args of [[], ['bogus'], ['show', '--workspace', 'T1'], ['unlink', '--internal-user', 'x', '--workspace', 'T1', '--slack-user', 'U1'], ['backup', 'a', 'b'], ['list', '--nope']]) {
     const r = run(...args);
     assert.equal(r.code, 2, args.join(' '));
     assert.match(r.err, /usage: npm run admin/);
@@ -108,4 +108,31 @@ test('usage errors exit 2 with the usage; a missing database exits 1 and creates
   assert.equal(r.code, 1);
   assert.match(r.err, /cannot open the database/);
   assert.equal(existsSync(missing), false);
+});
+
+test('backup without a FILE writes into backups/ beside the database, 0600, and says where; help and every unlink form', () => {
+  const r = run('backup');
+  assert.equal(r.code, 0, r.err);
+  const written = /backed up to (\S+)/.exec(r.out)![1]!;
+  assert.equal(dirname(written), join(dirname(db), 'backups'));
+  assert.equal((statSync(written).mode & 0o777).toString(8), '600');
+  assert.equal(run('help').code, 0);
+  assert.match(run('help').out, /doctor/);
+  const unlink = run('unlink', '--workspace', 'T1');
+  assert.equal(unlink.code, 2);
+  assert.match(unlink.err, /--workspace T --slack-user U \(one binding\), or --internal-user NAME/);
+});
+
+test('doctor: the settings in force and each check; a missing setting is a usage error that names it', () => {
+  const missing = spawnSync(process.execPath, ['--import', 'tsx', 'src/admin.ts', 'doctor'], { cwd: ROOT, encoding: 'utf8', env: { PATH: process.env.PATH } });
+  assert.equal(missing.status, 2);
+  assert.match(missing.stderr, /SLACK_SIGNING_SECRET is required/);
+  const env = { PATH: process.env.PATH, SLACK_SIGNING_SECRET: 's', SLACK_BOT_TOKEN: 'xoxb-doctor', PUBLIC_BASE_URL: 'http://localhost:3000', DATABASE_PATH: db, SLACK_API_URL: 'http://127.0.0.1:1/api/' };
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/admin.ts', 'doctor'], { cwd: ROOT, encoding: 'utf8', env });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /link_verification\s+email/);
+  assert.match(r.stdout, /WARN {2}config: PUBLIC_BASE_URL is not https/);
+  assert.match(r.stdout, /WARN {2}slack: Slack could not be asked/);
+  assert.match(r.stdout, /ok {4}database: .* is writable by uid/);
+  assert.doesNotMatch(r.stdout, /xoxb-doctor/);
 });
