@@ -5,6 +5,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { request } from './support/http-client.ts';
 import { freePort, ROOT, startServer, type RunningServer } from './support/server.ts';
 import { startSlackStub, type SlackStub } from '../src/demo/slack-stand-in.ts';
@@ -252,4 +254,158 @@ test('…and that answer is the ephemeral apology with a request id, not a 500',
     assert.equal(reply.json?.response_type, 'ephemeral');
     assert.match(reply.json?.text, /Sorry, something went wrong on our side.*\(request [0-9a-f-]{36}\)/);
   }
+});
+
+// ---------- deploy/compose.replicas.yaml: the two-replica example, read and checked ----------
+
+type Yaml = null | string | Yaml[] | { [key: string]: Yaml };
+
+/**
+ * The YAML the deploy/ files are written in, read without a YAML package (none is a dependency):
+ * block mappings and sequences, plain and quoted scalars (all kept as text), `|` blocks, comments.
+ * Anything else (flow collections, anchors, tags, tabs) is refused rather than misread.
+ * (test/compose.test.ts reads deploy/compose.yaml with a reader of its own, as this file may not
+ * change it; one shared reader would be better.)
+ */
+function readYaml(text: string): Yaml {
+  const raw = text.split('\n');
+  const lines = raw
+    .map((line, i) => ({ at: i + 1, text: stripComment(line) }))
+    .filter((l) => l.text.trim() !== '')
+    .map((l) => {
+      if (/^\s*\t/.test(l.text)) throw new Error(`line ${l.at}: a tab in the indentation`);
+      return { at: l.at, indent: l.text.length - l.text.trimStart().length, text: l.text.trim() };
+    });
+  let i = 0;
+  const KEY = /^("[^"]*"|'[^']*'|[^\s"'#-][^:]*?):(?:\s+(.*))?$/;
+  const block = (indent: number): Yaml => (lines[i]!.text.startsWith('- ') || lines[i]!.text === '-' ? sequence(indent) : mapping(indent));
+  /** A `|` block after line `at` (1-based): the raw lines deeper than `indent`, their common indentation removed. */
+  const literal = (at: number, indent: number): string => {
+    const body: string[] = [];
+    let n = at;
+    for (; n < raw.length && (raw[n]!.trim() === '' || raw[n]!.length - raw[n]!.trimStart().length > indent); n++) body.push(raw[n]!);
+    while (i < lines.length && lines[i]!.at <= n) i++;
+    const cut = Math.min(...body.filter((b) => b.trim()).map((b) => b.length - b.trimStart().length));
+    return `${body.map((b) => b.slice(cut)).join('\n').replace(/\n+$/, '')}\n`;
+  };
+  const mapping = (indent: number): Yaml => {
+    const out: Record<string, Yaml> = {};
+    while (i < lines.length && lines[i]!.indent === indent && !lines[i]!.text.startsWith('-')) {
+      const line = lines[i++]!;
+      const m = KEY.exec(line.text);
+      if (!m) throw new Error(`line ${line.at}: not "key: value": ${line.text}`);
+      const key = scalar(m[1]!, line.at);
+      if (Object.hasOwn(out, key)) throw new Error(`line ${line.at}: "${key}" twice`);
+      const next = lines[i];
+      if (m[2] === '|') out[key] = literal(line.at, indent);
+      else if (m[2] !== undefined) out[key] = scalar(m[2], line.at);
+      else if (next && (next.indent > indent || (next.indent === indent && next.text.startsWith('-')))) out[key] = block(next.indent);
+      else out[key] = null;
+    }
+    if (i < lines.length && lines[i]!.indent > indent) throw new Error(`line ${lines[i]!.at}: unexpected indentation`);
+    return out;
+  };
+  const sequence = (indent: number): Yaml => {
+    const out: Yaml[] = [];
+    while (i < lines.length && lines[i]!.indent === indent && lines[i]!.text.startsWith('-')) {
+      const line = lines[i]!;
+      const rest = line.text.slice(1).trimStart();
+      if (KEY.test(rest)) {
+        // "- key: value": a mapping whose first line shares the dash's.
+        lines[i] = { at: line.at, indent: indent + (line.text.length - rest.length), text: rest };
+        out.push(mapping(lines[i]!.indent));
+      } else {
+        i++;
+        if (rest === '|') out.push(literal(line.at, indent));
+        else out.push(rest === '' ? block(lines[i]!.indent) : scalar(rest, line.at));
+      }
+    }
+    return out;
+  };
+  const value = block(0);
+  if (i !== lines.length) throw new Error(`line ${lines[i]!.at}: not read (indentation?)`);
+  return value;
+}
+
+function scalar(text: string, at: number): string {
+  if (/^"(?:[^"\\]|\\.)*"$/.test(text)) return JSON.parse(text) as string;
+  if (/^'(?:[^']|'')*'$/.test(text)) return text.slice(1, -1).replaceAll("''", "'");
+  if (/^[[{&*|>!%@`"']/.test(text)) throw new Error(`line ${at}: outside the YAML this test reads: ${text}`);
+  return text;
+}
+
+/** A line without its comment: a # at its start or after a space, outside quotes. */
+function stripComment(line: string): string {
+  let quote = '';
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (quote) {
+      if (c === quote) quote = '';
+    } else if (c === '"' || c === "'") quote = c;
+    else if (c === '#' && (i === 0 || /\s/.test(line[i - 1]!))) return line.slice(0, i).trimEnd();
+  }
+  return line.trimEnd();
+}
+
+test('the YAML reader reads what it claims and refuses what it does not', () => {
+  assert.deepEqual(readYaml('a: 1 # note\nb:\n  - x\n  - k: "v # not a comment"\n    n: \'it\'\'s\'\nc:\nd:\n  - |\n    one # kept\n      two\n  - y\n'), {
+    a: '1',
+    b: ['x', { k: 'v # not a comment', n: "it's" }],
+    c: null,
+    d: ['one # kept\n  two\n', 'y'],
+  });
+  assert.throws(() => readYaml('a: {b: 1}'), /outside the YAML/);
+  assert.throws(() => readYaml('a: &x 1'), /outside the YAML/);
+  assert.throws(() => readYaml('a:\n    b: 1\n  c: 2'), /indentation|not read/);
+  assert.throws(() => readYaml('a: 1\na: 2'), /twice/);
+});
+
+test('deploy/compose.replicas.yaml: two replicas, PostgreSQL and nginx on private networks, every secret a file', () => {
+  const text = readFileSync(join(ROOT, 'deploy/compose.replicas.yaml'), 'utf8');
+  const compose = readYaml(text) as any;
+  const services = compose.services;
+  assert.deepEqual(Object.keys(services).sort(), ['app1', 'app2', 'postgres', 'proxy']);
+  const { app1, app2, postgres, proxy } = services;
+  assert.deepEqual(app2, app1, 'the replicas are alike');
+
+  const env = app1.environment;
+  assert.equal(env.DATABASE_PATH, '', "the image's SQLite default is cleared: both set is a configuration error");
+  assert.equal(env.DATABASE_URL_FILE, '/run/secrets/database_url');
+  for (const name of ['DATABASE_URL', 'SLACK_SIGNING_SECRET', 'SLACK_BOT_TOKEN', 'TRUSTED_PROXY_SECRET']) assert.equal(env[name], undefined, `${name} as a value`);
+  for (const [name, path] of Object.entries(env)) {
+    if (name.endsWith('_FILE')) assert.ok(app1.secrets.includes(String(path).replace('/run/secrets/', '')), `${name}: its secret is mounted`);
+  }
+  assert.equal(app1.ports, undefined, 'a replica publishes nothing');
+  assert.deepEqual(app1.networks, ['backend', 'frontend']);
+  assert.equal(app1.depends_on.postgres.condition, 'service_healthy');
+  assert.equal(env.TRUSTED_PROXIES, proxy.networks.frontend.ipv4_address, "only the proxy's address is trusted");
+  assert.ok(proxy.networks.frontend.ipv4_address.startsWith(compose.networks.frontend.ipam.config[0].subnet.replace(/0\/24$/, '')), 'in its network');
+  assert.equal(env.TRUSTED_PROXY_SECRET_FILE, '/run/secrets/trusted_proxy_secret');
+
+  assert.deepEqual(postgres.networks, ['backend'], 'PostgreSQL is on the internal network only');
+  assert.equal(compose.networks.backend.internal, 'true');
+  assert.equal(postgres.ports, undefined);
+  assert.equal(postgres.environment.POSTGRES_PASSWORD_FILE, '/run/secrets/postgres_password');
+  assert.deepEqual(Object.keys(services).filter((s) => services[s].ports), ['proxy']);
+  for (const port of proxy.ports) assert.match(port, /^127\.0\.0\.1:/, 'published on loopback only');
+
+  // The proxy runs the shipped file, its one upstream line made the two replicas.
+  const shipped = readFileSync(join(ROOT, 'deploy/nginx-sso-proxy.conf'), 'utf8');
+  assert.deepEqual(proxy.volumes, ['./nginx-sso-proxy.conf:/etc/nginx/account-binding.conf.in:ro']);
+  const script = proxy.command[2] as string;
+  const sed = /sed 's\/([^/]+)\/([^/]+)\/' \/etc\/nginx\/account-binding\.conf\.in > \/etc\/nginx\/conf\.d\/default\.conf/.exec(script);
+  assert.ok(sed, script);
+  assert.equal(shipped.split(sed[1]!).length, 2, `deploy/nginx-sso-proxy.conf holds "${sed[1]}" once`);
+  assert.equal(sed[2], 'server app1:3000; server app2:3000;');
+  for (const included of ['/etc/nginx/account-binding-proxy-secret.conf', '/etc/nginx/account-binding.htpasswd']) {
+    assert.ok(shipped.includes(included) && script.includes(included), `the proxy writes ${included}, which the shipped file reads`);
+  }
+  assert.match(script, /\$\$\(cat \/run\/secrets\/trusted_proxy_secret\)/, 'the X-Proxy-Secret line comes from the replicas\' secret file');
+  assert.match(script, /exec nginx -g 'daemon off;'\n$/);
+
+  // Every secret named is declared as a file in ./secrets/, and every declared one is used.
+  const used = new Set(Object.values(services).flatMap((s: any) => s.secrets ?? []));
+  assert.deepEqual([...used].sort(), Object.keys(compose.secrets).sort());
+  for (const s of Object.values(compose.secrets) as any[]) assert.match(s.file, /^\.\/secrets\/\w+$/);
+  assert.doesNotMatch(text, /xox[bp]-|postgres:\/\/[^:@\s]+:[^@\s]+@(?!postgres:5432\/binding \(the password)/, 'no token or password in the file');
 });
