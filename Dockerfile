@@ -1,4 +1,4 @@
-# One image, one process: `docker run` it behind your SSO proxy (README: "Deploying").
+# One image, one process: `docker run` it behind your SSO proxy (README: "Production").
 # Node 24 LTS (Node 20 is end-of-life); the code also runs on Node 20, which the tests use.
 
 # Build stage: compiles better-sqlite3's native addon; the compilers stay here.

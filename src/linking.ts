@@ -162,9 +162,9 @@ export function createLinking({ config, store, keys, slack, log, metrics, backgr
    * code mode: the binding waits for the Slack user to type the code shown in the browser. A
    * pending command not chosen to run is dropped from the pending confirmation.
    */
-  const deferToCode = async (nonceHash: Buffer, identity: Identity, runPending: boolean): Promise<ConfirmOutcome> => {
+  const deferToCode = async (nonceHash: Buffer, identity: Identity, runPending: boolean, by: Actor): Promise<ConfirmOutcome> => {
     const code = newCode();
-    const result = await store.deferLink(nonceHash, identity.user, (id) => codeMac(keys.code, id, code), Date.now(), CODE_TTL_MS, runPending);
+    const result = await store.deferLink(nonceHash, identity.user, (id) => codeMac(keys.code, id, code), Date.now(), CODE_TTL_MS, runPending, by);
     if (result.outcome === 'gone') return { outcome: 'link_gone' };
     if (result.outcome === 'already_bound') return result;
     return { outcome: 'code_shown', link: result.link, code, minutes: CODE_TTL_MS / 60_000 };
@@ -201,7 +201,7 @@ export function createLinking({ config, store, keys, slack, log, metrics, backgr
         case 'email':
           return confirmByEmail(nonceHash, identity, runPending, by);
         case 'code':
-          return deferToCode(nonceHash, identity, runPending);
+          return deferToCode(nonceHash, identity, runPending, by);
         case 'confirm':
           return bind(nonceHash, identity.user, 'confirm', runPending, by);
       }

@@ -146,7 +146,7 @@ function contract(backend: Backend): void {
     /** A pending code confirmation for `u`, confirmed in the browser by `internalUser`. */
     const pend = async (store: Store, u: SlackUser, internalUser: string, now = T0, ttlMs = TTL, keep = false) => {
       await create(store, u, `pend-${u.userId}-${now}`, now, 0, 'report');
-      return store.deferLink(nonce(`pend-${u.userId}-${now}`), internalUser, codeMacFor, now, ttlMs, keep);
+      return store.deferLink(nonce(`pend-${u.userId}-${now}`), internalUser, codeMacFor, now, ttlMs, keep, by);
     };
 
     it('ping: the database can be read and written', async ({ store }) => {
@@ -224,8 +224,8 @@ function contract(backend: Backend): void {
       assert.deepEqual(await store.completeLink(nonce('c'), 'carol', 'confirm', T0 + TTL, by), { outcome: 'gone' });
       assert.equal(await store.getBinding(user('U2')), undefined);
       assert.equal(await store.getBinding({ org: 'T1', userId: 'U3' }), undefined);
-      // By time: U2's link (T0) before the binding (T0 + 5).
-      assert.deepEqual(await actions(store), ['link_created', 'link_created', 'linked:email', 'link_created']);
+      // By time: U2's link (T0) before the binding (T0 + 5); the spent link 'b' is in the trail too.
+      assert.deepEqual(await actions(store), ['link_created', 'link_created', 'linked:email', 'link_created', 'link_cancelled:already_bound']);
     });
 
     it('completeLink: twenty concurrent completions of one link, across two stores, bind once', async ({ store, another }) => {
@@ -270,11 +270,11 @@ function contract(backend: Backend): void {
         seen.push(id);
         return codeMacFor(id);
       };
-      const pending = await store.deferLink(nonce('a'), 'alice', macFor, T0 + 1, TTL, false);
+      const pending = await store.deferLink(nonce('a'), 'alice', macFor, T0 + 1, TTL, false, by);
       assert.deepEqual(pending, { outcome: 'pending', link: { ...linkOf(user('U1'), T0), pendingText: null } });
       assert.deepEqual([seen[0]?.org, seen[0]?.userId], ['T1', 'U1'], 'the code is made for the link\'s identity');
       assert.equal(await store.getLiveLink(nonce('a'), T0 + 1), undefined, 'the link became the pending confirmation');
-      assert.deepEqual(await store.deferLink(nonce('a'), 'alice', codeMacFor, T0 + 2, TTL, false), { outcome: 'gone' });
+      assert.deepEqual(await store.deferLink(nonce('a'), 'alice', codeMacFor, T0 + 2, TTL, false, by), { outcome: 'gone' });
 
       assert.deepEqual(await store.confirmCode(user('U1'), wrongCode, T0 + 3, 3, by), { outcome: 'wrong', attemptsLeft: 2 });
       const bound = await store.confirmCode(user('U1'), rightCode(user('U1')), T0 + 4, 3, by);
@@ -294,7 +294,9 @@ function contract(backend: Backend): void {
       assert.deepEqual(
         audit.map((a) => [a.action, a.reason, a.slackUser, a.internalUser]),
         [
-          ['linked', 'code', 'U2', 'bob'], // at T0 + 1
+          ['code_issued', null, 'U2', 'bob'], // at T0
+          ['code_issued', null, 'U1', 'alice'], // T0 + 1, written before U2's binding
+          ['linked', 'code', 'U2', 'bob'], // T0 + 1
           ['verification_failed', 'wrong_code', 'U1', 'alice'], // T0 + 3
           ['linked', 'code', 'U1', 'alice'], // T0 + 4
         ],
@@ -343,7 +345,7 @@ function contract(backend: Backend): void {
     it('deferLink: already_bound when the identity is bound, and the link is spent', async ({ store }) => {
       await bind(store, user('U1'), 'alice');
       await create(store, user('U1'), 'a', T0 + 1);
-      const result = await store.deferLink(nonce('a'), 'bob', codeMacFor, T0 + 2, TTL, false);
+      const result = await store.deferLink(nonce('a'), 'bob', codeMacFor, T0 + 2, TTL, false, by);
       assert.deepEqual(result, { outcome: 'already_bound', binding: bindingOf(user('U1'), 'alice', T0, 'confirm') });
       assert.equal(await store.getLiveLink(nonce('a'), T0 + 2), undefined);
       assert.deepEqual(await store.confirmCode(user('U1'), rightCode(user('U1')), T0 + 3, 3, by), { outcome: 'none' });
@@ -444,7 +446,7 @@ function contract(backend: Backend): void {
 
       await assert.rejects(create(store, user('U4'), 'b', T0 + 2), /audit is full/);
       assert.equal(await store.getLiveLink(nonce('b'), T0 + 2), undefined, 'no link without its audit row');
-      assert.equal((await store.listAudit()).length, 4, 'nothing was written since');
+      assert.equal((await store.listAudit()).length, 5, 'nothing was written since');
     });
 
     it('audit_events is append-only', async ({ store, exec }) => {

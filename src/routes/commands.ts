@@ -57,7 +57,17 @@ export function commandsRoute({ signingSecret, claimRequest, log, metrics, handl
         metrics.inc('slack_signature_failures_total');
         throw new HttpError(401, 'Invalid Slack request signature.');
       }
-      if (await refuseReplay(ctx.req, claimRequest)) {
+      let replayed: boolean;
+      try {
+        replayed = await refuseReplay(ctx.req, claimRequest);
+      } catch (err) {
+        // The replay claim lives in the database on PostgreSQL: with the database away, the user
+        // gets the same apology as for any failure after this point, never a bare 500.
+        record('error');
+        log.error('command_failed', { request_id: ctx.requestId, error: describe(err) });
+        return json(200, apology(ctx.requestId));
+      }
+      if (replayed) {
         log.warn('slack_request_replayed', { request_id: ctx.requestId });
         metrics.inc('slack_replays_refused_total');
         throw new HttpError(401, 'This signed request was already received.');

@@ -282,7 +282,11 @@ export function openSqliteStore(path: string, { mustExist = false } = {}): Sqlit
    */
   const bindOnce = (row: LinkRow, internalUser: string, verification: LinkVerification, now: number, by: Actor): BindResult => {
     const existing = s.getBinding.get(row.slack_org, row.slack_user_id);
-    if (existing) return { outcome: 'already_bound', binding: bindingOf(existing) };
+    if (existing) {
+      // The link (or pending confirmation) is spent all the same: say so in the trail.
+      audit(now, 'link_cancelled', 'already_bound', slackUserOf(row), internalUser, by);
+      return { outcome: 'already_bound', binding: bindingOf(existing) };
+    }
     const binding: Binding = { ...slackUserOf(row), internalUser, createdAt: now, verifiedBy: verification, lastUsedAt: null };
     s.insertBinding.run(binding);
     s.deleteLinkOfUser.run(row.slack_org, row.slack_user_id);
@@ -312,15 +316,19 @@ export function openSqliteStore(path: string, { mustExist = false } = {}): Sqlit
   });
 
   const deferLink = db.transaction(
-    (nonceHash: Buffer, internalUser: string, codeMacFor: (id: SlackIdentity) => Buffer, now: number, ttlMs: number, keep: boolean): DeferResult => {
+    (nonceHash: Buffer, internalUser: string, codeMacFor: (id: SlackIdentity) => Buffer, now: number, ttlMs: number, keep: boolean, by: Actor): DeferResult => {
       const row = consumeLink(nonceHash, now);
       if (!row) return { outcome: 'gone' };
       const existing = s.getBinding.get(row.slack_org, row.slack_user_id);
-      if (existing) return { outcome: 'already_bound', binding: bindingOf(existing) };
+      if (existing) {
+        audit(now, 'link_cancelled', 'already_bound', slackUserOf(row), internalUser, by);
+        return { outcome: 'already_bound', binding: bindingOf(existing) };
+      }
       const link = linkOf(row);
       if (!keep) link.pendingText = null;
       // created_at stays the time of the slash command: its response_url lives 30 minutes from then.
       s.upsertPending.run({ ...link, internalUser, codeMac: codeMacFor(link), createdAt: link.createdAt, expiresAt: now + ttlMs });
+      audit(now, 'code_issued', null, link, internalUser, by);
       return { outcome: 'pending', link };
     },
   );
@@ -331,6 +339,7 @@ export function openSqliteStore(path: string, { mustExist = false } = {}): Sqlit
       if (!row) return { outcome: 'none' };
       if (row.expires_at <= now) {
         s.deletePending.run(id.org, id.userId);
+        audit(now, 'link_cancelled', 'code_expired', slackUserOf(row), row.internal_user, by);
         return { outcome: 'expired' };
       }
       const who = slackUserOf(row);
@@ -428,7 +437,7 @@ export function openSqliteStore(path: string, { mustExist = false } = {}): Sqlit
     createLink: (link, by) => createLink({ link, by }),
     endLink: async (nonceHash, now, ending, by) => endLink.immediate(nonceHash, now, ending, by),
     completeLink: (nonceHash, internalUser, verification, now, by) => completeLink({ nonceHash, internalUser, verification, now, by }),
-    deferLink: async (nonceHash, internalUser, codeMacFor, now, ttlMs, keep) => deferLink.immediate(nonceHash, internalUser, codeMacFor, now, ttlMs, keep),
+    deferLink: async (nonceHash, internalUser, codeMacFor, now, ttlMs, keep, by) => deferLink.immediate(nonceHash, internalUser, codeMacFor, now, ttlMs, keep, by),
     confirmCode: async (id, matches, now, maxFailures, by) => confirmCode.immediate(id, matches, now, maxFailures, by),
     unlink: async (id, by) => unlink.immediate(id, by),
     revoke: async (scope, reason, by) => revoke.immediate(scope, reason, by),

@@ -61,7 +61,12 @@ export interface Actor {
   clientAddress: string | null;
 }
 
-export const AUDIT_ACTIONS = ['link_created', 'link_cancelled', 'verification_failed', 'linked', 'unlinked', 'revoked'] as const;
+/**
+ * code_issued: LINK_VERIFICATION=code, the link was confirmed in the browser by internal_user and
+ * now waits for the code in Slack. link_cancelled's reason says why a link ended unused (null: its
+ * user cancelled; already_bound, code_expired, or a revocation's reason).
+ */
+export const AUDIT_ACTIONS = ['link_created', 'link_cancelled', 'verification_failed', 'code_issued', 'linked', 'unlinked', 'revoked'] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
 /** Why a binding was revoked: each is a trigger README's "When someone leaves" describes. */
@@ -188,6 +193,7 @@ export interface Store {
     now: number,
     ttlMs: number,
     keepPendingCommand: boolean,
+    by: Actor,
   ): Promise<DeferResult>;
   /** The Slack user typed a code: bind on a match, count a miss, void after `maxFailures`. */
   confirmCode(id: SlackIdentity, matches: (codeMac: Buffer) => boolean, now: number, maxFailures: number, by: Actor): Promise<CodeResult>;
