@@ -2,11 +2,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { checkDatabaseFolder, checkInternalApp, checkSlackToken, effectiveSettings } from '../src/doctor.ts';
 import { loadConfig } from '../src/config.ts';
 import { startSlackStub, type SlackStub } from '../src/demo/slack-stand-in.ts';
-import { freePort, runToExit, startServer, tempDir, CONFIRM_ONLY } from './support/server.ts';
+import { ROOT, freePort, runToExit, startServer, tempDir, CONFIRM_ONLY } from './support/server.ts';
 
 let slack: SlackStub;
 before(async () => {
@@ -43,23 +44,30 @@ test("auth.test: the workspace and bot named; a rejected token fails with the fi
 
 test('a database folder the running uid cannot write is named, with the uid and the chown that fixes it', () => {
   const dir = tempDir();
-  const locked = join(dir, 'data');
-  mkdirSync(locked);
-  assert.equal(checkDatabaseFolder({ databaseUrl: null, databasePath: join(locked, 'a.db') }).level, 'ok');
-  chmodSync(locked, 0o500);
-  try {
-    // As root every folder is writable: check as the image's uid would see it, through a folder nobody may write.
-    const finding = checkDatabaseFolder({ databaseUrl: null, databasePath: join(locked, 'sub', 'a.db') }, 1000);
-    if (process.getuid?.() === 0) {
-      assert.ok(['ok', 'fail'].includes(finding.level));
-    } else {
-      assert.equal(finding.level, 'fail');
-      assert.match(finding.message, /not writable by uid 1000 .*chown -R 1000:1000/);
-    }
-  } finally {
-    chmodSync(locked, 0o700);
-  }
+  assert.equal(checkDatabaseFolder({ databaseUrl: null, databasePath: join(dir, 'data', 'a.db') }).level, 'ok');
   assert.equal(checkDatabaseFolder({ databaseUrl: 'postgres://u:secret@db/x', databasePath: '' }).message, 'PostgreSQL at postgresql://db/x');
+  // A root-owned bind mount seen by the image's unprivileged user: here root owns the folder and the
+  // server runs as nobody (when this test runs as root, as CI does; otherwise the folder is made read-only).
+  const locked = join(dir, 'mount');
+  mkdirSync(locked, { mode: 0o755 });
+  const asRoot = process.getuid?.() === 0;
+  if (!asRoot) chmodSync(locked, 0o500);
+  const env = { PATH: process.env.PATH, SLACK_SIGNING_SECRET: 's', SLACK_BOT_TOKEN: 'xoxb-1', PUBLIC_BASE_URL: 'https://x.example', DATABASE_PATH: join(locked, 'db', 'a.db'), SLACK_API_URL: slack.url, PORT: '0' };
+  const run = (...args: string[]) =>
+    asRoot
+      ? spawnSync('runuser', ['-u', 'nobody', '--', process.execPath, '--import', 'tsx', ...args], { cwd: ROOT, encoding: 'utf8', env })
+      : spawnSync(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, encoding: 'utf8', env });
+  try {
+    const server = run('src/main.ts');
+    assert.equal(server.status, 1, server.stdout + server.stderr);
+    assert.match(server.stderr, /is not writable by uid \d+, which runs this service: fix it with "chown -R \d+:\d+ /);
+    assert.doesNotMatch(server.stderr, /SqliteError/);
+    const doctor = run('src/admin.ts', 'doctor');
+    assert.equal(doctor.status, 1);
+    assert.match(doctor.stdout, /FAIL {2}database: .* is not writable by uid/);
+  } finally {
+    chmodSync(locked, 0o755);
+  }
 });
 
 test('the internal application unreachable is a warning, reachable is ok', async () => {
