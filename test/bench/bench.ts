@@ -1,7 +1,9 @@
 // `npm run bench`: this project against the floor (a bare node:http server that only verifies the
 // signature) and against @slack/bolt, under the same load from wrk (Debian's `wrk`), on loopback.
-// Alternating rounds, medians. Then the unbound path (a new link, one SQLite write, per request),
-// the /associate confirmation POST, peak RSS under load and time to ready.
+// Alternating rounds, medians. The project runs twice: on SQLite (the default) and on PostgreSQL (a
+// cluster the bench starts itself: test/bench/postgres.ts says how it is tuned). Then the unbound
+// path (a new link, one write, per request) on both, the /associate confirmation POST, peak RSS
+// under load and time to ready. BENCH_PG_POOL sets the server's DATABASE_POOL_MAX (default 10).
 // BENCH_ROUNDS (default 3), BENCH_SECONDS (default 5) and BENCH_WARMUP_SECONDS (default 1) make it
 // longer or shorter.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -15,6 +17,7 @@ import { startSlackStub } from '../../src/demo/slack-stand-in.ts';
 import { ROOT } from '../../src/demo/spawn-server.ts';
 import { freePort } from '../support/server.ts';
 import { keepAlive, measureSteps } from './steps.ts';
+import { BENCH_SETTINGS, startBenchPostgres } from './postgres.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -173,13 +176,15 @@ interface Result {
   /** CPU per request of the measured server, in µs. */
   userUs: number;
   kernelUs: number;
+  /** CPU per request of the database server's own processes (PostgreSQL), in µs; 0 for SQLite (in-process). */
+  dbUs: number;
 }
 
 /**
  * Runs wrk cycling through `requests` (each sent once before any repeats). Asynchronously: this
  * process also plays Slack's API for the server's DMs and must keep answering meanwhile.
  */
-async function wrk(proc: Proc, requests: Request[], seconds = SECONDS): Promise<Result> {
+async function wrk(proc: Proc, requests: Request[], seconds = SECONDS, dbCpuUs: () => number = () => 0): Promise<Result> {
   const url = proc.url;
   const data = join(dir, 'requests.tsv');
   writeFileSync(
@@ -207,6 +212,7 @@ end
 `,
   );
   const cpuBefore = cpuUs(proc.serverPid);
+  const dbBefore = dbCpuUs();
   const child = spawn('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-s', script, url], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -223,6 +229,7 @@ end
   const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
   const socketErrors = socket ? socket.slice(1).reduce((a, b) => a + Number(b), 0) : 0;
   const cpuAfter = cpuUs(proc.serverPid);
+  const dbAfter = dbCpuUs();
   const count = Number(/(\d+) requests in/.exec(out)![1]);
   return {
     rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1]),
@@ -231,6 +238,7 @@ end
     errors: non2xx + socketErrors,
     userUs: (cpuAfter.user - cpuBefore.user) / count,
     kernelUs: (cpuAfter.kernel - cpuBefore.kernel) / count,
+    dbUs: (dbAfter - dbBefore) / count,
   };
 }
 
@@ -269,9 +277,22 @@ const databasePath = join(dir, 'bench.db');
   keepAlive.push(db, insert);
 }
 
-const projectEnv = { SLACK_BOT_TOKEN: 'xoxb-bench', PUBLIC_BASE_URL: 'https://bench.example', DATABASE_PATH: databasePath, SLACK_API_URL: slack.url };
+const commonEnv = { SLACK_BOT_TOKEN: 'xoxb-bench', PUBLIC_BASE_URL: 'https://bench.example', SLACK_API_URL: slack.url };
+const projectEnv = { ...commonEnv, DATABASE_PATH: databasePath };
+
+// The same 10,000 bindings on PostgreSQL: the schema from the server's first start, as for SQLite.
+const postgres = await startBenchPostgres(TICK_US);
+const postgresEnv = (url: string) => ({ ...commonEnv, DATABASE_URL: url, DATABASE_POOL_MAX: process.env.BENCH_PG_POOL ?? '10' });
+const boundUrl = await postgres.database();
+{
+  const seed = await start('seed-postgres', 'npm', ['start', '--silent'], postgresEnv(boundUrl), 'src/main.ts');
+  await seed.stop();
+  await postgres.seedBindings(boundUrl, BINDINGS);
+}
+
 const servers = {
   project: () => start('project', 'npm', ['start', '--silent'], projectEnv, 'src/main.ts'),
+  postgres: () => start('postgres', 'npm', ['start', '--silent'], postgresEnv(boundUrl), 'src/main.ts'),
   bare: () => start('bare', process.execPath, ['--import', 'tsx', 'test/bench/bare-server.ts'], {}, 'bare-server.ts'),
   bolt: () => start('bolt', process.execPath, ['--import', 'tsx', 'test/bench/bolt-server.ts'], {}, 'bolt-server.ts'),
   plumbing: () => start('plumbing', process.execPath, ['--import', 'tsx', 'test/bench/plumbing-server.ts'], {}, 'plumbing-server.ts'),
@@ -279,10 +300,14 @@ const servers = {
 type Name = keyof typeof servers;
 
 console.log(`machine: ${cpus().length} × ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, wrk -t1 -c${CONNECTIONS}, ${WARMUP_SECONDS} s warm-up then ${SECONDS} s × ${ROUNDS} rounds`);
+console.log(
+  `PostgreSQL ${postgres.version} on the same machine, over TCP on 127.0.0.1, DATABASE_POOL_MAX=${process.env.BENCH_PG_POOL ?? 10}; ` +
+    `${Object.entries(BENCH_SETTINGS).map(([k, v]) => `${k}=${v}`).join(' ')}, fsync and synchronous_commit on`,
+);
 
 // ---------- bound-user command: project vs bare vs bolt ----------
 
-const results: Record<Name, Result[]> = { project: [], bare: [], bolt: [], plumbing: [] };
+const results: Record<Name, Result[]> = { project: [], postgres: [], bare: [], bolt: [], plumbing: [] };
 const readiness: number[] = [];
 let peakRssBound = 0;
 let peakRssWrites = 0;
@@ -290,16 +315,18 @@ const boundUser = 'U004242'; // one of the 10,000
 /** Enough unique, pre-signed requests that wrk never sends one twice in `seconds` (at up to 60k req/s). */
 const whoamiPool = (seconds: number) => Array.from({ length: Math.max(1, seconds) * 60_000 }, () => slashCommand(boundUser, 'whoami'));
 for (let round = 0; round < ROUNDS; round++) {
-  const order: Name[] = round % 2 === 0 ? ['project', 'bare', 'bolt', 'plumbing'] : ['plumbing', 'bolt', 'bare', 'project'];
+  const order: Name[] = round % 2 === 0 ? ['project', 'postgres', 'bare', 'bolt', 'plumbing'] : ['plumbing', 'bolt', 'bare', 'postgres', 'project'];
   for (const name of order) {
     const proc = await servers[name]();
     if (name === 'project') readiness.push(proc.readyMs);
     const whoami = slashCommand(boundUser, 'whoami');
     const check = await fetch(`${proc.url}${whoami.path}`, { method: whoami.method, headers: whoami.headers, body: whoami.body });
     const text = await check.text();
-    if (check.status !== 200 || (name === 'project' && !/person4242@corp.example/.test(text))) throw new Error(`${name} answered ${check.status}: ${text}`);
-    if (WARMUP_SECONDS > 0) await wrk(proc, whoamiPool(WARMUP_SECONDS), WARMUP_SECONDS);
-    results[name].push(await wrk(proc, whoamiPool(SECONDS)));
+    const ours = name === 'project' || name === 'postgres';
+    if (check.status !== 200 || (ours && !/person4242@corp.example/.test(text))) throw new Error(`${name} answered ${check.status}: ${text}`);
+    const dbCpu = name === 'postgres' ? postgres.cpuUs : undefined;
+    if (WARMUP_SECONDS > 0) await wrk(proc, whoamiPool(WARMUP_SECONDS), WARMUP_SECONDS, dbCpu);
+    results[name].push(await wrk(proc, whoamiPool(SECONDS), SECONDS, dbCpu));
     if (name === 'project') peakRssBound = Math.max(peakRssBound, peakRssMb(proc.serverPid));
     await proc.stop();
   }
@@ -307,16 +334,31 @@ for (let round = 0; round < ROUNDS; round++) {
 
 const row = (label: string, r: Result[]) => {
   const mid = (f: (x: Result) => number) => median(r.map(f));
-  const m = { rps: mid((x) => x.rps), p50: mid((x) => x.p50), p99: mid((x) => x.p99), errors: r.reduce((a, x) => a + x.errors, 0), userUs: mid((x) => x.userUs), kernelUs: mid((x) => x.kernelUs) };
+  const m = {
+    rps: mid((x) => x.rps),
+    p50: mid((x) => x.p50),
+    p99: mid((x) => x.p99),
+    errors: r.reduce((a, x) => a + x.errors, 0),
+    userUs: mid((x) => x.userUs),
+    kernelUs: mid((x) => x.kernelUs),
+    dbUs: mid((x) => x.dbUs),
+  };
   console.log(
     `${label.padEnd(40)} ${m.rps.toFixed(0).padStart(8)} ${m.p50.toFixed(2).padStart(7)} ${m.p99.toFixed(2).padStart(7)} ${String(m.errors).padStart(6)}` +
-      `   ${m.userUs.toFixed(1).padStart(5)} + ${m.kernelUs.toFixed(1).padStart(5)}`,
+      `   ${m.userUs.toFixed(1).padStart(5)} + ${m.kernelUs.toFixed(1).padStart(5)}${m.dbUs ? `   + PostgreSQL ${m.dbUs.toFixed(1)}` : ''}`,
   );
   return m;
 };
-const HEADER = `${'req/s'.padStart(8)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'errors'.padStart(6)}   CPU µs/req user + kernel`;
+const HEADER = `${'req/s'.padStart(8)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'errors'.padStart(6)}   CPU µs/req user + kernel (server; + the database's own processes)`;
+/** The targets for several replicas on PostgreSQL (docs/postgresql.md), checked against each backend's row. */
+const targets: string[] = [];
+const target = (what: string, met: boolean, detail: string) => targets.push(`  ${met ? 'met   ' : 'MISSED'} ${what}: ${detail}`);
 console.log(`\n${'bound-user command (/acct whoami)'.padEnd(40)} ${HEADER}`);
 const project = row('this project (npm start, 10k bindings)', results.project);
+const projectPg = row('  the same on PostgreSQL', results.postgres);
+for (const [name, m] of [['SQLite', project], ['PostgreSQL', projectPg]] as const) {
+  target(`bound-user ≥ 5,000 req/s with p99 < 10 ms, ${name}`, m.rps >= 5000 && m.p99 < 10, `${m.rps.toFixed(0)} req/s, p99 ${m.p99.toFixed(2)} ms`);
+}
 const bare = row('bare node:http (verify + fixed JSON)', results.bare);
 const boltM = row('@slack/bolt (HTTPReceiver)', results.bolt);
 const plumbing = row("bare's work through our src/http.ts", results.plumbing);
@@ -333,8 +375,21 @@ console.log(`ratios: project/bare ${(project.rps / bare.rps).toFixed(2)}×   pro
     const requests = Array.from({ length: 100_000 }, (_, i) => slashCommand(`UN${round}X${i}`, 'link'));
     unbound.push(await wrk(proc, requests));
   }
+  const pgUrl = await postgres.database();
+  const pgProc = await start('postgres-writes', 'npm', ['start', '--silent'], { ...postgresEnv(pgUrl), LINK_VERIFICATION: 'confirm' }, 'src/main.ts');
+  const unboundPg: Result[] = [];
+  if (WARMUP_SECONDS > 0) await wrk(pgProc, Array.from({ length: 50_000 }, (_, i) => slashCommand(`UPW${i}`, 'link')), WARMUP_SECONDS, postgres.cpuUs);
+  for (let round = 0; round < ROUNDS; round++) {
+    const requests = Array.from({ length: 100_000 }, (_, i) => slashCommand(`UP${round}X${i}`, 'link'));
+    unboundPg.push(await wrk(pgProc, requests, SECONDS, postgres.cpuUs));
+  }
+  await pgProc.stop();
   console.log(`\n${'unbound: a new link per request'.padEnd(40)} ${HEADER}`);
-  row('links created (WAL, synchronous=FULL)', unbound);
+  const links = row('links created (WAL, synchronous=FULL)', unbound);
+  const linksPg = row('  the same on PostgreSQL (fsync, sync. commit)', unboundPg);
+  for (const [name, m] of [['SQLite', links], ['PostgreSQL', linksPg]] as const) {
+    target(`new links ≥ 1,000/s, ${name}`, m.rps >= 1000, `${m.rps.toFixed(0)} links/s, p99 ${m.p99.toFixed(2)} ms`);
+  }
 
   // Links to confirm, made and opened beforehand: each POST consumes one (a transaction + a DM).
   const COUNT = 40_000;
@@ -379,6 +434,8 @@ console.log(`ratios: project/bare ${(project.rps / bare.rps).toFixed(2)}×   pro
 
 console.log(`\nproject peak RSS: ${peakRssBound.toFixed(0)} MB under the bound-user load; ${peakRssWrites.toFixed(0)} MB after the write paths (links, confirmations and their Slack DMs)`);
 console.log(`project ready (npm start → /healthz 200): median ${median(readiness).toFixed(0)} ms, worst ${Math.max(...readiness).toFixed(0)} ms`);
+console.log(`\ntargets (several replicas on PostgreSQL):\n${targets.join('\n')}`);
+postgres.cluster.dispose();
 await slack.close();
 rmSync(dir, { recursive: true, force: true });
 process.exit(0);

@@ -116,6 +116,8 @@ export interface Cluster {
    */
   freeze(): void;
   thaw(): void;
+  /** The server's processes now: the postmaster and its children (for the bench's CPU count). */
+  processes(): number[];
   /** Stops it at once and removes its files; also done when this process exits. */
   dispose(): void;
 }
@@ -201,12 +203,17 @@ export async function startCluster(o: ClusterOptions = {}): Promise<Cluster> {
     },
     freeze: () => signalAll(data, 'SIGSTOP'),
     thaw: () => signalAll(data, 'SIGCONT'),
+    processes: () => processesOf(data),
     dispose,
   };
 }
 
-/** The postmaster (its pid is postmaster.pid's first line) and every process it started. */
 function signalAll(data: string, signal: NodeJS.Signals): void {
+  for (const pid of processesOf(data)) process.kill(pid, signal);
+}
+
+/** The postmaster (its pid is postmaster.pid's first line) and every process it started. */
+function processesOf(data: string): number[] {
   const postmaster = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
   const children = readdirSync('/proc')
     .filter((entry) => /^\d+$/.test(entry))
@@ -218,7 +225,7 @@ function signalAll(data: string, signal: NodeJS.Signals): void {
       }
     })
     .map(Number);
-  for (const pid of [postmaster, ...children]) process.kill(pid, signal);
+  return [postmaster, ...children];
 }
 
 const failed =
