@@ -213,7 +213,7 @@ test('every page fits a 375 px phone and a desktop: named for the product, nothi
     for (const [page, url] of [['confirm', link], ['links', `${nginx.url}/links`], ['gone', `${nginx.url}/associate?nonce=${'x'.repeat(43)}`]] as const) {
       await tab.goto(url);
       assert.match(await tab.locator('main').innerText(), /^Account Binding\n/, `${page}: the product is named first`);
-      const overflow = await tab.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      const overflow: number = await tab.evaluate('document.documentElement.scrollWidth - window.innerWidth');
       assert.ok(overflow <= 0, `${page} at ${name}: ${overflow} px wider than the screen`);
       await tab.screenshot({ path: join(ARTIFACTS, `${page}-${name}.png`), fullPage: true });
     }
