@@ -265,7 +265,8 @@ export function loadConfig(env: Env): Config {
   // DATABASE_URL may hold the database's password: a secret (NAME or NAME_FILE), never logged.
   const databaseUrl = secret('DATABASE_URL', false) || null;
   if (databaseUrl !== null && !/^postgres(ql)?:\/\/[^/]/i.test(databaseUrl)) problems.push(`DATABASE_URL must be a postgres:// or postgresql:// URL (got "${redactUrl(databaseUrl)}")`);
-  if (databaseUrl !== null && env.DATABASE_PATH) problems.push('DATABASE_PATH and DATABASE_URL are both set; set only one (DATABASE_URL selects PostgreSQL)');
+  // The image sets DATABASE_PATH for its /data volume; a DATABASE_URL given to it wins.
+  if (databaseUrl !== null && env.DATABASE_PATH) warnings.push(`DATABASE_PATH (${env.DATABASE_PATH}) is ignored: DATABASE_URL selects PostgreSQL`);
   const slashCommand = env.SLASH_COMMAND || '/acct';
   if (!/^\/[a-z0-9_-]{1,31}$/.test(slashCommand)) problems.push(`SLASH_COMMAND must be like /acct: a slash and up to 31 lower-case letters, digits, - or _ (got "${slashCommand}")`);
   if ((env.APP_NAME ?? '').length > 60) problems.push('APP_NAME must be at most 60 characters');
