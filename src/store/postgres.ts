@@ -7,20 +7,19 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
-import type { PoolClient, QueryResultRow } from 'pg';
+import type { PoolClient } from 'pg';
 import type {
   Actor,
   AuditAction,
-  AuditEvent,
   Binding,
   BindResult,
-  Link,
   LinkVerification,
   RevokeScope,
   SlackUser,
   Store,
   WorkspaceStats,
 } from './store.ts';
+import { auditOf, bindingOf, linkOf, slackUserOf, type AuditRow, type BindingRow, type LinkRow, type PendingRow, type Row } from './rows.ts';
 import { LAST_USED_RESOLUTION_MS } from './store.ts';
 import type { ExportedAuditEvent, ImportedAudit, ImportedBindings } from './transfer.ts';
 
@@ -67,78 +66,6 @@ const types: pg.CustomTypesConfig = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
     oid === pg.types.builtins.INT8 ? Number : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
 };
-
-interface Row extends QueryResultRow {
-  slack_org: string;
-  slack_user_id: string;
-  slack_team_id: string;
-  slack_enterprise_id: string | null;
-  slack_user_name: string;
-  slack_team_domain: string;
-}
-interface BindingRow extends Row {
-  internal_user: string;
-  created_at: number;
-  verified_by: LinkVerification | null;
-  last_used_at: number | null;
-}
-interface LinkRow extends Row {
-  command: string;
-  pending_text: string | null;
-  channel_id: string | null;
-  response_url: string | null;
-  created_at: number;
-  expires_at: number;
-}
-interface PendingRow extends LinkRow {
-  internal_user: string;
-  code_mac: Buffer;
-  failed_attempts: number;
-}
-interface AuditRow extends QueryResultRow {
-  time: number;
-  action: AuditAction;
-  reason: string | null;
-  slack_org: string | null;
-  slack_team_id: string | null;
-  slack_user_id: string | null;
-  internal_user: string | null;
-  actor: string;
-  request_id: string | null;
-  client_address: string | null;
-}
-
-const slackUserOf = (r: Row): SlackUser => ({
-  org: r.slack_org,
-  userId: r.slack_user_id,
-  teamId: r.slack_team_id,
-  enterpriseId: r.slack_enterprise_id,
-  userName: r.slack_user_name,
-  teamDomain: r.slack_team_domain,
-});
-const bindingOf = (r: BindingRow): Binding =>
-  Object.assign(slackUserOf(r), { internalUser: r.internal_user, createdAt: r.created_at, verifiedBy: r.verified_by, lastUsedAt: r.last_used_at });
-const linkOf = (r: LinkRow): Link => ({
-  ...slackUserOf(r),
-  command: r.command,
-  pendingText: r.pending_text,
-  channelId: r.channel_id,
-  responseUrl: r.response_url,
-  createdAt: r.created_at,
-  expiresAt: r.expires_at,
-});
-const auditOf = (r: AuditRow): AuditEvent => ({
-  time: r.time,
-  action: r.action,
-  reason: r.reason,
-  org: r.slack_org,
-  teamId: r.slack_team_id,
-  slackUser: r.slack_user_id,
-  internalUser: r.internal_user,
-  actor: r.actor,
-  requestId: r.request_id,
-  clientAddress: r.client_address,
-});
 
 /** Rows a DELETE … RETURNING gave in no particular order, in SQLite's (key) order, so both stores audit alike. */
 const byIdentity = <R extends Row>(rows: R[]): R[] =>
