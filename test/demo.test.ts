@@ -26,3 +26,31 @@ test('npm run demo -- --once walks the whole story and exits 0', async () => {
     assert.match(out, expected);
   }
 });
+
+test('npm run demo -- --host 0.0.0.0 --port P: the links name this machine\'s address and port, and open from it', async () => {
+  const { freePort } = await import('./support/server.ts');
+  const { networkInterfaces } = await import('node:os');
+  const port = await freePort();
+  const child = spawn('npm', ['run', '--silent', 'demo', '--', '--host', '0.0.0.0', '--port', String(port)], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  try {
+    const deadline = Date.now() + 60_000;
+    while (!/Your turn/.test(out) && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+    const link = new RegExp(`http://([0-9.]+):${port}/associate\\?nonce=[\\w-]+`).exec(out.slice(out.indexOf('Your turn')));
+    assert.ok(link, out);
+    const external = Object.values(networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal)?.address ?? '127.0.0.1';
+    assert.equal(link[1], external, 'the address another machine reaches');
+    const page = await fetch(link[0]);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /Link your Slack account\?/);
+  } finally {
+    process.kill(-child.pid!, 'SIGINT');
+    await new Promise((resolve) => child.on('exit', resolve));
+  }
+});
