@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ROOT, SIGNING_SECRET, freePort, tempDir } from './support/server.ts';
 import { startSlackStub, type SlackStub } from '../src/demo/slack-stand-in.ts';
-import { commandBody, signedHeaders } from './support/slack.ts';
+import { commandBody, signedHeaders, withJson } from './support/slack.ts';
 import { formFields } from './support/browser.ts';
 import { request } from './support/http-client.ts';
 import { requires } from './support/requires.ts';
@@ -186,14 +186,7 @@ async function startInBackground(code: string): Promise<void> {
 
 /** A request as Slack sends it, signed with the app's signing secret. */
 async function slackPost(url: string, body: string, contentType: string) {
-  const res = await request(url, { method: 'POST', headers: { ...signedHeaders(body), 'content-type': contentType }, body });
-  let json: any;
-  try {
-    json = JSON.parse(res.body);
-  } catch {
-    json = undefined;
-  }
-  return { ...res, json };
+  return withJson(await request(url, { method: 'POST', headers: { ...signedHeaders(body), 'content-type': contentType }, body }));
 }
 
 test("the trial's marked commands, in order, then /acct whoami through nginx: link, sign in, confirm, linked", { skip, timeout: 60_000 }, async () => {

@@ -179,16 +179,25 @@ async function inTransaction<T>(pool: pg.Pool, work: (c: PoolClient) => Promise<
     await client.query('COMMIT');
     return result;
   } catch (err) {
-    // A connection that stopped answering is not asked to roll back (that would wait as long
-    // again): destroyed, it ends the transaction on the server's side.
-    if ((err as Error | undefined)?.message === QUERY_TIMEOUT) broken = err as Error;
-    else
-      await client.query('ROLLBACK').catch((e: Error) => {
-        broken = e;
-      });
+    broken = await abandon(client, err);
     throw err;
   } finally {
     client.release(broken);
+  }
+}
+
+/**
+ * After a failure inside a transaction: roll back. A connection that stopped answering is not asked
+ * to (that would wait as long again): destroyed, it ends the transaction on the server's side. The
+ * error to release the client with, when it must not go back to the pool.
+ */
+async function abandon(client: PoolClient, err: unknown): Promise<Error | undefined> {
+  if ((err as Error | undefined)?.message === QUERY_TIMEOUT) return err as Error;
+  try {
+    await client.query('ROLLBACK');
+    return undefined;
+  } catch (e) {
+    return e as Error;
   }
 }
 
@@ -565,11 +574,7 @@ function storeOn(pool: pg.Pool): Store {
         return results[2]!.rowCount === 1;
       } catch (err) {
         // Failed inside the transaction: it is left aborted, to be rolled back (or the connection dropped).
-        if ((err as Error | undefined)?.message === QUERY_TIMEOUT) broken = err as Error;
-        else
-          await client.query('ROLLBACK').catch((e: Error) => {
-            broken = e;
-          });
+        broken = await abandon(client, err);
         throw err;
       } finally {
         client.release(broken);

@@ -55,7 +55,7 @@ export async function slashCommand(baseUrl: string, o: CommandOptions = {}): Pro
 }
 
 /** The response with its body parsed as JSON (undefined when it is not JSON). */
-function withJson(res: TestResponse): TestResponse & { json: any } {
+export function withJson(res: TestResponse): TestResponse & { json: any } {
   let json: any;
   try {
     json = JSON.parse(res.body);
