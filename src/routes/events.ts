@@ -1,8 +1,8 @@
 // POST /slack/events, the Events API request URL: verify Slack's signature → parse the envelope →
 // deduplicate by event_id → the domain → 200. People leaving end their bindings here.
-import { HttpError, json, mediaType, readBody, type Context, type Route } from '../http.ts';
+import { HttpError, json, mediaType, type Context, type Route } from '../http.ts';
 import { parseSlackEvent, type SlackEvent } from '../slack/events.ts';
-import { verifySlackSignature } from './commands.ts';
+import { readSignedBody } from './slack-request.ts';
 import { describe, type Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Linking } from '../linking.ts';
@@ -63,13 +63,7 @@ export function eventsRoute({ signingSecret, store, linking, onAppHomeOpened, lo
   return {
     operation: 'events',
     async POST(ctx) {
-      const body = await readBody(ctx.req, MAX_EVENT_BODY);
-      const verdict = verifySlackSignature(ctx.req, body, signingSecret);
-      if (!verdict.ok) {
-        log.warn('slack_signature_rejected', { request_id: ctx.requestId, path: ctx.path, reason: verdict.reason });
-        metrics.inc('slack_signature_failures_total');
-        throw new HttpError(401, 'Invalid Slack request signature.');
-      }
+      const body = await readSignedBody(ctx, MAX_EVENT_BODY, signingSecret, log, metrics);
       if (mediaType(ctx.req) !== 'application/json') throw new HttpError(400, 'Events are sent as application/json.');
       const parsed = parseSlackEvent(body);
       if (!parsed.ok) throw new HttpError(400, 'The event is not a valid Events API payload.', {}, parsed.problem);

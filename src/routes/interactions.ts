@@ -2,10 +2,11 @@
 // payload → acknowledge at once; the work runs after the answer and reaches the user through the
 // response_url or the Web API. Our own buttons carry the acct. prefix; any other click belongs to
 // the internal application and is forwarded as the bound user.
-import { HttpError, mediaType, parseForm, readBody, type Context, type Route } from '../http.ts';
+import { HttpError, mediaType, parseForm, type Context, type Route } from '../http.ts';
 import { parseInteraction, type BlockActions } from '../slack/interactions.ts';
 import * as messages from '../slack/messages.ts';
-import { verifySlackSignature, refuseReplay, MAX_COMMAND_BODY, type CommandsRouteDeps } from './commands.ts';
+import { MAX_COMMAND_BODY } from './commands.ts';
+import { readSignedBody, refuseReplay, type ClaimRequest } from './slack-request.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Background } from '../background.ts';
@@ -21,7 +22,7 @@ export interface InteractionsRouteDeps {
   config: Pick<Config, 'signingSecret' | 'slashCommand' | 'linkRateLimitPerMinute' | 'nonceTtlSeconds'>;
   store: Pick<Store, 'getBinding' | 'touchBinding'>;
   /** Replay protection, as for commands: a click must not run twice (Slack never resends one). */
-  claimRequest: CommandsRouteDeps['claimRequest'];
+  claimRequest: ClaimRequest;
   linking: Pick<Linking, 'start' | 'unlink' | 'revoke'>;
   home: Home;
   slack: SlackApi;
@@ -97,18 +98,8 @@ export function interactionsRoute({ config, store, claimRequest, linking, home, 
   return {
     operation: 'interactions',
     async POST(ctx) {
-      const body = await readBody(ctx.req, MAX_COMMAND_BODY);
-      const verdict = verifySlackSignature(ctx.req, body, config.signingSecret);
-      if (!verdict.ok) {
-        log.warn('slack_signature_rejected', { request_id: ctx.requestId, path: ctx.path, reason: verdict.reason });
-        metrics.inc('slack_signature_failures_total');
-        throw new HttpError(401, 'Invalid Slack request signature.');
-      }
-      if (await refuseReplay(ctx.req, claimRequest)) {
-        log.warn('slack_request_replayed', { request_id: ctx.requestId, path: ctx.path });
-        metrics.inc('slack_replays_refused_total');
-        throw new HttpError(401, 'This signed request was already received.');
-      }
+      const body = await readSignedBody(ctx, MAX_COMMAND_BODY, config.signingSecret, log, metrics);
+      await refuseReplay(ctx, claimRequest, log, metrics);
       if (mediaType(ctx.req) !== 'application/x-www-form-urlencoded') throw new HttpError(415, 'Interactions are sent as application/x-www-form-urlencoded.');
       const parsed = parseInteraction(parseForm(body));
       if (!parsed.ok) throw new HttpError(400, 'The interaction payload is not valid.', {}, parsed.problem);

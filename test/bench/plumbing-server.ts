@@ -3,7 +3,8 @@
 // JSON request log): what that plumbing costs, apart from the lookup and everything after it.
 import { createHttpServer, json, readBody, HttpError } from '../../src/http.ts';
 import { createLogger } from '../../src/log.ts';
-import { MAX_COMMAND_BODY, verifySlackSignature } from '../../src/routes/commands.ts';
+import { MAX_COMMAND_BODY } from '../../src/routes/commands.ts';
+import { verifySlackSignature } from '../../src/routes/slack-request.ts';
 
 const signingSecret = process.env.SLACK_SIGNING_SECRET!;
 const reply = { response_type: 'ephemeral', text: 'You are linked to alice.' };
