@@ -89,19 +89,8 @@ test('a page on another site that auto-submits the form cannot bind, even holdin
   const csrf = await tab.locator('input[name=csrf]').getAttribute('value');
   await tab.close();
 
-  const evil: Server = createServer((_req, res) => {
-    res.writeHead(200, { 'content-type': 'text/html' });
-    res.end(`<!doctype html><form id="f" method="post" action="${nginx.url}/associate">
-<input type="hidden" name="nonce" value="${nonce}"><input type="hidden" name="csrf" value="${csrf}">
-<input type="hidden" name="decision" value="link"></form><script>document.getElementById('f').submit()</script>`);
-  });
-  evil.listen(0, '127.0.0.2');
-  await once(evil, 'listening');
+  const page = await submitFromAnotherSite('/associate', { nonce: nonce!, csrf: csrf!, decision: 'link' });
   try {
-    const page = await context.newPage();
-    const landed = page.waitForURL(`${nginx.url}/associate`);
-    await page.goto(`http://127.0.0.2:${(evil.address() as AddressInfo).port}/`);
-    await landed;
     const text = await page.locator('main').innerText();
     assert.match(text, /sent from another site and was refused/);
     assert.equal(boundTo('UCSRFB'), undefined);
@@ -109,9 +98,34 @@ test('a page on another site that auto-submits the form cannot bind, even holdin
     const refused = await server.waitForLog((l) => l.event === 'associate_cross_site_refused');
     assert.deepEqual(refused.map((l) => l.sec_fetch_site), ['cross-site'], 'refused for the browser\'s own word, once');
   } finally {
-    evil.close();
+    await page.close();
   }
 });
+
+/**
+ * A page on another site (127.0.0.2) that auto-submits a form with `fields` to `path` behind
+ * nginx, opened in Chromium; the tab once it landed there.
+ */
+async function submitFromAnotherSite(path: string, fields: Record<string, string>) {
+  const inputs = Object.entries(fields)
+    .map(([name, value]) => `<input type="hidden" name="${name}" value="${value}">`)
+    .join('');
+  const evil: Server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html' });
+    res.end(`<!doctype html><form id="f" method="post" action="${nginx.url}${path}">${inputs}</form><script>document.getElementById('f').submit()</script>`);
+  });
+  evil.listen(0, '127.0.0.2');
+  await once(evil, 'listening');
+  try {
+    const page = await context.newPage();
+    const landed = page.waitForURL(`${nginx.url}${path}`);
+    await page.goto(`http://127.0.0.2:${(evil.address() as AddressInfo).port}/`);
+    await landed;
+    return page;
+  } finally {
+    evil.close();
+  }
+}
 
 /** Binds `slackUser` to the nginx user who signs in, through nginx, as a browser would (HTTP only). */
 async function bindThroughNginx(slackUser: string, who: 'alice' | 'bob'): Promise<void> {
@@ -180,25 +194,10 @@ test('"My Slack links": a cross-site form, another user\'s token, or someone els
   assert.equal(boundTo('ULINKSC'), 'bob');
 
   // A real cross-site page in Chromium, holding alice's valid token, auto-submits the form.
-  const evil: Server = createServer((_req, res) => {
-    res.writeHead(200, { 'content-type': 'text/html' });
-    res.end(`<!doctype html><form id="f" method="post" action="${nginx.url}/links">
-<input type="hidden" name="org" value="T0001"><input type="hidden" name="slack_user" value="ULINKS3">
-<input type="hidden" name="csrf" value="${aliceCsrf}"><input type="hidden" name="decision" value="unlink"></form>
-<script>document.getElementById('f').submit()</script>`);
-  });
-  evil.listen(0, '127.0.0.2');
-  await once(evil, 'listening');
-  try {
-    const page = await context.newPage();
-    const landed = page.waitForURL(`${nginx.url}/links`);
-    await page.goto(`http://127.0.0.2:${(evil.address() as AddressInfo).port}/`);
-    await landed;
-    assert.match(await page.locator('main').innerText(), /sent from another site and was refused/);
-    assert.equal(boundTo('ULINKS3'), 'alice');
-  } finally {
-    evil.close();
-  }
+  const page = await submitFromAnotherSite('/links', { org: 'T0001', slack_user: 'ULINKS3', csrf: aliceCsrf, decision: 'unlink' });
+  assert.match(await page.locator('main').innerText(), /sent from another site and was refused/);
+  assert.equal(boundTo('ULINKS3'), 'alice');
+  await page.close();
   assert.equal((await request(`${nginx.url}/links`)).status, 401, 'behind the sign-in');
 });
 
