@@ -1,5 +1,5 @@
 // Slack's Web API and response_urls: everything we send to Slack on our own initiative.
-import { WebClient } from '@slack/web-api';
+import type { WebClient } from '@slack/web-api';
 import type { SlackMessage } from './messages.ts';
 
 /** The contract the rest of the service relies on; tests may stand in for it in-process. */
@@ -31,15 +31,23 @@ export interface SlackApiOptions {
 const RESPONSE_URL_TIMEOUT_MS = 10_000;
 
 export function createSlackApi({ botToken, slackApiUrl, responseUrlAllow }: SlackApiOptions): SlackApi {
-  const client = new WebClient(botToken, {
-    slackApiUrl,
-    // WebClient's default retries for about 30 minutes; a DM that late is worse than none.
-    retryConfig: { retries: 2, factor: 2, minTimeout: 500, maxTimeout: 2000 },
-    rejectRateLimitedCalls: true,
-    timeout: 10_000,
-    // Its own console logger would print outside our JSON lines.
-    logger: { debug() {}, info() {}, warn() {}, error() {}, setLevel() {}, getLevel: () => 'error' as never, setName() {} },
-  });
+  // Loaded at the first Web API call (a DM, an email lookup, a Home tab), not at startup: it and
+  // its HTTP client are 10 MB of memory and 60 ms before ready that a server answering only
+  // commands never uses (docs/performance.md).
+  let loaded: Promise<WebClient> | undefined;
+  const webClient = (): Promise<WebClient> =>
+    (loaded ??= import('@slack/web-api').then(
+      ({ WebClient }) =>
+        new WebClient(botToken, {
+          slackApiUrl,
+          // WebClient's default retries for about 30 minutes; a DM that late is worse than none.
+          retryConfig: { retries: 2, factor: 2, minTimeout: 500, maxTimeout: 2000 },
+          rejectRateLimitedCalls: true,
+          timeout: 10_000,
+          // Its own console logger would print outside our JSON lines.
+          logger: { debug() {}, info() {}, warn() {}, error() {}, setLevel() {}, getLevel: () => 'error' as never, setName() {} },
+        }),
+    ));
 
   /**
    * A response_url comes from the request body, so it is only as trustworthy as the signature over
@@ -76,6 +84,7 @@ export function createSlackApi({ botToken, slackApiUrl, responseUrlAllow }: Slac
     },
 
     async userEmail(userId: string): Promise<string | null> {
+      const client = await webClient();
       const res = await client.users.info({ user: userId });
       const email = res.user?.profile?.email;
       return typeof email === 'string' && email ? email : null;
@@ -84,10 +93,12 @@ export function createSlackApi({ botToken, slackApiUrl, responseUrlAllow }: Slac
     // A user id as the channel posts into the app's DM with that user (its App Home's Messages
     // tab): chat:write is enough, no conversations.open (and no im:write scope) first.
     async dm(userId: string, message: SlackMessage): Promise<void> {
+      const client = await webClient();
       await client.chat.postMessage({ channel: userId, text: message.text, blocks: message.blocks as never });
     },
 
     async publishHome(userId: string, view: HomeView): Promise<void> {
+      const client = await webClient();
       await client.views.publish({ user_id: userId, view: view as never });
     },
   };
