@@ -5,7 +5,11 @@
 // path (a new link, one write, per request) on both, the /associate confirmation POST, peak RSS
 // under load and time to ready. BENCH_PG_POOL sets the server's DATABASE_POOL_MAX (default 10).
 // BENCH_ROUNDS (default 3), BENCH_SECONDS (default 5) and BENCH_WARMUP_SECONDS (default 1) make it
-// longer or shorter.
+// longer or shorter. BENCH_NODE_ARGS are given to node before the project's script (e.g.
+// `--cpu-prof --cpu-prof-dir=/tmp/prof` for a profile of each project server). BENCH_ONLY=bound runs only the bound-user comparison on SQLite (project, bare,
+// Bolt, plumbing) and the steps: the quick loop for measuring one change before and after.
+// BENCH_BASELINE=DIR adds the project as checked out in DIR (e.g. `git worktree add DIR HEAD~1`,
+// with node_modules linked) to the bound-user rounds: before and after a change in the same run.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -31,7 +35,14 @@ for (const [name, value] of Object.entries({ BENCH_ROUNDS: ROUNDS, BENCH_SECONDS
     process.exit(2);
   }
 }
+const BOUND_ONLY = process.env.BENCH_ONLY === 'bound';
+if (process.env.BENCH_ONLY !== undefined && !BOUND_ONLY) {
+  console.error('BENCH_ONLY takes one value: bound');
+  process.exit(2);
+}
 const CONNECTIONS = 50;
+// The project is started as the image starts it (Dockerfile CMD): node with tsx's loader, no npm.
+const IMAGE_ARGS = [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), '--import', 'tsx', 'src/main.ts'];
 const SECRET = 'bench-signing-secret-0123456789';
 const BINDINGS = 10_000;
 
@@ -48,20 +59,20 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 interface Proc {
   url: string;
   pid: number;
-  /** The process that does the work (npm start → sh → tsx → node: the last). */
+  /** The process that does the work (the last of its tree running the script). */
   serverPid: number;
   readyMs: number;
   stop(): Promise<void>;
 }
 
-async function start(name: string, command: string, args: string[], env: Record<string, string>, script: string): Promise<Proc> {
+async function start(name: string, command: string, args: string[], env: Record<string, string>, script: string, cwd = ROOT): Promise<Proc> {
   const port = await freePort();
   // Logs go through a pipe that a separate `cat` drains into a file, as Docker's log driver does:
   // the server never waits on the disk, and this process (blocked while wrk runs) is not in the way.
   const log = openSync(join(dir, `${name}.log`), 'a');
   const started = performance.now();
   const child: ChildProcess = spawn(command, args, {
-    cwd: ROOT,
+    cwd,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: String(port), SLACK_SIGNING_SECRET: SECRET, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -114,7 +125,7 @@ const running = new Set<number>();
 process.on('exit', () => running.forEach(terminate));
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));
 
-/** pid and every process under it, parents first (npm start → sh → tsx → node). */
+/** pid and every process under it, parents first. */
 function descendants(root: number): number[] {
   const children = new Map<number, number[]>();
   for (const entry of readdirSync('/proc')) {
@@ -146,9 +157,9 @@ function serverPid(root: number, script: string): number {
   return pid;
 }
 
-/** Peak resident memory (VmHWM) of a process, in MB. */
-function peakRssMb(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmHWM:'))!;
+/** Resident memory of a process, in MB: its peak (VmHWM) or now (VmRSS). */
+function rssMb(pid: number, field: 'VmHWM' | 'VmRSS' = 'VmHWM'): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith(`${field}:`))!;
   return Number(line.split(/\s+/)[1]) / 1024;
 }
 
@@ -265,7 +276,7 @@ const databasePath = join(dir, 'bench.db');
 {
   // 10,000 bindings, as a company's worth of users would leave behind; the schema comes from the
   // server itself (a first start), the rows from one transaction.
-  const seed = await start('seed', 'npm', ['start', '--silent'], { SLACK_BOT_TOKEN: 'xoxb-bench', PUBLIC_BASE_URL: 'https://bench.example', DATABASE_PATH: databasePath, SLACK_API_URL: slack.url }, 'src/main.ts');
+  const seed = await start('seed', process.execPath, IMAGE_ARGS, { SLACK_BOT_TOKEN: 'xoxb-bench', PUBLIC_BASE_URL: 'https://bench.example', DATABASE_PATH: databasePath, SLACK_API_URL: slack.url }, 'src/main.ts');
   await seed.stop();
   const db = new Database(databasePath);
   const insert = db.prepare(`INSERT INTO bindings (slack_org, slack_user_id, slack_team_id, slack_enterprise_id, slack_user_name, slack_team_domain, internal_user, created_at)
@@ -281,18 +292,20 @@ const commonEnv = { SLACK_BOT_TOKEN: 'xoxb-bench', PUBLIC_BASE_URL: 'https://ben
 const projectEnv = { ...commonEnv, DATABASE_PATH: databasePath };
 
 // The same 10,000 bindings on PostgreSQL: the schema from the server's first start, as for SQLite.
-const postgres = await startBenchPostgres(TICK_US);
+const postgres = BOUND_ONLY ? undefined : await startBenchPostgres(TICK_US);
 const postgresEnv = (url: string) => ({ ...commonEnv, DATABASE_URL: url, DATABASE_POOL_MAX: process.env.BENCH_PG_POOL ?? '10' });
-const boundUrl = await postgres.database();
-{
-  const seed = await start('seed-postgres', 'npm', ['start', '--silent'], postgresEnv(boundUrl), 'src/main.ts');
+const boundUrl = postgres ? await postgres.database() : '';
+if (postgres) {
+  const seed = await start('seed-postgres', process.execPath, IMAGE_ARGS, postgresEnv(boundUrl), 'src/main.ts');
   await seed.stop();
   await postgres.seedBindings(boundUrl, BINDINGS);
 }
 
+const BASELINE = process.env.BENCH_BASELINE;
 const servers = {
-  project: () => start('project', 'npm', ['start', '--silent'], projectEnv, 'src/main.ts'),
-  postgres: () => start('postgres', 'npm', ['start', '--silent'], postgresEnv(boundUrl), 'src/main.ts'),
+  baseline: () => start('baseline', process.execPath, IMAGE_ARGS, projectEnv, 'src/main.ts', BASELINE),
+  project: () => start('project', process.execPath, IMAGE_ARGS, projectEnv, 'src/main.ts'),
+  postgres: () => start('postgres', process.execPath, IMAGE_ARGS, postgresEnv(boundUrl), 'src/main.ts'),
   bare: () => start('bare', process.execPath, ['--import', 'tsx', 'test/bench/bare-server.ts'], {}, 'bare-server.ts'),
   bolt: () => start('bolt', process.execPath, ['--import', 'tsx', 'test/bench/bolt-server.ts'], {}, 'bolt-server.ts'),
   plumbing: () => start('plumbing', process.execPath, ['--import', 'tsx', 'test/bench/plumbing-server.ts'], {}, 'plumbing-server.ts'),
@@ -300,34 +313,40 @@ const servers = {
 type Name = keyof typeof servers;
 
 console.log(`machine: ${cpus().length} × ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, wrk -t1 -c${CONNECTIONS}, ${WARMUP_SECONDS} s warm-up then ${SECONDS} s × ${ROUNDS} rounds`);
-console.log(
+if (postgres) console.log(
   `PostgreSQL ${postgres.version} on the same machine, over TCP on 127.0.0.1, DATABASE_POOL_MAX=${process.env.BENCH_PG_POOL ?? 10}; ` +
     `${Object.entries(BENCH_SETTINGS).map(([k, v]) => `${k}=${v}`).join(' ')}, fsync and synchronous_commit on`,
 );
 
 // ---------- bound-user command: project vs bare vs bolt ----------
 
-const results: Record<Name, Result[]> = { project: [], postgres: [], bare: [], bolt: [], plumbing: [] };
+const results: Record<Name, Result[]> = { baseline: [], project: [], postgres: [], bare: [], bolt: [], plumbing: [] };
 const readiness: number[] = [];
+const idleRss: number[] = [];
 let peakRssBound = 0;
 let peakRssWrites = 0;
 const boundUser = 'U004242'; // one of the 10,000
 /** Enough unique, pre-signed requests that wrk never sends one twice in `seconds` (at up to 60k req/s). */
 const whoamiPool = (seconds: number) => Array.from({ length: Math.max(1, seconds) * 60_000 }, () => slashCommand(boundUser, 'whoami'));
 for (let round = 0; round < ROUNDS; round++) {
-  const order: Name[] = round % 2 === 0 ? ['project', 'postgres', 'bare', 'bolt', 'plumbing'] : ['plumbing', 'bolt', 'bare', 'postgres', 'project'];
+  const order: Name[] = round % 2 === 0 ? ['project', 'postgres', 'bare', 'bolt', 'plumbing', 'baseline'] : ['baseline', 'plumbing', 'bolt', 'bare', 'postgres', 'project'];
   for (const name of order) {
+    if ((name === 'postgres' && !postgres) || (name === 'baseline' && !BASELINE)) continue;
     const proc = await servers[name]();
-    if (name === 'project') readiness.push(proc.readyMs);
+    if (name === 'project') {
+      readiness.push(proc.readyMs);
+      // Idle: started, self-checked, answered its first /healthz, nothing else yet.
+      idleRss.push(rssMb(proc.serverPid, 'VmRSS'));
+    }
     const whoami = slashCommand(boundUser, 'whoami');
     const check = await fetch(`${proc.url}${whoami.path}`, { method: whoami.method, headers: whoami.headers, body: whoami.body });
     const text = await check.text();
-    const ours = name === 'project' || name === 'postgres';
+    const ours = name === 'project' || name === 'postgres' || name === 'baseline';
     if (check.status !== 200 || (ours && !/person4242@corp.example/.test(text))) throw new Error(`${name} answered ${check.status}: ${text}`);
-    const dbCpu = name === 'postgres' ? postgres.cpuUs : undefined;
+    const dbCpu = name === 'postgres' ? postgres?.cpuUs : undefined;
     if (WARMUP_SECONDS > 0) await wrk(proc, whoamiPool(WARMUP_SECONDS), WARMUP_SECONDS, dbCpu);
     results[name].push(await wrk(proc, whoamiPool(SECONDS), SECONDS, dbCpu));
-    if (name === 'project') peakRssBound = Math.max(peakRssBound, peakRssMb(proc.serverPid));
+    if (name === 'project') peakRssBound = Math.max(peakRssBound, rssMb(proc.serverPid));
     await proc.stop();
   }
 }
@@ -354,10 +373,14 @@ const HEADER = `${'req/s'.padStart(8)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padSta
 const targets: string[] = [];
 const target = (what: string, met: boolean, detail: string) => targets.push(`  ${met ? 'met   ' : 'MISSED'} ${what}: ${detail}`);
 console.log(`\n${'bound-user command (/acct whoami)'.padEnd(40)} ${HEADER}`);
-const project = row('this project (npm start, 10k bindings)', results.project);
-const projectPg = row('  the same on PostgreSQL', results.postgres);
+const project = row('this project (10k bindings)', results.project);
+if (BASELINE) {
+  const before = row(`  the same as checked out in ${BASELINE}`, results.baseline);
+  console.log(`  this checkout / BENCH_BASELINE: ${(project.rps / before.rps).toFixed(3)}× req/s, user CPU per request ${(project.userUs - before.userUs).toFixed(1)} µs`);
+}
+const projectPg = postgres ? row('  the same on PostgreSQL', results.postgres) : undefined;
 for (const [name, m] of [['SQLite', project], ['PostgreSQL', projectPg]] as const) {
-  target(`bound-user ≥ 5,000 req/s with p99 < 10 ms, ${name}`, m.rps >= 5000 && m.p99 < 10, `${m.rps.toFixed(0)} req/s, p99 ${m.p99.toFixed(2)} ms`);
+  if (m) target(`bound-user ≥ 5,000 req/s with p99 < 10 ms, ${name}`, m.rps >= 5000 && m.p99 < 10, `${m.rps.toFixed(0)} req/s, p99 ${m.p99.toFixed(2)} ms`);
 }
 const bare = row('bare node:http (verify + fixed JSON)', results.bare);
 const boltM = row('@slack/bolt (HTTPReceiver)', results.bolt);
@@ -366,8 +389,8 @@ console.log(`ratios: project/bare ${(project.rps / bare.rps).toFixed(2)}×   pro
 
 // ---------- the unbound path and the confirmation POST (project only) ----------
 
-{
-  const proc = await start('project-writes', 'npm', ['start', '--silent'], { ...projectEnv, LINK_VERIFICATION: 'confirm', DATABASE_PATH: join(dir, 'writes.db') }, 'src/main.ts');
+if (postgres) {
+  const proc = await start('project-writes', process.execPath, IMAGE_ARGS, { ...projectEnv, LINK_VERIFICATION: 'confirm', DATABASE_PATH: join(dir, 'writes.db') }, 'src/main.ts');
   const unbound: Result[] = [];
   if (WARMUP_SECONDS > 0) await wrk(proc, Array.from({ length: 50_000 }, (_, i) => slashCommand(`UNW${i}`, 'link')), WARMUP_SECONDS);
   for (let round = 0; round < ROUNDS; round++) {
@@ -376,7 +399,7 @@ console.log(`ratios: project/bare ${(project.rps / bare.rps).toFixed(2)}×   pro
     unbound.push(await wrk(proc, requests));
   }
   const pgUrl = await postgres.database();
-  const pgProc = await start('postgres-writes', 'npm', ['start', '--silent'], { ...postgresEnv(pgUrl), LINK_VERIFICATION: 'confirm' }, 'src/main.ts');
+  const pgProc = await start('postgres-writes', process.execPath, IMAGE_ARGS, { ...postgresEnv(pgUrl), LINK_VERIFICATION: 'confirm' }, 'src/main.ts');
   const unboundPg: Result[] = [];
   if (WARMUP_SECONDS > 0) await wrk(pgProc, Array.from({ length: 50_000 }, (_, i) => slashCommand(`UPW${i}`, 'link')), WARMUP_SECONDS, postgres.cpuUs);
   for (let round = 0; round < ROUNDS; round++) {
@@ -412,7 +435,7 @@ console.log(`ratios: project/bare ${(project.rps / bare.rps).toFixed(2)}×   pro
   const confirmResult = await wrk(proc, forms, confirmSeconds);
   console.log(`\n${'/associate confirmation POST'.padEnd(40)} ${HEADER}`);
   row('bindings confirmed (+ a Slack DM each)', [confirmResult]);
-  peakRssWrites = peakRssMb(proc.serverPid);
+  peakRssWrites = rssMb(proc.serverPid);
   if (confirmResult.errors) console.log(`(${confirmResult.errors} requests past the ${COUNT} prepared links reused spent ones: 410s, counted as errors and in req/s)`);
   await proc.stop();
 }
@@ -432,10 +455,11 @@ console.log(`ratios: project/bare ${(project.rps / bare.rps).toFixed(2)}×   pro
   console.log(`  the whole project over our plumbing:    ${extra(project, plumbing)}`);
 }
 
-console.log(`\nproject peak RSS: ${peakRssBound.toFixed(0)} MB under the bound-user load; ${peakRssWrites.toFixed(0)} MB after the write paths (links, confirmations and their Slack DMs)`);
-console.log(`project ready (npm start → /healthz 200): median ${median(readiness).toFixed(0)} ms, worst ${Math.max(...readiness).toFixed(0)} ms`);
+console.log(`\nproject peak RSS: ${peakRssBound.toFixed(0)} MB under the bound-user load${postgres ? `; ${peakRssWrites.toFixed(0)} MB after the write paths (links, confirmations and their Slack DMs)` : ''}`);
+console.log(`project idle RSS after start: median ${median(idleRss).toFixed(0)} MB`);
+console.log(`project ready (node --import tsx src/main.ts → /healthz 200): median ${median(readiness).toFixed(0)} ms, worst ${Math.max(...readiness).toFixed(0)} ms`);
 console.log(`\ntargets (several replicas on PostgreSQL):\n${targets.join('\n')}`);
-postgres.cluster.dispose();
+postgres?.cluster.dispose();
 await slack.close();
 rmSync(dir, { recursive: true, force: true });
 process.exit(0);
