@@ -41,9 +41,29 @@ export function batchedStdout(): (line: string) => void {
   };
 }
 
+/**
+ * Date.now() as toISOString() would write it. Formatting a Date took 4% of a bound user's command
+ * (callgrind: V8 formats it through snprintf); the part up to the second changes once a second.
+ */
+export function isoTime(clock: () => number = Date.now): () => string {
+  let second = Number.NaN;
+  let prefix = '';
+  return () => {
+    const now = clock();
+    const s = Math.floor(now / 1000);
+    if (s !== second) {
+      second = s;
+      prefix = new Date(s * 1000).toISOString().slice(0, -4); // "2026-11-29T23:15:07." without "000Z"
+    }
+    const ms = now - s * 1000;
+    return `${prefix}${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}Z`;
+  };
+}
+
 export function createLogger(write: (line: string) => void = batchedStdout()): Logger {
+  const time = isoTime();
   const emit = (level: Level, event: string, fields: Record<string, unknown> = {}) => {
-    const line: Record<string, unknown> = { time: new Date().toISOString(), level, event };
+    const line: Record<string, unknown> = { time: time(), level, event };
     for (const key of Object.keys(fields)) {
       const value = fields[key];
       if (value !== undefined) line[key] = isSecretField(key) ? '[redacted]' : value;

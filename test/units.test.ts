@@ -8,7 +8,7 @@ import { isAllowed as isTrustedProxy, parseAddressList as parseTrustedProxies } 
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { escapeHtml, html } from '../src/pages.ts';
 import { csrfToken, csrfTokenValid, hashNonce, newNonce } from '../src/tokens.ts';
-import { createLogger } from '../src/log.ts';
+import { createLogger, isoTime } from '../src/log.ts';
 import { mrkdwn } from '../src/slack/messages.ts';
 import { HttpError, parseForm } from '../src/http.ts';
 import { createBackground } from '../src/background.ts';
@@ -111,6 +111,19 @@ test('log lines are JSON and never carry a field that names a secret', () => {
   assert.equal(entry.slack_user, 'U1');
   for (const k of ['nonce', 'bot_token', 'signing_secret', 'csrf', 'verification_code']) assert.equal(entry[k], '[redacted]', k);
   assert.ok(!lines[0]!.includes('123456'));
+});
+
+test('log times are what Date#toISOString writes, across second, minute and year boundaries', () => {
+  let now = 0;
+  const time = isoTime(() => now);
+  const instants = [0, 1, 9, 10, 99, 100, 999, 1000, 59_999, 60_000, 1_798_761_599_999, 1_798_761_600_000, Date.now(), 253_402_300_799_999];
+  // In order (the cache of the second is used) and at random (it is replaced).
+  for (const t of [...instants, ...Array.from({ length: 2000 }, () => Math.floor(Math.random() * 253_402_300_800_000))]) {
+    now = t;
+    assert.equal(time(), new Date(t).toISOString(), String(t));
+    now = t + 1;
+    assert.equal(time(), new Date(t + 1).toISOString(), String(t + 1));
+  }
 });
 
 test('config: the internal application and response_url allow-list', () => {
