@@ -41,10 +41,15 @@ if (process.env.BENCH_ONLY !== undefined && !BOUND_ONLY) {
   process.exit(2);
 }
 const CONNECTIONS = 50;
-// The project is started as the image starts it (Dockerfile CMD): `node src/main.ts` from a compile
-// cache on a Node that strips types itself (24), else with tsx's loader (20); never through npm.
+// The project is started as the image starts it (the Dockerfile's CMD, with its V8 flag) from a
+// compile cache on a Node that strips types itself (24); on Node 20 as `npm start` runs it, with
+// tsx's loader and no flag. Never through npm itself.
 const stripsTypes = Boolean((process.features as { typescript?: string | false }).typescript);
-const IMAGE_ARGS = [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), ...(stripsTypes ? [] : ['--import', 'tsx']), 'src/main.ts'];
+const IMAGE_ARGS = [
+  ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
+  ...(stripsTypes ? ['--max-semi-space-size=1'] : ['--import', 'tsx']),
+  'src/main.ts',
+];
 const SECRET = 'bench-signing-secret-0123456789';
 const BINDINGS = 10_000;
 
@@ -463,5 +468,7 @@ console.log(`project ready (node ${IMAGE_ARGS.join(' ')} → /healthz 200): medi
 console.log(`\ntargets (several replicas on PostgreSQL):\n${targets.join('\n')}`);
 postgres?.cluster.dispose();
 await slack.close();
-rmSync(dir, { recursive: true, force: true });
+// BENCH_KEEP=1 keeps the servers' logs (with BENCH_NODE_ARGS=--trace-gc, their collections).
+if (process.env.BENCH_KEEP === '1') console.log(`logs kept in ${dir}`);
+else rmSync(dir, { recursive: true, force: true });
 process.exit(0);

@@ -6,7 +6,8 @@
 //
 // For each checkout given (default: this one), the server starts under callgrind as the image
 // starts it, gets WARMUP unique signed `/acct whoami` commands (V8 compiles the hot code), then the
-// counters are zeroed, COUNT more are sent, and the counters dumped. Needs valgrind (Debian).
+// counters are zeroed, COUNT more are sent, and the counters dumped. BENCH_NODE_ARGS go to node
+// before the script (a V8 flag's cost, e.g. --max-semi-space-size=1). Needs valgrind (Debian).
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
@@ -21,6 +22,7 @@ import { freePort } from '../support/server.ts';
 const WARMUP = Number(process.env.BENCH_WARMUP_REQUESTS ?? 4000);
 const COUNT = Number(process.env.BENCH_REQUESTS ?? 2000);
 const SECRET = 'bench-signing-secret-0123456789';
+const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const USER = 'U004242';
 
 if (spawnSync('valgrind', ['--version']).error) {
@@ -79,7 +81,7 @@ async function measure(checkout: string, index: number): Promise<number> {
   const stripsTypes = Boolean((process.features as { typescript?: string | false }).typescript);
   const child = spawn(
     'valgrind',
-    ['--tool=callgrind', '--smc-check=all-non-file', `--callgrind-out-file=${out}`, process.execPath, ...(stripsTypes ? [] : ['--import', 'tsx']), 'src/main.ts'],
+    ['--tool=callgrind', '--smc-check=all-non-file', `--callgrind-out-file=${out}`, process.execPath, ...nodeArgs, ...(stripsTypes ? [] : ['--import', 'tsx']), 'src/main.ts'],
     {
       cwd: checkout,
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -126,7 +128,7 @@ async function measure(checkout: string, index: number): Promise<number> {
   return perRequest;
 }
 
-console.log(`valgrind --tool=callgrind, Node ${process.version}: ${WARMUP} commands to warm up, then ${COUNT} counted (user-space instructions of the server process)`);
+console.log(`valgrind --tool=callgrind, Node ${process.version} ${nodeArgs.join(' ')}: ${WARMUP} commands to warm up, then ${COUNT} counted (user-space instructions of the server process)`);
 for (const [i, checkout] of checkouts.entries()) {
   const perRequest = await measure(checkout, i);
   console.log(`${checkout.padEnd(40)} ${Math.round(perRequest).toLocaleString('en').padStart(10)} instructions per bound-user command`);
