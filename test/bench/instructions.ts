@@ -94,7 +94,7 @@ async function measure(checkout: string, index: number): Promise<number> {
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d));
   const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
+  for (;;) {
     if (child.exitCode !== null) throw new Error(`the server under valgrind exited: ${stderr}`);
     try {
       const res = await fetch(`${url}/healthz`);
