@@ -6,7 +6,9 @@
 //
 // For each checkout given (default: this one), the server starts under callgrind as the image
 // starts it, gets WARMUP unique signed `/acct whoami` commands (V8 compiles the hot code), then the
-// counters are zeroed, COUNT more are sent, and the counters dumped. BENCH_NODE_ARGS go to node
+// counters are zeroed, COUNT more are sent, and the counters dumped. BENCH_COMMAND=link counts
+// `/acct link` of a new Slack user each time instead (the unbound path: a link written, with its
+// audit row, by group commit). BENCH_NODE_ARGS go to node
 // before the script (a V8 flag's cost, e.g. --max-semi-space-size=1). Needs valgrind (Debian).
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -24,6 +26,11 @@ const COUNT = Number(process.env.BENCH_REQUESTS ?? 2000);
 const SECRET = 'bench-signing-secret-0123456789';
 const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const USER = 'U004242';
+const COMMAND = process.env.BENCH_COMMAND ?? 'whoami';
+if (COMMAND !== 'whoami' && COMMAND !== 'link') {
+  console.error('BENCH_COMMAND is whoami (the default) or link');
+  process.exit(2);
+}
 
 if (spawnSync('valgrind', ['--version']).error) {
   console.error('npm run bench:instructions needs valgrind: apt-get install -y valgrind');
@@ -35,10 +42,11 @@ const slack = await startSlackStub();
 
 let trigger = 0;
 const agent = new Agent({ keepAlive: true, maxSockets: 8 });
-function whoami(url: string): Promise<string> {
+function command(url: string): Promise<string> {
+  // whoami: the bound user; link: a user never seen before, every time.
   const body = new URLSearchParams({
     token: 'x', team_id: 'T0BENCH', team_domain: 'bench', channel_id: 'C0BENCH', channel_name: 'general',
-    user_id: USER, user_name: 'bench', command: '/acct', text: 'whoami',
+    user_id: COMMAND === 'link' ? `UNEW${trigger}` : USER, user_name: 'bench', command: '/acct', text: COMMAND,
     response_url: 'https://hooks.slack.com/commands/T0BENCH/1/x', trigger_id: `${Date.now()}.${++trigger}`,
   }).toString();
   const ts = String(Math.floor(Date.now() / 1000));
@@ -58,13 +66,17 @@ function whoami(url: string): Promise<string> {
   });
 }
 
-/** `count` commands, eight at a time (the server sees concurrent keep-alive connections). */
+/**
+ * `count` commands, eight at a time (the server sees concurrent keep-alive connections). New links
+ * one at a time: links arriving together share one commit (group commit), so with several in
+ * flight the count would depend on timing; one at a time, every link pays a whole commit.
+ */
 async function send(url: string, count: number): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: 8 }, async () => {
+  await Promise.all(Array.from({ length: COMMAND === 'link' ? 1 : 8 }, async () => {
     while (next++ < count) {
-      const text = await whoami(url);
-      if (!text.includes('person4242@corp.example')) throw new Error(`unexpected answer: ${text}`);
+      const text = await command(url);
+      if (!text.includes(COMMAND === 'link' ? '/associate?nonce=' : 'person4242@corp.example')) throw new Error(`unexpected answer: ${text}`);
     }
   }));
 }
@@ -128,10 +140,10 @@ async function measure(checkout: string, index: number): Promise<number> {
   return perRequest;
 }
 
-console.log(`valgrind --tool=callgrind, Node ${process.version} ${nodeArgs.join(' ')}: ${WARMUP} commands to warm up, then ${COUNT} counted (user-space instructions of the server process)`);
+console.log(`valgrind --tool=callgrind, Node ${process.version} ${nodeArgs.join(' ')}: ${WARMUP} \`/acct ${COMMAND}\` to warm up, then ${COUNT} counted (user-space instructions of the server process)`);
 for (const [i, checkout] of checkouts.entries()) {
   const perRequest = await measure(checkout, i);
-  console.log(`${checkout.padEnd(40)} ${Math.round(perRequest).toLocaleString('en').padStart(10)} instructions per bound-user command`);
+  console.log(`${checkout.padEnd(40)} ${Math.round(perRequest).toLocaleString('en').padStart(10)} instructions per ${COMMAND === 'link' ? 'new link' : 'bound-user command'}`);
 }
 agent.destroy();
 await slack.close();
