@@ -232,9 +232,9 @@ export function createLinking({ config, store, keys, slack, log, metrics, backgr
       }
     },
 
-    /** The user's own unlink. */
-    async unlink(id: SlackIdentity, by: Actor): Promise<UnlinkOutcome> {
-      const binding = await store.unlink(id, by);
+    /** The user's own unlink; with `boundTo`, only while the binding is still to that internal user. */
+    async unlink(id: SlackIdentity, by: Actor, boundTo?: string): Promise<UnlinkOutcome> {
+      const binding = await store.unlink(id, by, boundTo);
       if (!binding) return { outcome: 'not_linked' };
       onChanged(binding, by.requestId);
       log.info('binding_removed', { request_id: by.requestId ?? undefined, slack_team: binding.teamId, slack_user: binding.userId, internal_user: binding.internalUser, actor: by.actor });

@@ -379,6 +379,16 @@ function contract(backend: Backend): void {
       assert.equal((await store.getBinding(user('U1')))?.internalUser, 'bob');
     });
 
+    it('unlink for a given internal user removes only a binding to that user, and nothing is audited otherwise', async ({ store }) => {
+      await bind(store, user('U1'), 'alice');
+      const audited = (await store.listAudit()).length;
+      assert.equal(await store.unlink(user('U1'), by, 'mallory'), undefined, 'bound to alice, not to mallory');
+      assert.equal((await store.getBinding(user('U1')))?.internalUser, 'alice');
+      assert.equal((await store.listAudit()).length, audited);
+      assert.equal((await store.unlink(user('U1'), by, 'alice'))?.internalUser, 'alice');
+      assert.equal(await store.getBinding(user('U1')), undefined);
+    });
+
     it('revoke: an identity, a team, an enterprise or a person, with their links and pending confirmations', async ({ store }) => {
       await bind(store, user('U1'), 'alice');
       await bind(store, user('U2'), 'bob');

@@ -79,7 +79,12 @@ export function linksRoute({ config, keys, store, linking, sso, pages, log }: Li
       }
       ctx.fields.slack_team = target.teamId;
       ctx.fields.slack_user = target.userId;
-      await linking.unlink(target, { actor: `internal:${user}`, requestId: ctx.requestId, clientAddress: ctx.req.socket.remoteAddress ?? null });
+      // Removed only if still bound to this person: it may have changed hands since the list was read.
+      const removed = await linking.unlink(target, { actor: `internal:${user}`, requestId: ctx.requestId, clientAddress: ctx.req.socket.remoteAddress ?? null }, user);
+      if (removed.outcome !== 'unlinked') {
+        record(ctx, 'not_yours');
+        return render(user, await store.listBindings({ internalUser: user }), 'That Slack user is not linked to your account (any more). Nothing was changed.', 404);
+      }
       record(ctx, 'unlinked');
       return render(
         user,

@@ -453,9 +453,12 @@ function storeOn(pool: pg.Pool): Store {
         return bindOnce(c, row, row.internal_user, 'code', now, by);
       }),
 
-    unlink: (id, by) =>
+    unlink: (id, by, boundTo) =>
       inTransaction(pool, async (c) => {
-        const { rows } = await c.query<BindingRow>('DELETE FROM bindings WHERE slack_org = $1 AND slack_user_id = $2 RETURNING *', [id.org, id.userId]);
+        const { rows } = await c.query<BindingRow>(
+          'DELETE FROM bindings WHERE slack_org = $1 AND slack_user_id = $2 AND ($3::text IS NULL OR internal_user = $3) RETURNING *',
+          [id.org, id.userId, boundTo ?? null],
+        );
         if (!rows[0]) return undefined;
         const binding = bindingOf(rows[0]);
         await audit(c, Date.now(), by, [{ action: 'unlinked', reason: null, who: binding, internalUser: binding.internalUser }]);

@@ -293,9 +293,9 @@ export function openSqliteStore(path: string, { mustExist = false } = {}): Sqlit
     },
   );
 
-  const unlink = db.transaction((id: SlackIdentity, by: Actor): Binding | undefined => {
+  const unlink = db.transaction((id: SlackIdentity, by: Actor, boundTo: string | undefined): Binding | undefined => {
     const row = s.getBinding.get(id.org, id.userId);
-    if (!row) return undefined;
+    if (!row || (boundTo !== undefined && row.internal_user !== boundTo)) return undefined;
     s.deleteBinding.run(id.org, id.userId);
     const binding = bindingOf(row);
     audit(Date.now(), 'unlinked', null, binding, binding.internalUser, by);
@@ -374,7 +374,7 @@ export function openSqliteStore(path: string, { mustExist = false } = {}): Sqlit
     completeLink: (nonceHash, internalUser, verification, now, by) => completeLink({ nonceHash, internalUser, verification, now, by }),
     deferLink: async (nonceHash, internalUser, codeMacFor, now, ttlMs, keep, by) => deferLink.immediate(nonceHash, internalUser, codeMacFor, now, ttlMs, keep, by),
     confirmCode: async (id, matches, now, maxFailures, by) => confirmCode.immediate(id, matches, now, maxFailures, by),
-    unlink: async (id, by) => unlink.immediate(id, by),
+    unlink: async (id, by, boundTo) => unlink.immediate(id, by, boundTo),
     revoke: async (scope, reason, by) => revoke.immediate(scope, reason, by),
     purgeExpired: async (now, limits = {}) => purgeExpired.immediate(now, limits),
     touchBinding: async (id, now) => {

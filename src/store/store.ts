@@ -197,8 +197,12 @@ export interface Store {
   ): Promise<DeferResult>;
   /** The Slack user typed a code: bind on a match, count a miss, void after `maxFailures`. */
   confirmCode(id: SlackIdentity, matches: (codeMac: Buffer) => boolean, now: number, maxFailures: number, by: Actor): Promise<CodeResult>;
-  /** The user's own unlink: the binding that was removed, if there was one. */
-  unlink(id: SlackIdentity, by: Actor): Promise<Binding | undefined>;
+  /**
+   * The user's own unlink: the binding that was removed, if there was one. With `boundTo`, only a
+   * binding to that internal user is removed (the web page's unlink: whoever signed in may remove
+   * their own bindings, never one that changed hands since the page read it).
+   */
+  unlink(id: SlackIdentity, by: Actor, boundTo?: string): Promise<Binding | undefined>;
   /** Someone left: every binding, open link and pending confirmation in `scope`, removed. */
   revoke(scope: RevokeScope, reason: RevokeReason, by: Actor): Promise<Revoked>;
   /** Removes expired links and pending confirmations, and what `limits` says is too old. */
