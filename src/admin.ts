@@ -91,7 +91,7 @@ async function admin(argv: string[], env: Record<string, string | undefined>, io
   let store: Store | undefined;
   try {
     // Chosen when a command opens it: migrate names its two databases itself.
-    const database = () => whichDatabase(o, env);
+    const database = () => whichDatabase(o, env, io.err);
     const open = async (): Promise<Store> => {
       const where = database();
       if ('path' in where) {
@@ -232,15 +232,20 @@ async function admin(argv: string[], env: Record<string, string | undefined>, io
 
 /**
  * Which database: --database-url, else --db, else the environment as the server reads it
- * (DATABASE_URL or DATABASE_URL_FILE, else DATABASE_PATH, else the default file). Both kinds in the
- * environment is the server's configuration error, and the CLI's.
+ * (DATABASE_URL or DATABASE_URL_FILE, else DATABASE_PATH, else the default file). With both kinds
+ * in the environment the URL wins, with a warning, as it does for the server: the image sets
+ * DATABASE_PATH, so `docker exec … admin` in a container given DATABASE_URL has both.
  */
-function whichDatabase(o: { db?: string | undefined; 'database-url'?: string | undefined }, env: Record<string, string | undefined>): { path: string } | { url: string } {
+function whichDatabase(
+  o: { db?: string | undefined; 'database-url'?: string | undefined },
+  env: Record<string, string | undefined>,
+  warn: (line: string) => void,
+): { path: string } | { url: string } {
   if (o.db !== undefined && o['database-url'] !== undefined) throw new UsageError('--db and --database-url name two databases; give one');
   if (o['database-url'] !== undefined) return { url: o['database-url'] };
   if (o.db !== undefined) return { path: o.db };
   const url = databaseUrlOf(env);
-  if (url && env.DATABASE_PATH) throw new UsageError('DATABASE_PATH and DATABASE_URL are both set; set only one (or pass --db or --database-url)');
+  if (url && env.DATABASE_PATH) warn(`admin: DATABASE_PATH (${env.DATABASE_PATH}) is ignored: DATABASE_URL selects PostgreSQL`);
   return url ? { url } : { path: env.DATABASE_PATH ?? DEFAULT_DATABASE_PATH };
 }
 

@@ -140,9 +140,11 @@ describe('admin migrate, SQLite → PostgreSQL', { skip }, () => {
     const backup = onPostgres('backup', join(tempDir(), 'copy.db'));
     assert.equal(backup.code, 2);
     assert.match(backup.err, /backup copies the SQLite file; this database is PostgreSQL \(postgresql:\/\/127\.0\.0\.1:\d+\/\w+\): .*pg_dump/);
-    const both = run(['list'], { DATABASE_URL: url, DATABASE_PATH: file });
-    assert.equal(both.code, 2);
-    assert.match(both.err, /DATABASE_PATH and DATABASE_URL are both set/);
+    // As for the server: the URL wins, with a warning (the image sets DATABASE_PATH).
+    const both = run(['list', '--json'], { DATABASE_URL: url, DATABASE_PATH: file });
+    assert.equal(both.code, 0, both.err);
+    assert.match(both.err, /DATABASE_PATH \(.+\) is ignored: DATABASE_URL selects PostgreSQL/);
+    assert.deepEqual(both.out, run(['list', '--json', '--database-url', url]).out);
   });
 
   test('an unreachable PostgreSQL: exit 1, named without its password', () => {

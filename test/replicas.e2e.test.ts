@@ -366,7 +366,7 @@ test('deploy/compose.replicas.yaml: two replicas, PostgreSQL and nginx on privat
   assert.deepEqual(app2, app1, 'the replicas are alike');
 
   const env = app1.environment;
-  assert.equal(env.DATABASE_PATH, '', "the image's SQLite default is cleared: both set is a configuration error");
+  assert.equal(env.DATABASE_PATH, '', "the image's SQLite default is cleared (else every start and every CLI run warns that it is ignored)");
   assert.equal(env.DATABASE_URL_FILE, '/run/secrets/database_url');
   for (const name of ['DATABASE_URL', 'SLACK_SIGNING_SECRET', 'SLACK_BOT_TOKEN', 'TRUSTED_PROXY_SECRET']) assert.equal(env[name], undefined, `${name} as a value`);
   for (const [name, path] of Object.entries(env)) {
