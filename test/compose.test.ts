@@ -1,105 +1,36 @@
-// deploy/compose.yaml, checked without a YAML library: a reader for the plain subset of YAML the
-// file keeps to (block mappings and lists, quoted or plain scalars, `|` blocks, comments), then the
-// shape README's "Docker Compose" promises. test/container/compose.test.ts brings it up for real.
+// deploy/compose.yaml, checked without a YAML library (test/support/yaml.ts reads the plain subset of
+// YAML the deploy files keep to, and is tested here), then the shape README's "Docker Compose"
+// promises. test/container/compose.test.ts brings it up for real.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from './support/server.ts';
-
-type Yaml = string | Yaml[] | { [key: string]: Yaml };
-type Line = { indent: number; text: string; no: number };
-
-/** The subset of YAML that deploy/compose.yaml uses; anything else throws, naming the line. */
-function parseYaml(source: string): Yaml {
-  const raw = source.split('\n');
-  const lines: Line[] = [];
-  raw.forEach((text, i) => {
-    if (/^\s*(#.*)?$/.test(text)) return;
-    if (text.includes('\t')) throw new Error(`line ${i + 1}: a tab`);
-    lines.push({ indent: text.length - text.trimStart().length, text: text.trim(), no: i });
-  });
-  let at = 0;
-  const scalar = (text: string, no: number): string => {
-    const value = text.replace(/\s+#.*$/, '');
-    if (/^'.*'$/.test(value)) return value.slice(1, -1).replace(/''/g, "'");
-    if (/^".*"$/.test(value)) return JSON.parse(value) as string;
-    if (/^[[{&*!%@`]/.test(value)) throw new Error(`line ${no + 1}: flow collections, anchors and tags are not in the subset: ${text}`);
-    return value;
-  };
-  /** A `|` block: the raw lines more indented than its key, up to the first line that is not. */
-  const block = (keyIndent: number, no: number): string => {
-    const body: string[] = [];
-    let indent = -1;
-    let i = no + 1;
-    for (; i < raw.length; i++) {
-      const text = raw[i]!;
-      if (text.trim() === '') {
-        body.push('');
-        continue;
-      }
-      const own = text.length - text.trimStart().length;
-      if (own <= keyIndent) break;
-      if (indent < 0) indent = own;
-      body.push(text.slice(indent));
-    }
-    while (at < lines.length && lines[at]!.no < i) at++;
-    return `${body.join('\n').replace(/\n+$/, '')}\n`;
-  };
-  const value = (rest: string, indent: number, no: number): Yaml => {
-    if (rest === '|') return block(indent, no);
-    if (rest !== '') return scalar(rest, no);
-    const next = lines[at];
-    if (!next || next.indent < indent || (next.indent === indent && !next.text.startsWith('- '))) return '';
-    return node(next.indent);
-  };
-  const node = (indent: number): Yaml => {
-    const first = lines[at]!;
-    if (first.text.startsWith('- ')) {
-      const list: Yaml[] = [];
-      while (at < lines.length && lines[at]!.indent === indent && lines[at]!.text.startsWith('- ')) {
-        const line = lines[at]!;
-        const item = line.text.slice(2).trim();
-        if (/^[\w.-]+:(\s|$)/.test(item)) {
-          // "- key: value" opens a mapping whose keys line up two columns in.
-          lines[at] = { indent: indent + 2, text: item, no: line.no };
-          list.push(node(indent + 2));
-          continue;
-        }
-        at++;
-        list.push(item === '|' ? block(indent, line.no) : scalar(item, line.no));
-      }
-      return list;
-    }
-    const map: { [key: string]: Yaml } = {};
-    while (at < lines.length && lines[at]!.indent === indent) {
-      const line = lines[at++]!;
-      const m = /^([\w.-]+):(?:\s+(.*))?$/.exec(line.text);
-      if (!m) throw new Error(`line ${line.no + 1}: expected "key: value": ${line.text}`);
-      if (m[1]! in map) throw new Error(`line ${line.no + 1}: ${m[1]} twice`);
-      map[m[1]!] = value((m[2] ?? '').trim(), indent, line.no);
-    }
-    if (at < lines.length && lines[at]!.indent > indent) throw new Error(`line ${lines[at]!.no + 1}: unexpected indentation`);
-    return map;
-  };
-  const doc = node(0);
-  if (at < lines.length) throw new Error(`line ${lines[at]!.no + 1}: unexpected indentation`);
-  return doc;
-}
+import { readYaml } from './support/yaml.ts';
 
 const text = readFileSync(join(ROOT, 'deploy/compose.yaml'), 'utf8');
-const compose = parseYaml(text) as any;
+const compose = readYaml(text) as any;
 const { app, proxy } = compose.services;
 /** `environment` as a mapping (the file uses the mapping form). */
 const env = (service: any): Record<string, string> => service.environment ?? {};
 
-test('the reader reads the subset it claims, and refuses the rest', () => {
-  assert.deepEqual(parseYaml('a:\n  b: 1 # note\n  c:\n    - x\n    - "y z"\n  d: |\n    one\n      two\n  e: \'q\'\n'), {
+test('the YAML reader reads what it claims and refuses what it does not', () => {
+  assert.deepEqual(readYaml('a: 1 # note\nb:\n  - x\n  - k: "v # not a comment"\n    n: \'it\'\'s\'\nc:\nd:\n  - |\n    one # kept\n      two\n  - y\n'), {
+    a: '1',
+    b: ['x', { k: 'v # not a comment', n: "it's" }],
+    c: null,
+    d: ['one # kept\n  two\n', 'y'],
+  });
+  assert.deepEqual(readYaml('a:\n  b: 1 # note\n  c:\n    - x\n    - "y z"\n  d: |\n    one\n      two\n  e: \'q\'\n'), {
     a: { b: '1', c: ['x', 'y z'], d: 'one\n  two\n', e: 'q' },
   });
-  assert.throws(() => parseYaml('a: [1, 2]\n'), /flow collections/);
-  assert.deepEqual(parseYaml('a:\n  - b: 1\n    c: 2\n  - d\n'), { a: [{ b: '1', c: '2' }, 'd'] });
-  assert.throws(() => parseYaml('a: 1\n   b: 2\n'), /unexpected indentation/);
+  assert.deepEqual(readYaml('a:\n  - b: 1\n    c: 2\n  - d\n'), { a: [{ b: '1', c: '2' }, 'd'] });
+  assert.throws(() => readYaml('a: {b: 1}'), /outside the YAML/);
+  assert.throws(() => readYaml('a: [1, 2]\n'), /outside the YAML/);
+  assert.throws(() => readYaml('a: &x 1'), /outside the YAML/);
+  assert.throws(() => readYaml('a:\n    b: 1\n  c: 2'), /indentation|not read/);
+  assert.throws(() => readYaml('a: 1\n   b: 2\n'), /indentation|not read/);
+  assert.throws(() => readYaml('a: 1\na: 2'), /twice/);
 });
 
 test('two services, and only the proxy publishes a port, on 127.0.0.1', () => {
