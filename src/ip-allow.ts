@@ -10,9 +10,12 @@ export interface AddressList {
 
 /**
  * 'ipv4' or 'ipv6' when `address` is one, as the system's inet_pton reads it. Not net.isIP: its
- * regular expression takes 10 ms to compile at first use, every start (docs/performance.md).
+ * regular expression takes 10 ms to compile at first use, every start (docs/performance.md). Only
+ * hex digits, dots and colons: libuv ignores whatever follows a '%' (a zone index), so "::1%x 10…"
+ * (a missing comma) would otherwise be read as ::1 and quietly widen the list.
  */
 function familyOf(address: string): 'ipv4' | 'ipv6' | undefined {
+  if (!/^[0-9A-Fa-f:.]+$/.test(address)) return undefined;
   const family = address.includes(':') ? 'ipv6' : 'ipv4';
   try {
     new SocketAddress({ address, family });

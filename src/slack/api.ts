@@ -47,7 +47,11 @@ export function createSlackApi({ botToken, slackApiUrl, responseUrlAllow }: Slac
           // Its own console logger would print outside our JSON lines.
           logger: { debug() {}, info() {}, warn() {}, error() {}, setLevel() {}, getLevel: () => 'error' as never, setName() {} },
         }),
-    ));
+    ).catch((err: unknown) => {
+      // Not remembered: the next call tries again (a failed load is not a reason to stop DMs for good).
+      loaded = undefined;
+      throw err;
+    }));
 
   /**
    * A response_url comes from the request body, so it is only as trustworthy as the signature over
