@@ -4,13 +4,14 @@
 // be told from noise: the before/after of each lever in docs/performance.md. Kernel time (the
 // loopback write and the load generator's wake-up) is not in it; `npm run bench` has that.
 //
-// For each checkout given (default: this one), the server starts under callgrind as the image
-// starts it, gets WARMUP unique signed `/acct whoami` commands (V8 compiles the hot code), then the
+// For each checkout given (default: this one), the server starts under callgrind (`node src/main.ts`
+// on Node 24, with tsx's loader on Node 20; the image's V8 flag only if given in BENCH_NODE_ARGS),
+// gets WARMUP unique signed `/acct whoami` commands (V8 compiles the hot code), then the
 // counters are zeroed, COUNT more are sent, and the counters dumped. BENCH_COMMAND=link counts
 // `/acct link` of a new Slack user each time instead (the unbound path: a link written, with its
 // audit row, by group commit). BENCH_NODE_ARGS go to node
 // before the script (a V8 flag's cost, e.g. --max-semi-space-size=1). Needs valgrind (Debian).
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -106,8 +107,19 @@ async function measure(checkout: string, index: number): Promise<number> {
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d));
   const url = `http://127.0.0.1:${port}`;
+  try {
+    return await countRequests(child, url, database, index, () => stderr);
+  } finally {
+    child.kill('SIGTERM');
+    if (child.exitCode === null) await new Promise((r) => child.once('exit', r));
+  }
+}
+
+async function countRequests(child: ChildProcess, url: string, database: string, index: number, stderr: () => string): Promise<number> {
+  const deadline = Date.now() + 120_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`the server under valgrind exited: ${stderr}`);
+    if (child.exitCode !== null) throw new Error(`the server under valgrind exited: ${stderr()}`);
+    if (Date.now() > deadline) throw new Error(`the server under valgrind was not ready in 120 s: ${stderr()}`);
     try {
       const res = await fetch(`${url}/healthz`);
       if (res.ok) break;
@@ -134,10 +146,7 @@ async function measure(checkout: string, index: number): Promise<number> {
   await send(url, COUNT);
   control('--dump=measured');
   const dumps = readdirSync(dir).filter((f) => f.startsWith(`callgrind-${index}.out.`)).sort();
-  const perRequest = instructionsIn(join(dir, dumps.at(-1)!)) / COUNT;
-  child.kill('SIGTERM');
-  await new Promise((r) => child.once('exit', r));
-  return perRequest;
+  return instructionsIn(join(dir, dumps.at(-1)!)) / COUNT;
 }
 
 console.log(`valgrind --tool=callgrind, Node ${process.version} ${nodeArgs.join(' ')}: ${WARMUP} \`/acct ${COMMAND}\` to warm up, then ${COUNT} counted (user-space instructions of the server process)`);

@@ -32,7 +32,9 @@ for (const p of fs.readdirSync('/proc')) {
     if (cmd.startsWith('node\\0') && cmd.endsWith('\\0src/main.ts\\0')) console.log(/VmRSS:\\s+(\\d+)/.exec(fs.readFileSync('/proc/' + p + '/status', 'utf8'))[1]);
   } catch {}
 }`;
-  return Math.round(Number(docker('exec', container, 'node', '-e', script)) / 1024);
+  const found = docker('exec', container, 'node', '-e', script).split('\n').filter(Boolean);
+  assert.equal(found.length, 1, `one server process in ${container}`);
+  return Math.round(Number(found[0]) / 1024);
 };
 
 let slack: SlackStub;
@@ -112,14 +114,19 @@ test('build, run, bind, SIGTERM → exit 0 in under 10 s, run again: the binding
 test('the image starts from its compile cache: Node strips no TypeScript at start-up', () => {
   // Node's type stripper costs 17 MB and 130 ms at every start; the build fills the cache for user
   // node. Without configuration main.ts loads every module, then stops (exit 2).
-  const run = spawnSync('docker', ['run', '--rm', '--network', 'none', '-e', 'NODE_DEBUG_NATIVE=COMPILE_CACHE', IMAGE, 'node', 'src/main.ts'], {
+  // The image's own command, with its V8 flags (they are part of the cache's key).
+  const cmd = JSON.parse(docker('image', 'inspect', IMAGE))[0].Config.Cmd as string[];
+  const run = spawnSync('docker', ['run', '--rm', '--network', 'none', '-e', 'NODE_DEBUG_NATIVE=COMPILE_CACHE', IMAGE, ...cmd], {
     env: { ...process.env, PATH },
     encoding: 'utf8',
+    timeout: 60_000,
   });
   assert.equal(run.status, 2, run.stderr.slice(-2000));
   const output = run.stdout + run.stderr;
+  const stripped = output.match(/transpile cache for StrippedTypeScript file:\/\/\/app\/src\/\S+\.ts/g) ?? [];
   const fromCache = output.match(/retrieving transpile cache for StrippedTypeScript file:\/\/\/app\/src\/\S+\.ts\.\.\.success/g) ?? [];
   assert.ok(fromCache.length >= 30, `only ${fromCache.length} modules came from the cache:\n${output.slice(0, 2000)}`);
+  assert.equal(fromCache.length, stripped.length, 'every module the server loads comes from the cache');
   assert.doesNotMatch(output, /no transpile cache for StrippedTypeScript/);
 });
 
