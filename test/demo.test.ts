@@ -41,8 +41,11 @@ test('npm run demo -- --host 0.0.0.0 --port P: the links name this machine\'s ad
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   try {
     const deadline = Date.now() + 60_000;
-    while (!/Your turn/.test(out) && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 100));
-    const link = new RegExp(`http://([0-9.]+):${port}/associate\\?nonce=[\\w-]+`).exec(out.slice(out.indexOf('Your turn')));
+    // The link is printed on the lines after "Your turn", possibly in a later chunk: wait for it.
+    const linkAfterYourTurn = () =>
+      out.includes('Your turn') ? new RegExp(`http://([0-9.]+):${port}/associate\\?nonce=[\\w-]+`).exec(out.slice(out.indexOf('Your turn'))) : null;
+    while (!linkAfterYourTurn() && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+    const link = linkAfterYourTurn();
     assert.ok(link, out);
     const external = Object.values(networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal)?.address ?? '127.0.0.1';
     assert.equal(link[1], external, 'the address another machine reaches');
