@@ -15,24 +15,19 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chownSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, freePort, tempDir, SIGNING_SECRET } from '../support/server.ts';
 import { commandBody, signedHeaders } from '../support/slack.ts';
 import { formFields } from '../support/browser.ts';
 import { request } from '../support/http-client.ts';
+import { DOCKER_ENV, dockerAnswers } from './docker.ts';
 
 const APP_IMAGE = 'account-binding:compose-test';
 const NGINX_IMAGE = 'account-binding-nginx:compose-test';
 const PROJECT = `abcompose${process.pid}`;
 const PUBLIC = 'https://slack-link.example.com';
 const PROXY_SECRET = 'compose-proxy-secret-0123456789abcdef';
-const shared = join(ROOT, '..', 'shared', 'container', 'bin');
-const dockerAnswers = spawnSync('docker', ['info'], { stdio: 'ignore' }).status === 0;
-if (!dockerAnswers && !existsSync(join(shared, 'docker'))) {
-  throw new Error(`no Docker engine answers and there is no ${shared}/docker to stand in for it`);
-}
-const PATH = dockerAnswers ? process.env.PATH : `${shared}:${process.env.PATH}`;
 
 let dir: string;
 let deploy: string;
@@ -40,7 +35,7 @@ let port: number;
 let upRan = false;
 
 const docker = (args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}) =>
-  execFileSync('docker', args, { cwd: opts.cwd, env: { ...process.env, PATH, ...opts.env }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024 }).trim();
+  execFileSync('docker', args, { cwd: opts.cwd, env: { ...DOCKER_ENV, ...opts.env }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024 }).trim();
 const compose = (...args: string[]) => docker(['compose', '-p', PROJECT, '-f', 'compose.yaml', '-f', 'override.yaml', ...args], { cwd: deploy, env: { PROXY_PORT: String(port) } });
 /** The containers of this project, by service. */
 const container = (service: string) =>
@@ -100,7 +95,7 @@ CMD ["nginx", "-g", "daemon off;"]
   if (!dockerAnswers) {
     const subnet = /subnet:\s*(\S+)/.exec(readFileSync(join(deploy, 'compose.yaml'), 'utf8'))?.[1];
     assert.ok(subnet, 'compose.yaml names its network range');
-    spawnSync('podman', ['network', 'rm', '-f', `${PROJECT}_private`], { env: { ...process.env, PATH }, stdio: 'ignore' });
+    spawnSync('podman', ['network', 'rm', '-f', `${PROJECT}_private`], { env: DOCKER_ENV, stdio: 'ignore' });
     docker(['network', 'create', '--subnet', subnet, `${PROJECT}_private`]);
   }
 });
@@ -113,7 +108,7 @@ after(() => {
       console.log(`# compose down: ${(err as { stderr?: string }).stderr ?? err}`);
     }
   }
-  spawnSync('docker', ['network', 'rm', '-f', `${PROJECT}_private`], { env: { ...process.env, PATH }, stdio: 'ignore' });
+  spawnSync('docker', ['network', 'rm', '-f', `${PROJECT}_private`], { env: DOCKER_ENV, stdio: 'ignore' });
 });
 
 /** What Slack sends: a signed, form-encoded slash command, here through the proxy. */
@@ -128,7 +123,7 @@ test('docker compose up: through the proxy alone, a slash command, the link, sig
   upRan = true;
   compose('up', '-d');
   const base = `http://127.0.0.1:${port}`;
-  const logs = () => ['app', 'proxy', 'slack'].map((s) => `--- ${s} ---\n${spawnSync('docker', ['logs', container(s)], { env: { ...process.env, PATH }, encoding: 'utf8' }).stdout}`).join('\n');
+  const logs = () => ['app', 'proxy', 'slack'].map((s) => `--- ${s} ---\n${spawnSync('docker', ['logs', container(s)], { env: DOCKER_ENV, encoding: 'utf8' }).stdout}`).join('\n');
 
   // Up: an unsigned command goes through nginx to the app, which refuses it (401 from the app).
   let ready = false;

@@ -12,15 +12,10 @@ import { startSlackStub, type SlackStub } from '../../src/demo/slack-stand-in.ts
 import { linkFrom, slashCommand } from '../support/slack.ts';
 import { confirm, formFields, openLink } from '../support/browser.ts';
 import { request } from '../support/http-client.ts';
+import { DOCKER_ENV } from './docker.ts';
 
 const IMAGE = 'account-binding:smoke';
-const shared = join(ROOT, '..', 'shared', 'container', 'bin');
-const dockerAnswers = spawnSync('docker', ['info'], { stdio: 'ignore' }).status === 0;
-if (!dockerAnswers && !existsSync(join(shared, 'docker'))) {
-  throw new Error(`no Docker engine answers and there is no ${shared}/docker to stand in for it`);
-}
-const PATH = dockerAnswers ? process.env.PATH : `${shared}:${process.env.PATH}`;
-const docker = (...args: string[]) => execFileSync('docker', args, { env: { ...process.env, PATH }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+const docker = (...args: string[]) => execFileSync('docker', args, { env: DOCKER_ENV, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
 
 /** VmRSS of the server process in a container (node … src/main.ts, whatever its pid), in MB. */
 const serverRssMb = (container: string): number => {
@@ -71,7 +66,7 @@ before(async () => {
   docker('build', '-t', IMAGE, ROOT);
 });
 after(async () => {
-  for (const name of names) spawnSync('docker', ['rm', '-f', name], { env: { ...process.env, PATH }, stdio: 'ignore' });
+  for (const name of names) spawnSync('docker', ['rm', '-f', name], { env: DOCKER_ENV, stdio: 'ignore' });
   await slack.close();
 });
 
@@ -117,7 +112,7 @@ test('the image starts from its compile cache: Node strips no TypeScript at star
   // The image's own command, with its V8 flags (they are part of the cache's key).
   const cmd = JSON.parse(docker('image', 'inspect', IMAGE))[0].Config.Cmd as string[];
   const run = spawnSync('docker', ['run', '--rm', '--network', 'none', '-e', 'NODE_DEBUG_NATIVE=COMPILE_CACHE', IMAGE, ...cmd], {
-    env: { ...process.env, PATH },
+    env: DOCKER_ENV,
     encoding: 'utf8',
     timeout: 60_000,
   });
@@ -139,7 +134,7 @@ test('on the image\'s Node 24, the store survives garbage collections run from N
     'docker',
     ['run', '--rm', '--network', 'none', '-v', `${data}:/data`, '-v', `${join(ROOT, 'test', 'container')}:/app/test/container:ro`,
       IMAGE, 'node', 'test/container/store-under-gc.ts', '/data/under-gc.db'],
-    { env: { ...process.env, PATH }, encoding: 'utf8' },
+    { env: DOCKER_ENV, encoding: 'utf8' },
   );
   assert.equal(run.status, 0, `exit ${run.status} ${run.signal ?? ''}:\n${run.stdout}\n${run.stderr.slice(0, 2000)}`);
   assert.match(run.stdout, /^survived \d+ requests/m);

@@ -1,0 +1,16 @@
+// Which `docker` the container tests run: the real one when `docker info` answers; otherwise
+// ../shared/container/bin/docker (podman behind the same command lines), put first on PATH.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT } from '../support/server.ts';
+
+const shared = join(ROOT, '..', 'shared', 'container', 'bin');
+/** A real Docker engine answers (else podman stands in, with its own workarounds). */
+export const dockerAnswers = spawnSync('docker', ['info'], { stdio: 'ignore' }).status === 0;
+if (!dockerAnswers && !existsSync(join(shared, 'docker'))) {
+  throw new Error(`no Docker engine answers and there is no ${shared}/docker to stand in for it`);
+}
+
+/** The environment every docker (or podman) command of these tests runs with. */
+export const DOCKER_ENV: NodeJS.ProcessEnv = { ...process.env, PATH: dockerAnswers ? process.env.PATH : `${shared}:${process.env.PATH}` };
