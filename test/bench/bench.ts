@@ -16,7 +16,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, wr
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { slackSignature } from '../../src/slack/verify.ts';
+import { commandBody, signedHeaders } from '../support/slack.ts';
 import { startSlackStub } from '../../src/demo/slack-stand-in.ts';
 import { ROOT } from '../../src/demo/spawn-server.ts';
 import { freePort } from '../support/server.ts';
@@ -261,19 +261,13 @@ end
 }
 
 const FORM = 'application/x-www-form-urlencoded';
-let triggers = 0;
 /**
- * A signed slash command as Slack sends it: every one has its own trigger_id, so no two requests
- * are the same (the server refuses a repeated signature as a replay).
+ * A signed slash command as Slack sends it (the tests' own builder): every one has its own
+ * trigger_id, so no two requests are the same (the server refuses a repeated signature as a replay).
  */
 function slashCommand(user: string, text: string): Request {
-  const body = new URLSearchParams({
-    token: 'x', team_id: 'T0BENCH', team_domain: 'bench', channel_id: 'C0BENCH', channel_name: 'general',
-    user_id: user, user_name: `user-${user}`, command: '/acct', text,
-    response_url: 'https://hooks.slack.com/commands/T0BENCH/1/x', trigger_id: `${Date.now()}.${++triggers}`,
-  }).toString();
-  const ts = String(Math.floor(Date.now() / 1000));
-  return { method: 'POST', path: '/slack/commands', headers: { 'Content-Type': FORM, 'X-Slack-Request-Timestamp': ts, 'X-Slack-Signature': slackSignature(SECRET, ts, body) }, body };
+  const body = commandBody({ team: 'T0BENCH', teamDomain: 'bench', user, userName: `user-${user}`, text });
+  return { method: 'POST', path: '/slack/commands', headers: signedHeaders(body, { secret: SECRET }), body };
 }
 
 // ---------- setup ----------

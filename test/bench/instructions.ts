@@ -17,7 +17,7 @@ import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { slackSignature } from '../../src/slack/verify.ts';
+import { commandBody, signedHeaders } from '../support/slack.ts';
 import { startSlackStub } from '../../src/demo/slack-stand-in.ts';
 import { ROOT } from '../../src/demo/spawn-server.ts';
 import { freePort } from '../support/server.ts';
@@ -41,22 +41,13 @@ const checkouts = process.argv.length > 2 ? process.argv.slice(2).map((d) => res
 const dir = mkdtempSync(join(tmpdir(), 'acct-instructions-'));
 const slack = await startSlackStub();
 
-let trigger = 0;
+let newUsers = 0;
 const agent = new Agent({ keepAlive: true, maxSockets: 8 });
 function command(url: string): Promise<string> {
   // whoami: the bound user; link: a user never seen before, every time.
-  const body = new URLSearchParams({
-    token: 'x', team_id: 'T0BENCH', team_domain: 'bench', channel_id: 'C0BENCH', channel_name: 'general',
-    user_id: COMMAND === 'link' ? `UNEW${trigger}` : USER, user_name: 'bench', command: '/acct', text: COMMAND,
-    response_url: 'https://hooks.slack.com/commands/T0BENCH/1/x', trigger_id: `${Date.now()}.${++trigger}`,
-  }).toString();
-  const ts = String(Math.floor(Date.now() / 1000));
+  const body = commandBody({ team: 'T0BENCH', teamDomain: 'bench', user: COMMAND === 'link' ? `UNEW${++newUsers}` : USER, text: COMMAND });
   return new Promise((done, fail) => {
-    const req = request(`${url}/slack/commands`, {
-      method: 'POST',
-      agent,
-      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-slack-request-timestamp': ts, 'x-slack-signature': slackSignature(SECRET, ts, body) },
-    });
+    const req = request(`${url}/slack/commands`, { method: 'POST', agent, headers: signedHeaders(body, { secret: SECRET }) });
     req.on('response', (res) => {
       let text = '';
       res.on('data', (c: Buffer) => (text += c));

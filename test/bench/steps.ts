@@ -37,8 +37,8 @@ function time(f: () => unknown, calls = 100_000): number {
 
 export async function measureSteps(databasePath: string, secret: string, request: { headers: Record<string, string>; body: string }): Promise<Step[]> {
   const body = Buffer.from(request.body);
-  const timestamp = request.headers['X-Slack-Request-Timestamp']!;
-  const signature = request.headers['X-Slack-Signature']!;
+  const timestamp = request.headers['x-slack-request-timestamp']!;
+  const signature = request.headers['x-slack-signature']!;
   const store = openSqliteStore(databasePath, { mustExist: true });
   const form = parseForm(body);
   const cmd = parseSlashCommand(form);
