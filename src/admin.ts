@@ -7,7 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openSqliteStore, type SqliteStore } from './store/sqlite.ts';
 import { openStore } from './store/open.ts';
-import { ConfigError, DEFAULT_DATABASE_PATH, describeDatabase, loadConfig, type Config } from './config.ts';
+import { ConfigError, DEFAULT_DATABASE_PATH, databasePathIgnored, describeDatabase, loadConfig, type Config } from './config.ts';
 import { effectiveSettings, runChecks } from './doctor.ts';
 import type { Actor, AuditEvent, Binding, Store } from './store/store.ts';
 import type { PostgresStore } from './store/postgres.ts';
@@ -245,7 +245,7 @@ function whichDatabase(
   if (o['database-url'] !== undefined) return { url: o['database-url'] };
   if (o.db !== undefined) return { path: o.db };
   const url = databaseUrlOf(env);
-  if (url && env.DATABASE_PATH) warn(`admin: DATABASE_PATH (${env.DATABASE_PATH}) is ignored: DATABASE_URL selects PostgreSQL`);
+  if (url && env.DATABASE_PATH) warn(`admin: ${databasePathIgnored(env.DATABASE_PATH)}`);
   return url ? { url } : { path: env.DATABASE_PATH ?? DEFAULT_DATABASE_PATH };
 }
 

@@ -4,6 +4,9 @@ import { readFileSync } from 'node:fs';
 import { parseAddressList, type AddressList } from './ip-allow.ts';
 import { LINK_VERIFICATIONS, type LinkVerification } from './store/store.ts';
 
+/** What the server and the admin CLI say when DATABASE_URL and DATABASE_PATH are both set. */
+export const databasePathIgnored = (path: string): string => `DATABASE_PATH (${path}) is ignored: DATABASE_URL selects PostgreSQL`;
+
 /** Where the SQLite file is when DATABASE_PATH is not set (the server and the admin CLI). */
 export const DEFAULT_DATABASE_PATH = './data/account-binding.db';
 
@@ -266,7 +269,7 @@ export function loadConfig(env: Env): Config {
   const databaseUrl = secret('DATABASE_URL', false) || null;
   if (databaseUrl !== null && !/^postgres(ql)?:\/\/[^/]/i.test(databaseUrl)) problems.push(`DATABASE_URL must be a postgres:// or postgresql:// URL (got "${redactUrl(databaseUrl)}")`);
   // The image sets DATABASE_PATH for its /data volume; a DATABASE_URL given to it wins.
-  if (databaseUrl !== null && env.DATABASE_PATH) warnings.push(`DATABASE_PATH (${env.DATABASE_PATH}) is ignored: DATABASE_URL selects PostgreSQL`);
+  if (databaseUrl !== null && env.DATABASE_PATH) warnings.push(databasePathIgnored(env.DATABASE_PATH));
   const slashCommand = env.SLASH_COMMAND || '/acct';
   if (!/^\/[a-z0-9_-]{1,31}$/.test(slashCommand)) problems.push(`SLASH_COMMAND must be like /acct: a slash and up to 31 lower-case letters, digits, - or _ (got "${slashCommand}")`);
   if ((env.APP_NAME ?? '').length > 60) problems.push('APP_NAME must be at most 60 characters');
