@@ -11,7 +11,7 @@ import { ConfigError, DEFAULT_DATABASE_PATH, databasePathIgnored, describeDataba
 import { effectiveSettings, runChecks } from './doctor.ts';
 import type { Actor, AuditEvent, Binding, Store } from './store/store.ts';
 import type { PostgresStore } from './store/postgres.ts';
-import { bindingJson } from './routes/admin.ts';
+import { bindingJson } from './routes/admin-api.ts';
 import { userInfo } from 'node:os';
 
 const USAGE = `usage: npm run admin -- <command> [options]

@@ -2,28 +2,28 @@
 // service answers and what answers it. main.ts listens; tests may build it in-process.
 import type { Server } from 'node:http';
 import { createHttpServer, type Routes } from './http.ts';
-import { createCommandAnswerer } from './run-command.ts';
-import { createLinking, type Linking } from './linking.ts';
-import { createSlashCommands } from './commands.ts';
+import { createCommandAnswerer } from './domain/run-as-user.ts';
+import { createLinking, type Linking } from './domain/linking.ts';
+import { createSlashCommands } from './domain/slash-command.ts';
 import { commandsRoute } from './routes/commands.ts';
 import { associateRoute } from './routes/associate.ts';
 import { healthRoute } from './routes/health.ts';
 import { metricsRoute } from './routes/metrics.ts';
-import { createSso } from './routes/sso.ts';
+import { createSso } from './routes/page-guard.ts';
 import { eventsRoute } from './routes/events.ts';
-import { adminRoute } from './routes/admin.ts';
+import { adminRoute } from './routes/admin-api.ts';
 import { interactionsRoute } from './routes/interactions.ts';
 import { linksRoute } from './routes/links.ts';
-import { createHome } from './home.ts';
+import { createHome } from './domain/home.ts';
 import { createPages } from './pages.ts';
 import type { Config } from './config.ts';
 import type { Store } from './store/store.ts';
-import type { Logger } from './log.ts';
+import type { Logger } from './lib/log.ts';
 import type { SlackApi } from './slack/api.ts';
-import type { Background } from './background.ts';
-import type { CommandRunner } from './runner.ts';
-import type { Metrics } from './metrics.ts';
-import type { ServerKeys } from './keys.ts';
+import type { Background } from './lib/background.ts';
+import type { CommandRunner } from './runners/runner.ts';
+import type { Metrics } from './lib/metrics.ts';
+import type { ServerKeys } from './domain/secrets.ts';
 import type { Operation } from './outcomes.ts';
 
 /** What the service is built from. main.ts makes one of each; in-process tests make their own. */

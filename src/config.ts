@@ -1,7 +1,7 @@
 // Environment → one typed, validated Config. Every problem is collected so an operator fixes them
 // all in one go instead of one restart per typo.
 import { readFileSync } from 'node:fs';
-import { parseAddressList, type AddressList } from './ip-allow.ts';
+import { parseAddressList, type AddressList } from './lib/address-list.ts';
 import { LINK_VERIFICATIONS, type LinkVerification } from './store/store.ts';
 
 /** What the server and the admin CLI say when DATABASE_URL and DATABASE_PATH are both set. */

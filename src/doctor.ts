@@ -4,7 +4,7 @@ import { accessSync, constants, existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Config } from './config.ts';
 import { describeDatabase } from './config.ts';
-import { describe } from './log.ts';
+import { describe } from './lib/log.ts';
 
 export interface Finding {
   level: 'ok' | 'warn' | 'fail';

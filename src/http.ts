@@ -2,7 +2,7 @@
 // status codes. Handlers return a Reply; they never touch the response object.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { describe, type Logger } from './log.ts';
+import { describe, type Logger } from './lib/log.ts';
 import type { Operation } from './outcomes.ts';
 
 /** An error whose message is safe to show to the client; `detail` is for the log only. */

@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openSqliteStore } from '../src/store/sqlite.ts';
 import type { SlackUser } from '../src/store/store.ts';
-import { hashNonce, newNonce } from '../src/tokens.ts';
+import { hashNonce, newNonce } from '../src/domain/secrets.ts';
 import { ROOT, tempDir } from './support/server.ts';
 
 let db: string;

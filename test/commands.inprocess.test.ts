@@ -3,9 +3,9 @@
 // every request ends in.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chooseSubcommand } from '../src/commands.ts';
+import { chooseSubcommand } from '../src/domain/slash-command.ts';
 import { OUTCOMES, type Operation } from '../src/outcomes.ts';
-import { hashNonce, newNonce } from '../src/tokens.ts';
+import { hashNonce, newNonce } from '../src/domain/secrets.ts';
 import { slashCommand } from './support/slack.ts';
 import { startApp, type InProcessApp } from './support/app.ts';
 

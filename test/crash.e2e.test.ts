@@ -9,7 +9,7 @@ import { startServer, CONFIRM_ONLY, tempDir } from './support/server.ts';
 import { startSlackStub, type SlackStub } from '../src/demo/slack-stand-in.ts';
 import { linkFrom, slashCommand } from './support/slack.ts';
 import { linkAs } from './support/browser.ts';
-import { hashNonce } from '../src/tokens.ts';
+import { hashNonce } from '../src/domain/secrets.ts';
 import { APP_TOKEN, startInternalApp, type TestHttpServer } from './support/internal-app.ts';
 
 let slack: SlackStub;

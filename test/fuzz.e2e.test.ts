@@ -12,7 +12,7 @@ import { startServer, CONFIRM_ONLY, SIGNING_SECRET, type RunningServer } from '.
 import { startSlackStub, type SlackStub } from '../src/demo/slack-stand-in.ts';
 import { commandBody, linkFrom, signedHeaders, slashCommand } from './support/slack.ts';
 import { formFields, localUrl, openLink } from './support/browser.ts';
-import { slackSignature } from '../src/slack/verify.ts';
+import { slackSignature } from '../src/slack/signature.ts';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 300);
 let slack: SlackStub;

@@ -13,7 +13,7 @@ import { startSlackStub, type SlackStub } from '../src/demo/slack-stand-in.ts';
 import { commandBody, linkFrom, signedHeaders, slashCommand } from './support/slack.ts';
 import { confirm, formFields, openLink } from './support/browser.ts';
 import { boundTo } from './support/db.ts';
-import { deriveKeys } from '../src/keys.ts';
+import { deriveKeys } from '../src/domain/secrets.ts';
 
 let slack: SlackStub;
 let server: RunningServer;

@@ -2,14 +2,14 @@
 // with a recording stand-in for the Slack API. No HTTP.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createLinking, type LinkingDeps } from '../src/linking.ts';
-import { createCommandAnswerer } from '../src/run-command.ts';
+import { createLinking, type LinkingDeps } from '../src/domain/linking.ts';
+import { createCommandAnswerer } from '../src/domain/run-as-user.ts';
 import { openSqliteStore } from '../src/store/sqlite.ts';
-import { createLogger } from '../src/log.ts';
-import { createMetrics } from '../src/metrics.ts';
-import { createBackground } from '../src/background.ts';
-import { deriveKeys } from '../src/keys.ts';
-import { hashNonce } from '../src/tokens.ts';
+import { createLogger } from '../src/lib/log.ts';
+import { createMetrics } from '../src/lib/metrics.ts';
+import { createBackground } from '../src/lib/background.ts';
+import { deriveKeys } from '../src/domain/secrets.ts';
+import { hashNonce } from '../src/domain/secrets.ts';
 import type { LinkVerification, SlackUser } from '../src/store/store.ts';
 import { echoRunner, recordingSlack } from './support/app.ts';
 

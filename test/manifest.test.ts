@@ -42,8 +42,8 @@ test('the manifest subscribes to the events that end bindings, at /slack/events,
   for (const type of ['user_change', 'app_uninstalled', 'tokens_revoked', 'team_access_revoked']) assert.ok(events.bot_events.includes(type), type);
   // user_change is only delivered with users:read.
   assert.ok(manifest.oauth_config.scopes.bot.includes('users:read'));
-  const handled = readFileSync(join(ROOT, 'src/slack/events.ts'), 'utf8');
-  for (const type of events.bot_events) assert.match(handled, new RegExp(`case '${type}'`), `src/slack/events.ts handles ${type}`);
+  const handled = readFileSync(join(ROOT, 'src/slack/event-payload.ts'), 'utf8');
+  for (const type of events.bot_events) assert.match(handled, new RegExp(`case '${type}'`), `src/slack/event-payload.ts handles ${type}`);
 });
 
 test('the manifest enables the Home tab and interactivity, and subscribes to app_home_opened', () => {

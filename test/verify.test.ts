@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { slackSignature, verifySlackRequest } from '../src/slack/verify.ts';
+import { slackSignature, verifySlackRequest } from '../src/slack/signature.ts';
 
 // Slack's published example (api.slack.com/authentication/verifying-requests-from-slack).
 const example = {

@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { slackSignature } from '../slack/verify.ts';
+import { slackSignature } from '../slack/signature.ts';
 import type { SlackMessage } from '../slack/messages.ts';
 import { startSlackStub } from './slack-stand-in.ts';
 import { startSsoProxy } from './sso-proxy.ts';

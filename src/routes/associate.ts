@@ -1,14 +1,14 @@
 // /associate, reached through the SSO proxy. GET shows who is being linked to whom and changes
 // nothing (link scanners and chat previews fetch URLs); POST confirms or cancels, once.
 import { HttpError, mediaType, parseForm, readBody, type Context, type Reply, type Route } from '../http.ts';
-import { csrfToken, csrfTokenValid, hashNonce } from '../tokens.ts';
-import { describeVerification } from '../verification.ts';
+import { csrfToken, csrfTokenValid, hashNonce } from '../domain/secrets.ts';
+import { describeVerification } from '../domain/link-proofs.ts';
 import type { Pages } from '../pages.ts';
-import type { Linking, ConfirmOutcome } from '../linking.ts';
-import type { Sso } from './sso.ts';
+import type { Linking, ConfirmOutcome } from '../domain/linking.ts';
+import type { Sso } from './page-guard.ts';
 import type { Config } from '../config.ts';
-import type { ServerKeys } from '../keys.ts';
-import type { Logger } from '../log.ts';
+import type { ServerKeys } from '../domain/secrets.ts';
+import type { Logger } from '../lib/log.ts';
 import type { AssociateOutcome } from '../outcomes.ts';
 import type { Actor, SlackUser } from '../store/store.ts';
 

@@ -1,14 +1,14 @@
 // POST /slack/commands: verify Slack's signature → parse the slash command → the slash-command
 // domain → reply. Our own failures are an ephemeral apology, never a 5xx to Slack.
 import { HttpError, json, mediaType, parseForm, type Route } from '../http.ts';
-import { readSignedBody, refuseReplay, type ClaimRequest } from './slack-request.ts';
-import { parseSlashCommand } from '../slack/payload.ts';
+import { readSignedBody, refuseReplay, type ClaimRequest } from './slack-guard.ts';
+import { parseSlashCommand } from '../slack/command-payload.ts';
 import { apology } from '../slack/messages.ts';
-import { describe, type Logger } from '../log.ts';
-import type { Metrics } from '../metrics.ts';
+import { describe, type Logger } from '../lib/log.ts';
+import type { Metrics } from '../lib/metrics.ts';
 import type { CommandOutcome } from '../outcomes.ts';
-import type { SlashResult } from '../commands.ts';
-import type { SlashCommand } from '../slack/payload.ts';
+import type { SlashResult } from '../domain/slash-command.ts';
+import type { SlashCommand } from '../slack/command-payload.ts';
 
 /** Slack's payloads are a few KiB; anything near this is not from Slack. */
 export const MAX_COMMAND_BODY = 64 * 1024;

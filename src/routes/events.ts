@@ -1,11 +1,11 @@
 // POST /slack/events, the Events API request URL: verify Slack's signature → parse the envelope →
 // deduplicate by event_id → the domain → 200. People leaving end their bindings here.
 import { HttpError, json, mediaType, type Context, type Route } from '../http.ts';
-import { parseSlackEvent, type SlackEvent } from '../slack/events.ts';
-import { readSignedBody } from './slack-request.ts';
-import { describe, type Logger } from '../log.ts';
-import type { Metrics } from '../metrics.ts';
-import type { Linking } from '../linking.ts';
+import { parseSlackEvent, type SlackEvent } from '../slack/event-payload.ts';
+import { readSignedBody } from './slack-guard.ts';
+import { describe, type Logger } from '../lib/log.ts';
+import type { Metrics } from '../lib/metrics.ts';
+import type { Linking } from '../domain/linking.ts';
 import type { Store } from '../store/store.ts';
 import type { OutcomeOf } from '../outcomes.ts';
 

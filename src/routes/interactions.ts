@@ -3,17 +3,17 @@
 // response_url or the Web API. Our own buttons carry the acct. prefix; any other click belongs to
 // the internal application and is forwarded as the bound user.
 import { HttpError, mediaType, parseForm, type Context, type Route } from '../http.ts';
-import { parseInteraction, type BlockActions } from '../slack/interactions.ts';
+import { parseInteraction, type BlockActions } from '../slack/interaction-payload.ts';
 import * as messages from '../slack/messages.ts';
 import { MAX_COMMAND_BODY } from './commands.ts';
-import { readSignedBody, refuseReplay, type ClaimRequest } from './slack-request.ts';
-import type { Logger } from '../log.ts';
-import type { Metrics } from '../metrics.ts';
-import type { Background } from '../background.ts';
-import type { Linking } from '../linking.ts';
-import type { Home } from '../home.ts';
+import { readSignedBody, refuseReplay, type ClaimRequest } from './slack-guard.ts';
+import type { Logger } from '../lib/log.ts';
+import type { Metrics } from '../lib/metrics.ts';
+import type { Background } from '../lib/background.ts';
+import type { Linking } from '../domain/linking.ts';
+import type { Home } from '../domain/home.ts';
 import type { SlackApi } from '../slack/api.ts';
-import type { CommandRunner } from '../runner.ts';
+import type { CommandRunner } from '../runners/runner.ts';
 import type { Config } from '../config.ts';
 import type { Store } from '../store/store.ts';
 import type { OutcomeOf } from '../outcomes.ts';

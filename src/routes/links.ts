@@ -2,14 +2,14 @@
 // the signed-in person sees every Slack user linked to them and can unlink any of them, and only
 // those: someone else's binding is neither shown nor removable.
 import { HttpError, mediaType, parseForm, readBody, type Context, type Reply, type Route } from '../http.ts';
-import { userCsrfToken, userCsrfTokenValid } from '../tokens.ts';
+import { userCsrfToken, userCsrfTokenValid } from '../domain/secrets.ts';
 import type { Pages } from '../pages.ts';
-import type { Sso } from './sso.ts';
-import type { Linking } from '../linking.ts';
-import type { ServerKeys } from '../keys.ts';
+import type { Sso } from './page-guard.ts';
+import type { Linking } from '../domain/linking.ts';
+import type { ServerKeys } from '../domain/secrets.ts';
 import type { Config } from '../config.ts';
 import type { Binding, Store } from '../store/store.ts';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../lib/log.ts';
 import type { OutcomeOf } from '../outcomes.ts';
 
 const MAX_FORM_BODY = 4 * 1024;

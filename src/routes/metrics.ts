@@ -1,7 +1,7 @@
 // GET /metrics: Prometheus text, only for the addresses in METRICS_ALLOW.
 import { HttpError, type Route } from '../http.ts';
-import { isAllowed, type AddressList } from '../ip-allow.ts';
-import type { Metrics } from '../metrics.ts';
+import { isAllowed, type AddressList } from '../lib/address-list.ts';
+import type { Metrics } from '../lib/metrics.ts';
 
 export function metricsRoute(metrics: Metrics, allowed: AddressList): Route {
   return {

@@ -2,9 +2,9 @@
 // this project's own HTTP plumbing (src/http.ts: routing table, request ids, error mapping, the
 // JSON request log): what that plumbing costs, apart from the lookup and everything after it.
 import { createHttpServer, json, readBody, HttpError } from '../../src/http.ts';
-import { createLogger } from '../../src/log.ts';
+import { createLogger } from '../../src/lib/log.ts';
 import { MAX_COMMAND_BODY } from '../../src/routes/commands.ts';
-import { verifySlackSignature } from '../../src/routes/slack-request.ts';
+import { verifySlackSignature } from '../../src/routes/slack-guard.ts';
 
 const signingSecret = process.env.SLACK_SIGNING_SECRET!;
 const reply = { response_type: 'ephemeral', text: 'You are linked to alice.' };

@@ -5,12 +5,12 @@ import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import Database from 'better-sqlite3';
 import pino from 'pino';
 import { json, parseForm } from '../../src/http.ts';
-import { createLogger } from '../../src/log.ts';
-import { createMetrics } from '../../src/metrics.ts';
+import { createLogger } from '../../src/lib/log.ts';
+import { createMetrics } from '../../src/lib/metrics.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
 import * as messages from '../../src/slack/messages.ts';
-import { parseSlashCommand } from '../../src/slack/payload.ts';
-import { verifySlackRequest } from '../../src/slack/verify.ts';
+import { parseSlashCommand } from '../../src/slack/command-payload.ts';
+import { verifySlackRequest } from '../../src/slack/signature.ts';
 
 // better-sqlite3 12 on Node 24 aborts the process if the garbage collector frees one of its
 // objects (see src/store.ts), so what this module opens stays referenced until the bench exits.

@@ -6,13 +6,13 @@ import type { AddressInfo } from 'node:net';
 import { createApp } from '../../src/app.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite.ts';
-import { createLogger } from '../../src/log.ts';
-import { createBackground } from '../../src/background.ts';
-import { createMetrics, type Metrics } from '../../src/metrics.ts';
-import { deriveKeys } from '../../src/keys.ts';
+import { createLogger } from '../../src/lib/log.ts';
+import { createBackground } from '../../src/lib/background.ts';
+import { createMetrics, type Metrics } from '../../src/lib/metrics.ts';
+import { deriveKeys } from '../../src/domain/secrets.ts';
 import type { HomeView, SlackApi } from '../../src/slack/api.ts';
 import type { SlackMessage } from '../../src/slack/messages.ts';
-import type { CommandRequest, CommandRunner } from '../../src/runner.ts';
+import type { CommandRequest, CommandRunner } from '../../src/runners/runner.ts';
 import { SIGNING_SECRET } from './server.ts';
 
 export interface RecordingSlack extends SlackApi {

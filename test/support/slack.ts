@@ -1,5 +1,5 @@
 // What Slack does when a user types a slash command: a signed, form-encoded POST.
-import { slackSignature } from '../../src/slack/verify.ts';
+import { slackSignature } from '../../src/slack/signature.ts';
 import { form, request, type TestResponse } from './http-client.ts';
 import { SIGNING_SECRET } from './server.ts';
 

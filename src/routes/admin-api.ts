@@ -3,10 +3,10 @@
 // ADMIN_ALLOW addresses (loopback by default); the bearer token compared in constant time.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { HttpError, json, type Context, type Route } from '../http.ts';
-import { isAllowed, type AddressList } from '../ip-allow.ts';
-import type { Linking } from '../linking.ts';
+import { isAllowed, type AddressList } from '../lib/address-list.ts';
+import type { Linking } from '../domain/linking.ts';
 import type { Binding, Store } from '../store/store.ts';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../lib/log.ts';
 import type { OutcomeOf } from '../outcomes.ts';
 
 const MAX_NAME = 256;

@@ -1,16 +1,16 @@
 // What a slash command means: which subcommand the text asks for (a pure function, with a table
 // test of its precedence), and what follows for a bound or an unbound user. Returns the message and
 // the outcome; the route verifies, parses and replies.
-import * as messages from './slack/messages.ts';
-import { describeVerification } from './verification.ts';
-import type { SlashCommand } from './slack/payload.ts';
+import * as messages from '../slack/messages.ts';
+import { describeVerification } from './link-proofs.ts';
+import type { SlashCommand } from '../slack/command-payload.ts';
 import type { Linking } from './linking.ts';
-import type { CommandAnswerer } from './run-command.ts';
-import type { CommandRunner } from './runner.ts';
-import type { Config } from './config.ts';
-import { LAST_USED_RESOLUTION_MS, type Actor, type Binding, type Store } from './store/store.ts';
-import { describe, type Logger } from './log.ts';
-import type { CommandOutcome } from './outcomes.ts';
+import type { CommandAnswerer } from './run-as-user.ts';
+import type { CommandRunner } from '../runners/runner.ts';
+import type { Config } from '../config.ts';
+import { LAST_USED_RESOLUTION_MS, type Actor, type Binding, type Store } from '../store/store.ts';
+import { describe, type Logger } from '../lib/log.ts';
+import type { CommandOutcome } from '../outcomes.ts';
 
 export type Subcommand =
   | { kind: 'help' }

@@ -1,6 +1,6 @@
 // An interactivity request (POST /slack/interactions): the form field `payload` holding JSON → a
 // typed interaction. Only block_actions are acted on; everything else is acknowledged and counted.
-import { parseJsonObject, type JsonObject } from '../json.ts';
+import { parseJsonObject, type JsonObject } from '../lib/json.ts';
 import type { Form } from '../http.ts';
 import type { SlackIdentity } from '../store/store.ts';
 

@@ -1,8 +1,8 @@
 // The internal application's one endpoint: we POST a bound user's command, it answers with a
 // Slack message. Whatever comes back is checked before Slack sees it; every failure becomes a
 // clear ephemeral message, never an exception.
-import { ephemeralText, mrkdwn, type SlackMessage } from './slack/messages.ts';
-import { parseJsonObject, readLimitedText, type JsonObject } from './json.ts';
+import { ephemeralText, mrkdwn, type SlackMessage } from '../slack/messages.ts';
+import { parseJsonObject, readLimitedText, type JsonObject } from '../lib/json.ts';
 import type { ActionRequest, CommandRequest, CommandResult, CommandRunner, RunOutcome } from './runner.ts';
 
 export interface InternalAppOptions {

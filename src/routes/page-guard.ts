@@ -1,8 +1,8 @@
 // What every page behind the SSO proxy checks before it does anything: who the proxy says the user
 // is, and, for a form post, that our own page sent it. Shared by /associate (and the pages to come).
 import { HttpError, type Context } from '../http.ts';
-import { createIdentitySource, REFUSALS, type Identity } from '../identity.ts';
-import type { Logger } from '../log.ts';
+import { createIdentitySource, REFUSALS, type Identity } from '../sso/identity.ts';
+import type { Logger } from '../lib/log.ts';
 import type { Config } from '../config.ts';
 
 export interface Sso {

@@ -2,9 +2,9 @@
 // the body, within its limit, carries Slack's signature; and a signature is not seen twice.
 import type { IncomingMessage } from 'node:http';
 import { HttpError, readBody, type Context } from '../http.ts';
-import { MAX_CLOCK_SKEW_SECONDS, verifySlackRequest, type Verdict } from '../slack/verify.ts';
-import type { Logger } from '../log.ts';
-import type { Metrics } from '../metrics.ts';
+import { MAX_CLOCK_SKEW_SECONDS, verifySlackRequest, type Verdict } from '../slack/signature.ts';
+import type { Logger } from '../lib/log.ts';
+import type { Metrics } from '../lib/metrics.ts';
 
 /** Replay protection: true the first time a signature is seen within its window. */
 export type ClaimRequest = (key: string, expiresAt: number, now: number) => Promise<boolean>;

@@ -4,8 +4,8 @@
 import type { IncomingMessage } from 'node:http';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createJwks, verifyJwt } from './jwt.ts';
-import { isAllowed } from './ip-allow.ts';
-import type { Config } from './config.ts';
+import { isAllowed } from '../lib/address-list.ts';
+import type { Config } from '../config.ts';
 
 const MAX_VALUE_LENGTH = 256;
 /** The header in which the proxy proves it is the proxy, when TRUSTED_PROXY_SECRET is set. */

@@ -1,6 +1,6 @@
 // The commands a bound user can run when no INTERNAL_APP_URL is set, so the product is useful
 // and demonstrable out of the box. `help` and `whoami` are the slash command's own subcommands.
-import { ephemeralText, mrkdwn } from './slack/messages.ts';
+import { ephemeralText, mrkdwn } from '../slack/messages.ts';
 import type { CommandRunner } from './runner.ts';
 
 const noAppForActions = ephemeralText('No internal application is connected, so there is nothing to do with that button.');

@@ -1,6 +1,7 @@
-// The secrets of the association flow: the nonce in the link, and the CSRF token on the
-// confirmation form. Nothing else creates or checks them.
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+// The secrets of the association flow: the nonce in the link, the CSRF tokens of the forms, and
+// the keys those tokens (and the codes of LINK_VERIFICATION=code) are made with. Nothing else
+// creates or checks them.
+import { createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 
 const NONCE_BYTES = 32;
 /** base64url of 32 bytes, no padding. */
@@ -39,4 +40,25 @@ export function userCsrfTokenValid(key: Buffer, purpose: string, internalUser: s
   const expected = Buffer.from(userCsrfToken(key, purpose, internalUser));
   const given = Buffer.from(token);
   return expected.length === given.length && timingSafeEqual(expected, given);
+}
+
+// The keys that protect what the database holds (the HMACs of confirmation codes) and the forms
+// we hand out (CSRF tokens). They are derived, never stored: a copy of the database, or of a
+// backup, must not carry the key to its own secrets. HKDF-SHA256 from the Slack signing secret,
+// one purpose label per key. Anyone who holds the signing secret can already speak for every
+// Slack user, so deriving from it adds no secret to guard; rotating it (README: "Rotating the
+// signing secret") voids only what is in flight: open confirmation pages and pending codes.
+
+export interface ServerKeys {
+  /** CSRF tokens of the confirmation form. */
+  csrf: Buffer;
+  /** HMACs of the six-digit codes of LINK_VERIFICATION=code. */
+  code: Buffer;
+}
+
+const derive = (secret: string, purpose: string): Buffer =>
+  Buffer.from(hkdfSync('sha256', secret, 'slack-account-binding', `slack-account-binding ${purpose} v1`, 32));
+
+export function deriveKeys(signingSecret: string): ServerKeys {
+  return { csrf: derive(signingSecret, 'csrf'), code: derive(signingSecret, 'confirmation-code') };
 }

@@ -1,7 +1,7 @@
 // The command runner contract: how a bound user's command is run. Two implementations: the
 // internal application over HTTP (src/internal-app.ts), or the built-in commands when none is
 // connected (src/builtin-app.ts); main.ts chooses one, once.
-import type { SlackMessage } from './slack/messages.ts';
+import type { SlackMessage } from '../slack/messages.ts';
 
 /** What the internal application receives (README: "The internal application contract"). */
 export interface CommandRequest {

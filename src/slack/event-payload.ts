@@ -1,6 +1,6 @@
 // The Events API's envelope (POST /slack/events) → a typed event we act on, or one we ignore.
 // Signed payloads can still be malformed: every field is checked before it is used.
-import { parseJsonObject, type JsonObject } from '../json.ts';
+import { parseJsonObject, type JsonObject } from '../lib/json.ts';
 import type { SlackIdentity } from '../store/store.ts';
 
 const SLACK_ID = /^[A-Z0-9]{1,32}$/;

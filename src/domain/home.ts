@@ -1,11 +1,11 @@
 // The App Home, kept current: published when a user opens it, and republished (best effort, in the
 // background, never making anyone wait) after their binding changes.
-import { homeView } from './slack/home.ts';
-import { describe, type Logger } from './log.ts';
-import type { SlackApi } from './slack/api.ts';
-import type { Background } from './background.ts';
-import type { Config } from './config.ts';
-import type { SlackIdentity, Store } from './store/store.ts';
+import { homeView } from '../slack/home-view.ts';
+import { describe, type Logger } from '../lib/log.ts';
+import type { SlackApi } from '../slack/api.ts';
+import type { Background } from '../lib/background.ts';
+import type { Config } from '../config.ts';
+import type { SlackIdentity, Store } from '../store/store.ts';
 
 export interface HomeDeps {
   config: Pick<Config, 'appName' | 'slashCommand' | 'publicBaseUrl' | 'nonceTtlSeconds'>;

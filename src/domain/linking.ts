@@ -1,19 +1,19 @@
 // The domain of linking: start a link, show and confirm it (for each LINK_VERIFICATION mode),
 // confirm a code, unlink, revoke, and what follows a new binding. Each operation returns a typed
 // outcome and knows nothing of HTTP; the routes authenticate and parse, call, and render.
-import { hashNonce, newNonce } from './tokens.ts';
-import { CODE_TTL_MS, MAX_CODE_FAILURES, codeMac, codeMatches, newCode, sameEmail } from './verification.ts';
-import { linkedDm, revokedDm } from './slack/messages.ts';
-import { describe } from './log.ts';
-import type { Config } from './config.ts';
-import type { ServerKeys } from './keys.ts';
-import { tokenRejected, type SlackApi } from './slack/api.ts';
-import type { Logger } from './log.ts';
-import type { Metrics } from './metrics.ts';
-import type { Background } from './background.ts';
-import type { CommandAnswerer } from './run-command.ts';
-import type { Identity } from './identity.ts';
-import type { Actor, Binding, Link, LinkRequest, Purged, RevokeReason, RevokeScope, Revoked, SlackIdentity, SlackUser, Store } from './store/store.ts';
+import { hashNonce, newNonce } from './secrets.ts';
+import { CODE_TTL_MS, MAX_CODE_FAILURES, codeMac, codeMatches, newCode, sameEmail } from './link-proofs.ts';
+import { linkedDm, revokedDm } from '../slack/messages.ts';
+import { describe } from '../lib/log.ts';
+import type { Config } from '../config.ts';
+import type { ServerKeys } from './secrets.ts';
+import { tokenRejected, type SlackApi } from '../slack/api.ts';
+import type { Logger } from '../lib/log.ts';
+import type { Metrics } from '../lib/metrics.ts';
+import type { Background } from '../lib/background.ts';
+import type { CommandAnswerer } from './run-as-user.ts';
+import type { Identity } from '../sso/identity.ts';
+import type { Actor, Binding, Link, LinkRequest, Purged, RevokeReason, RevokeScope, Revoked, SlackIdentity, SlackUser, Store } from '../store/store.ts';
 
 export interface LinkingDeps {
   config: Pick<Config, 'publicBaseUrl' | 'nonceTtlSeconds' | 'linkRateLimitPerMinute' | 'linkVerification' | 'auditRetentionDays' | 'bindingMaxIdleDays'>;

@@ -1,14 +1,14 @@
 // Running a bound user's command inside Slack's 3 seconds: answer inline when the runner is
 // quick, otherwise say "working on it" at once and post the answer to the command's response_url
 // when it arrives. Knows nothing of HTTP: it returns the message and its outcome.
-import * as messages from './slack/messages.ts';
-import type { SlackApi } from './slack/api.ts';
-import type { CommandRequest, CommandResult, CommandRunner } from './runner.ts';
-import type { Binding, Link } from './store/store.ts';
-import type { Logger } from './log.ts';
-import type { Metrics } from './metrics.ts';
-import type { Background } from './background.ts';
-import type { CommandOutcome } from './outcomes.ts';
+import * as messages from '../slack/messages.ts';
+import type { SlackApi } from '../slack/api.ts';
+import type { CommandRequest, CommandResult, CommandRunner } from '../runners/runner.ts';
+import type { Binding, Link } from '../store/store.ts';
+import type { Logger } from '../lib/log.ts';
+import type { Metrics } from '../lib/metrics.ts';
+import type { Background } from '../lib/background.ts';
+import type { CommandOutcome } from '../outcomes.ts';
 
 /** Slack waits 3 s for the HTTP answer; what is not ready by then goes to response_url. */
 export const INLINE_WAIT_MS = 2000;

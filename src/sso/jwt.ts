@@ -2,7 +2,7 @@
 // Teleport): a JWT checked with node:crypto alone. Only ES256 and RS256; never "none", never an
 // HMAC algorithm (whose "secret" an attacker could take from the public key: algorithm confusion).
 import { createPublicKey, verify, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { parseJsonObject, readLimitedText, type JsonObject } from './json.ts';
+import { parseJsonObject, readLimitedText, type JsonObject } from '../lib/json.ts';
 
 /** Clock skew we tolerate between the proxy and us. */
 export const JWT_SKEW_SECONDS = 30;
