@@ -9,9 +9,9 @@ import { openSqliteStore, type SqliteStore } from './store/sqlite.ts';
 import { openStore } from './store/open.ts';
 import { ConfigError, DEFAULT_DATABASE_PATH, databasePathIgnored, describeDatabase, loadConfig, type Config } from './config.ts';
 import { effectiveSettings, runChecks } from './doctor.ts';
-import type { Actor, AuditEvent, Binding, Store } from './store/store.ts';
+import { bindingJson, type Actor, type AuditEvent, type Binding } from './model.ts';
+import type { Store } from './store/store.ts';
 import type { PostgresStore } from './store/postgres.ts';
-import { bindingJson } from './routes/admin-api.ts';
 import { userInfo } from 'node:os';
 
 const USAGE = `usage: npm run admin -- <command> [options]

@@ -2,7 +2,7 @@
 // all in one go instead of one restart per typo.
 import { readFileSync } from 'node:fs';
 import { parseAddressList, type AddressList } from './lib/address-list.ts';
-import { LINK_VERIFICATIONS, type LinkVerification } from './store/store.ts';
+import { LINK_VERIFICATIONS, type LinkVerification } from './model.ts';
 
 /** What the server and the admin CLI say when DATABASE_URL and DATABASE_PATH are both set. */
 export const databasePathIgnored = (path: string): string => `DATABASE_PATH (${path}) is ignored: DATABASE_URL selects PostgreSQL`;

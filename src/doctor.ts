@@ -5,6 +5,7 @@ import { dirname, resolve } from 'node:path';
 import type { Config } from './config.ts';
 import { describeDatabase } from './config.ts';
 import { describe } from './lib/log.ts';
+import { TOKEN_REJECTED } from './slack/api.ts';
 
 export interface Finding {
   level: 'ok' | 'warn' | 'fail';
@@ -13,8 +14,6 @@ export interface Finding {
 }
 
 const AUTH_TIMEOUT_MS = 3000;
-/** Slack's answers to auth.test that mean the token itself is wrong (not Slack being away). */
-const TOKEN_REJECTED = new Set(['invalid_auth', 'not_authed', 'account_inactive', 'token_revoked', 'token_expired', 'not_allowed_token_type']);
 
 /** Slack says whose token this is: the workspace and the bot, or why not. */
 export async function checkSlackToken(config: Pick<Config, 'slackApiUrl' | 'botToken'>): Promise<Finding> {

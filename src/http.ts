@@ -1,22 +1,11 @@
 // node:http plumbing: a routing table, bounded bodies, timeouts and one place where errors become
-// status codes. Handlers return a Reply; they never touch the response object.
+// status codes. Handlers return their reply with the outcome it ends in; they never touch the
+// response object, and the request's log line is written from what they return.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { describe, type Logger } from './lib/log.ts';
-import type { Operation } from './outcomes.ts';
-
-/** An error whose message is safe to show to the client; `detail` is for the log only. */
-export class HttpError extends Error {
-  readonly status: number;
-  readonly headers: Record<string, string>;
-  readonly detail: string | undefined;
-  constructor(status: number, message: string, headers: Record<string, string> = {}, detail?: string) {
-    super(message);
-    this.status = status;
-    this.headers = headers;
-    this.detail = detail;
-  }
-}
+import { HttpError, refusal, tooLarge, type About } from './refusals.ts';
+import type { Operation, OutcomeOf } from './outcomes.ts';
 
 export interface Reply {
   status: number;
@@ -24,14 +13,11 @@ export interface Reply {
   body?: string;
 }
 
-/** What a handler adds to the request's log line. `outcome` is from its route's vocabulary. */
-export interface RequestFields {
-  outcome?: string;
-  slack_team?: string;
-  slack_user?: string;
-  internal_user?: string;
-  /** Log-only detail of a refusal or failure. */
-  detail?: string;
+/** What a handler returns: the reply, the outcome it ends in (its route's vocabulary) and whom it was about. */
+export interface Handled<O extends string = string> {
+  reply: Reply;
+  outcome: O;
+  about?: About;
 }
 
 export interface Context {
@@ -39,22 +25,25 @@ export interface Context {
   requestId: string;
   path: string;
   query: URLSearchParams;
-  fields: RequestFields;
 }
 
-export type Handler = (ctx: Context) => Reply | Promise<Reply>;
+export type Handler<O extends string = string> = (ctx: Context) => Handled<O> | Promise<Handled<O>>;
 
-export interface Route {
+export interface Route<Op extends Operation = Operation> {
   /** The outcome vocabulary (src/outcomes.ts) this route's requests end in. */
-  operation: Operation;
-  GET?: Handler;
-  POST?: Handler;
-  DELETE?: Handler;
+  operation: Op;
+  GET?: Handler<OutcomeOf<Op>>;
+  POST?: Handler<OutcomeOf<Op>>;
+  DELETE?: Handler<OutcomeOf<Op>>;
   /** How this route shows an HttpError (an HTML page, JSON…); plain text when absent. */
   renderError?: (err: HttpError, ctx: Context) => Reply;
 }
 
-export type Routes = Record<string, Route>;
+// Each route keeps its own outcome type; the table only needs to know it is some route.
+// biome-ignore lint/suspicious/noExplicitAny: a table of routes of different operations
+export type Routes = Record<string, Route<any>>;
+
+export const handled = <O extends string>(outcome: O, reply: Reply, about?: About): Handled<O> => (about ? { outcome, reply, about } : { outcome, reply });
 
 const JSON_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'content-type': 'application/json; charset=utf-8' });
 
@@ -66,8 +55,7 @@ const text = (status: number, message: string, headers: Record<string, string> =
   body: `${message}\n`,
 });
 
-const tooLarge = (limit: number) => new HttpError(413, `Request body is larger than ${limit} bytes.`, { connection: 'close' });
-const unreadable = () => new HttpError(400, 'The request body could not be read.', { connection: 'close' });
+const unreadable = () => refusal('body_unreadable', { headers: { connection: 'close' } });
 
 /**
  * The body as a Buffer, refusing more than `limit` bytes: by Content-Length before reading
@@ -117,7 +105,7 @@ export function parseForm(body: Buffer): Form {
       if (!form.has(key)) form.set(key, value);
     }
   } catch {
-    throw new HttpError(400, 'The form body is not valid form encoding (broken %-escape or invalid UTF-8).');
+    throw refusal('form_invalid', { detail: 'broken %-escape or invalid UTF-8' });
   }
   return form;
 }
@@ -174,25 +162,16 @@ async function handle({ routes, log, onOutcome, basePath }: ServerOptions, req: 
       query ??= new URLSearchParams(q === -1 ? '' : url.slice(q + 1));
       return query;
     },
-    fields: {},
   };
   const route = Object.hasOwn(routes, ctx.path) ? routes[ctx.path] : undefined;
-  let reply: Reply;
+  let result: Handled;
   try {
-    reply = await dispatch(route, ctx);
+    result = await dispatch(route, ctx);
   } catch (err) {
-    if (err instanceof HttpError) {
-      if (err.detail) ctx.fields.detail = err.detail;
-      ctx.fields.outcome ??= err.status >= 500 ? 'error' : 'refused';
-      reply = route?.renderError ? route.renderError(err, ctx) : text(err.status, err.message);
-      reply.headers = { ...reply.headers, ...err.headers };
-    } else {
-      log.error('unhandled_error', { request_id: ctx.requestId, path: ctx.path, error: describe(err) });
-      ctx.fields.outcome = 'error';
-      reply = text(500, `Internal error (request ${ctx.requestId}).`);
-    }
+    result = failed(err, route, ctx, log);
   }
-  if (route && ctx.fields.outcome) onOutcome(route.operation, ctx.fields.outcome);
+  if (route) onOutcome(route.operation, result.outcome);
+  const { reply } = result;
   const body = reply.body ?? '';
   res.writeHead(reply.status, {
     ...reply.headers,
@@ -206,17 +185,30 @@ async function handle({ routes, log, onOutcome, basePath }: ServerOptions, req: 
     path: ctx.path, // never the query: it can hold a nonce
     status: reply.status,
     duration_ms: Math.round((performance.now() - started) * 10) / 10,
-    ...ctx.fields,
+    outcome: result.outcome,
+    ...result.about,
   });
 }
 
-function dispatch(route: Route | undefined, ctx: Context): Reply | Promise<Reply> {
-  if (!route) throw new HttpError(404, 'Not found.');
+/** A refusal becomes its status and text; anything else thrown is a bug or an outage: a 500 with the request id. */
+function failed(err: unknown, route: Route | undefined, ctx: Context, log: Logger): Handled {
+  if (err instanceof HttpError) {
+    const reply = route?.renderError ? route.renderError(err, ctx) : text(err.status, err.message);
+    reply.headers = { ...reply.headers, ...err.headers };
+    const about = err.detail ? { ...err.about, detail: err.detail } : err.about;
+    return { outcome: err.outcome ?? (err.status >= 500 ? 'error' : 'refused'), reply, about };
+  }
+  log.error('unhandled_error', { request_id: ctx.requestId, path: ctx.path, error: describe(err) });
+  return { outcome: 'error', reply: text(500, `Internal error (request ${ctx.requestId}).`) };
+}
+
+function dispatch(route: Route | undefined, ctx: Context): Handled | Promise<Handled> {
+  if (!route) throw refusal('not_found');
   const method = ctx.req.method === 'HEAD' ? 'GET' : ctx.req.method;
   const handler = method === 'GET' || method === 'POST' || method === 'DELETE' ? route[method] : undefined;
   if (!handler) {
     const allow = [route.GET && 'GET, HEAD', route.POST && 'POST', route.DELETE && 'DELETE'].filter(Boolean).join(', ');
-    throw new HttpError(405, 'Method not allowed.', { allow });
+    throw refusal('method_not_allowed', { headers: { allow } });
   }
   return handler(ctx);
 }

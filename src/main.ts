@@ -66,7 +66,7 @@ const app = createApp({
 
 const purge = async () => {
   try {
-    const { links } = await app.linking.purge(Date.now());
+    const { links } = await app.domain.revocation.purge(Date.now());
     if (links) log.info('links_expired', { count: links });
     metrics.inc('links_expired_total', {}, links);
   } catch (err) {

@@ -6,7 +6,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openSqliteStore } from '../src/store/sqlite.ts';
-import type { SlackUser } from '../src/store/store.ts';
+import type { SlackUser } from '../src/model.ts';
 import { hashNonce, newNonce } from '../src/domain/secrets.ts';
 import { ROOT, tempDir } from './support/server.ts';
 

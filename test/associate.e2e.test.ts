@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { request } from './support/http-client.ts';
 import { startServer, BOT_TOKEN, tempDir, type RunningServer, CONFIRM_ONLY } from './support/server.ts';
-import { startSlackStub, type SlackStub } from '../src/demo/slack-stand-in.ts';
+import { startSlackStub, type SlackStub } from './support/slack-stand-in.ts';
 import { linkFrom, slashCommand } from './support/slack.ts';
 import { confirm, formFields, linkAs, localUrl, openLink, PUBLIC_ORIGIN } from './support/browser.ts';
 

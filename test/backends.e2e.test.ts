@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { request } from './support/http-client.ts';
 import { BACKENDS, CONFIRM_ONLY, ROOT, startServer, type RunningServer } from './support/server.ts';
-import { startSlackStub, type SlackStub } from '../src/demo/slack-stand-in.ts';
+import { startSlackStub, type SlackStub } from './support/slack-stand-in.ts';
 import { commandBody, eventEnvelope, linkFrom, sendEvent, signedHeaders, slashCommand } from './support/slack.ts';
 import { confirm, formFields, linkAs, openLink } from './support/browser.ts';
 import { APP_TOKEN, startInternalApp, type TestHttpServer } from './support/internal-app.ts';

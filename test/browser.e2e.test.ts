@@ -12,7 +12,7 @@ import { chromium, type Browser, type BrowserContext } from 'playwright-core';
 import { boundTo as boundToIn } from './support/db.ts';
 import { request } from './support/http-client.ts';
 import { ROOT, startServer, type RunningServer } from './support/server.ts';
-import { startSlackStub, type SlackStub } from '../src/demo/slack-stand-in.ts';
+import { startSlackStub, type SlackStub } from './support/slack-stand-in.ts';
 import { commandBody, linkFrom, signedHeaders } from './support/slack.ts';
 import { formFields } from './support/browser.ts';
 import { NGINX_PROXY_SECRET, reserveNginx, startNginx, type RunningNginx } from './support/nginx.ts';

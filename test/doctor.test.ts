@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { checkDatabaseFolder, checkInternalApp, checkSlackToken, effectiveSettings } from '../src/doctor.ts';
 import { loadConfig } from '../src/config.ts';
-import { startSlackStub, type SlackStub } from '../src/demo/slack-stand-in.ts';
+import { startSlackStub, type SlackStub } from './support/slack-stand-in.ts';
 import { ROOT, freePort, runToExit, startServer, tempDir, CONFIRM_ONLY } from './support/server.ts';
 
 let slack: SlackStub;

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { request } from './support/http-client.ts';
 import { startServer, CONFIRM_ONLY } from './support/server.ts';
-import { startSlackStub } from '../src/demo/slack-stand-in.ts';
+import { startSlackStub } from './support/slack-stand-in.ts';
 import { slashCommand } from './support/slack.ts';
 
 test('a locked database: commands get a 200 ephemeral apology with a request id, /healthz says 503', async (t) => {

@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import Database from 'better-sqlite3';
 import { request } from './support/http-client.ts';
 import { startServer, CONFIRM_ONLY, SIGNING_SECRET, type RunningServer } from './support/server.ts';
-import { startSlackStub, type SlackStub } from '../src/demo/slack-stand-in.ts';
+import { startSlackStub, type SlackStub } from './support/slack-stand-in.ts';
 import { commandBody, linkFrom, signedHeaders, slashCommand } from './support/slack.ts';
 import { formFields, localUrl, openLink } from './support/browser.ts';
 import { slackSignature } from '../src/slack/signature.ts';

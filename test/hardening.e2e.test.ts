@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { request } from './support/http-client.ts';
 import { ROOT, SIGNING_SECRET, startServer, runToExit, tempDir, CONFIRM_ONLY, type RunningServer } from './support/server.ts';
-import { startSlackStub, type SlackStub } from '../src/demo/slack-stand-in.ts';
+import { startSlackStub, type SlackStub } from './support/slack-stand-in.ts';
 import { commandBody, linkFrom, signedHeaders, slashCommand } from './support/slack.ts';
 import { confirm, formFields, openLink } from './support/browser.ts';
 import { boundTo } from './support/db.ts';

@@ -2,7 +2,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, CONFIRM_ONLY, type RunningServer } from './support/server.ts';
-import { startSlackStub, type SlackStub } from '../src/demo/slack-stand-in.ts';
+import { startSlackStub, type SlackStub } from './support/slack-stand-in.ts';
 import { linkFrom, slashCommand } from './support/slack.ts';
 import { confirm, formFields, linkAs, openLink } from './support/browser.ts';
 import { APP_TOKEN, startInternalApp, startResponseCatcher, type TestHttpServer } from './support/internal-app.ts';

@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { startServer, type RunningServer } from './support/server.ts';
-import { startSlackStub, type SlackStub } from '../src/demo/slack-stand-in.ts';
+import { startSlackStub, type SlackStub } from './support/slack-stand-in.ts';
 import { linkFrom, slashCommand } from './support/slack.ts';
 import { confirm, formFields, openLink } from './support/browser.ts';
 

@@ -16,7 +16,7 @@ const LAYERS: Array<[number, RegExp]> = [
   [4, /^routes\//],
   [3, /^domain\//],
   [2, /^runners\/|^(pages|doctor)\.ts$/],
-  [1, /^(store|slack|sso|config)\/|^(http|config)\.ts$/],
+  [1, /^(store|slack|sso|config)\/|^(http|config|refusals)\.ts$/],
   [0, /^lib\/|^(model|outcomes)\.ts$/],
 ];
 /** Every file must be in a layer: a new folder is placed in the rule on purpose, not by default. */

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { request } from './support/http-client.ts';
 import { ROOT, startServer, tempDir, CONFIRM_ONLY, type RunningServer } from './support/server.ts';
-import { startSlackStub, type SlackStub } from '../src/demo/slack-stand-in.ts';
+import { startSlackStub, type SlackStub } from './support/slack-stand-in.ts';
 import { eventEnvelope, linkFrom, newEventId, sendEvent, slashCommand } from './support/slack.ts';
 import { confirm, formFields, linkAs, openLink } from './support/browser.ts';
 import { APP_TOKEN, startInternalApp, type TestHttpServer } from './support/internal-app.ts';

@@ -1,20 +1,14 @@
-// The linking domain in-process: every operation's outcomes, on a real SQLite store in memory,
-// with a recording stand-in for the Slack API. No HTTP.
-import { test } from 'node:test';
+// The linking domain in-process: every operation's outcomes, on a real SQLite store, with the real
+// Slack client talking to the Slack stand-in and the internal application's stand-in. No HTTP into
+// the service.
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createLinking, type LinkingDeps } from '../src/domain/linking.ts';
-import { createCommandAnswerer } from '../src/domain/run-as-user.ts';
-import { openSqliteStore } from '../src/store/sqlite.ts';
-import { createLogger } from '../src/lib/log.ts';
-import { createMetrics } from '../src/lib/metrics.ts';
-import { createBackground } from '../src/lib/background.ts';
-import { deriveKeys } from '../src/domain/secrets.ts';
 import { hashNonce } from '../src/domain/secrets.ts';
-import type { LinkVerification, SlackUser } from '../src/store/store.ts';
-import { echoRunner, recordingSlack } from './support/app.ts';
+import type { LinkVerification, SlackUser } from '../src/model.ts';
+import { parts, type Parts, type PartsOptions } from './support/app.ts';
 
 const by = { actor: 'test', requestId: 'req-1', clientAddress: '10.0.0.9' };
-const request = { command: '/acct', pendingText: null, channelId: 'C1', responseUrl: 'https://hooks.slack.com/commands/1' };
+const request = { command: '/acct', pendingText: null, channelId: 'C1', responseUrl: null };
 const user = (userId: string, org = 'T1', enterpriseId: string | null = null): SlackUser => ({
   org,
   userId,
@@ -24,38 +18,27 @@ const user = (userId: string, org = 'T1', enterpriseId: string | null = null): S
   teamDomain: 'acme',
 });
 
-function setup(linkVerification: LinkVerification = 'confirm', perMinute = 5) {
-  const store = openSqliteStore(':memory:');
-  const slack = recordingSlack();
-  const log = createLogger(() => undefined);
-  const metrics = createMetrics();
-  const background = createBackground(log);
-  const runner = echoRunner();
-  const changed: string[] = [];
-  const deps: LinkingDeps = {
-    config: { publicBaseUrl: 'https://link.example', nonceTtlSeconds: 600, linkRateLimitPerMinute: perMinute, linkVerification, auditRetentionDays: 400, bindingMaxIdleDays: 30 },
-    store,
-    keys: deriveKeys('secret'),
-    slack,
-    log,
-    metrics,
-    background,
-    answerer: createCommandAnswerer({ runner, onUserGone: async () => undefined, slack, log, metrics, background }),
-    onChanged: (u) => changed.push(u.userId),
-  };
-  const linking = createLinking(deps);
+const opened: Parts[] = [];
+after(() => Promise.all(opened.map((p) => p.close())));
+
+async function setup(linkVerification: LinkVerification = 'confirm', perMinute = 5, o: PartsOptions = {}) {
+  const p = await parts({ LINK_VERIFICATION: linkVerification, LINK_RATE_LIMIT_PER_MINUTE: String(perMinute), BINDING_MAX_IDLE_DAYS: '30', PUBLIC_BASE_URL: 'https://link.example' }, o);
+  opened.push(p);
+  const { linking } = p.domain;
   /** A fresh link for `u`; its nonce's hash. */
   const start = async (u: SlackUser, pendingText: string | null = null) => {
     const started = await linking.start(u, { ...request, pendingText }, by);
     assert.equal(started.outcome, 'link_created');
     return hashNonce(new URL(started.outcome === 'link_created' ? started.url : '').searchParams.get('nonce'))!;
   };
-  const actions = async () => (await store.listAudit()).map((a) => `${a.action}${a.reason ? `:${a.reason}` : ''}`);
-  return { store, slack, linking, runner, background, start, actions, changed };
+  const actions = async () => (await p.store.listAudit()).map((a) => `${a.action}${a.reason ? `:${a.reason}` : ''}`);
+  /** The DMs Slack was asked to deliver, once `count` have arrived. */
+  const dms = async (count = 1) => (await p.slack.waitFor('chat.postMessage', count)).map((c) => String(c.args.text));
+  return { ...p, linking, start, actions, dms };
 }
 
 test('start: a link URL under PUBLIC_BASE_URL, one live link per user, and the rate limit from the audit trail', async () => {
-  const { linking, store, start, actions } = setup('confirm', 2);
+  const { linking, store, start, actions } = await setup('confirm', 2);
   const first = await start(user('U1'));
   const second = await start(user('U1'));
   assert.equal(await store.getLiveLink(first, Date.now()), undefined, 'the first link is replaced');
@@ -66,7 +49,7 @@ test('start: a link URL under PUBLIC_BASE_URL, one live link per user, and the r
 });
 
 test('show: confirm_shown, link_gone, already_bound; nothing changes', async () => {
-  const { linking, store, start } = setup();
+  const { linking, store, start } = await setup();
   const nonceHash = await start(user('U1'));
   assert.equal((await linking.show(nonceHash)).outcome, 'confirm_shown');
   assert.equal((await linking.show(hashNonce('x'.repeat(43)))).outcome, 'link_gone');
@@ -78,19 +61,20 @@ test('show: confirm_shown, link_gone, already_bound; nothing changes', async () 
 });
 
 test('confirm (confirm mode): bound once, then link_gone; a DM follows; the audit trail says how', async () => {
-  const { linking, slack, start, actions, background } = setup('confirm');
+  const { linking, start, actions, background, dms } = await setup('confirm');
   const nonceHash = await start(user('U1'));
   const bound = await linking.confirm(nonceHash, { user: 'alice', email: null }, false, by);
   assert.equal(bound.outcome, 'bound');
   assert.equal((await linking.confirm(nonceHash, { user: 'alice', email: null }, false, by)).outcome, 'link_gone');
   await background.drain(1000);
-  assert.equal(slack.dms.length, 1);
-  assert.match(slack.dms[0]!.message.text, /linked to alice/);
+  const sent = await dms();
+  assert.equal(sent.length, 1);
+  assert.match(sent[0]!, /linked to alice/);
   assert.deepEqual(await actions(), ['link_created', 'linked:confirm']);
 });
 
 test('confirm: already_bound when the identity was bound meanwhile', async () => {
-  const { linking, store, start } = setup('confirm');
+  const { linking, store, start } = await setup('confirm');
   const first = await start(user('U1'));
   const page = await linking.show(first);
   assert.equal(page.outcome, 'confirm_shown');
@@ -103,7 +87,7 @@ test('confirm: already_bound when the identity was bound meanwhile', async () =>
 });
 
 test('confirm (email mode): bound on a match; email_mismatch, slack_email_hidden and no_email bind nothing', async () => {
-  const { linking, slack, store, start, actions } = setup('email');
+  const { linking, slack, store, start, actions } = await setup('email');
   slack.emails.set('U1', 'Alice@Corp.example');
   assert.equal((await linking.confirm(await start(user('U1')), { user: 'alice', email: 'alice@corp.example' }, false, by)).outcome, 'bound');
 
@@ -128,17 +112,15 @@ test('confirm (email mode): bound on a match; email_mismatch, slack_email_hidden
 });
 
 test('confirm (email mode): Slack unavailable fails closed and keeps the link', async () => {
-  const { linking, slack, store, start } = setup('email');
-  slack.userEmail = async () => {
-    throw new Error('slack is down');
-  };
+  const { linking, slack, store, start } = await setup('email');
+  slack.on('users.info', () => ({ body: { ok: false, error: 'fatal_error' } }));
   const nonceHash = await start(user('U1'));
   assert.equal((await linking.confirm(nonceHash, { user: 'alice', email: 'alice@corp.example' }, false, by)).outcome, 'slack_unavailable');
   assert.ok(await store.getLiveLink(nonceHash, Date.now()));
 });
 
 test('confirm (code mode) then confirmCode: code_shown, code_wrong, code_bound, and the other outcomes', async () => {
-  const { linking, store, start, actions } = setup('code');
+  const { linking, store, start, actions } = await setup('code');
   const shown = await linking.confirm(await start(user('U1')), { user: 'alice', email: null }, false, by);
   assert.equal(shown.outcome, 'code_shown');
   const code = shown.outcome === 'code_shown' ? shown.code : '';
@@ -164,7 +146,7 @@ test('confirm (code mode) then confirmCode: code_shown, code_wrong, code_bound, 
 });
 
 test('a completed binding voids the identity\'s other open link (code mode: a newer link made meanwhile)', async () => {
-  const { linking, store, start } = setup('code');
+  const { linking, store, start } = await setup('code');
   const shown = await linking.confirm(await start(user('U1')), { user: 'alice', email: null }, false, by);
   const newer = await start(user('U1'));
   assert.equal((await linking.confirmCode(user('U1'), shown.outcome === 'code_shown' ? shown.code : '', by)).outcome, 'code_bound');
@@ -172,7 +154,7 @@ test('a completed binding voids the identity\'s other open link (code mode: a ne
 });
 
 test('cancel: cancelled once, then link_gone; audited', async () => {
-  const { linking, start, actions } = setup();
+  const { linking, start, actions } = await setup();
   const nonceHash = await start(user('U1'));
   assert.equal((await linking.cancel(nonceHash, by)).outcome, 'cancelled');
   assert.equal((await linking.cancel(nonceHash, by)).outcome, 'link_gone');
@@ -180,7 +162,7 @@ test('cancel: cancelled once, then link_gone; audited', async () => {
 });
 
 test('unlink: unlinked, then not_linked; audited with its actor', async () => {
-  const { linking, store, start } = setup();
+  const { linking, store, start } = await setup();
   await linking.confirm(await start(user('U1')), { user: 'alice', email: null }, false, by);
   assert.equal((await linking.unlink(user('U1'), { ...by, actor: 'slack:U1' })).outcome, 'unlinked');
   assert.equal((await linking.unlink(user('U1'), by)).outcome, 'not_linked');
@@ -189,7 +171,7 @@ test('unlink: unlinked, then not_linked; audited with its actor', async () => {
 });
 
 test('revoke: one identity, a team, an enterprise, or every binding of a person, with their links and pending codes', async () => {
-  const { linking, store, start, actions } = setup('confirm');
+  const { linking, domain, store, start, actions } = await setup('confirm');
   const bind = async (u: SlackUser, internalUser: string) => linking.confirm(await start(u), { user: internalUser, email: null }, false, by);
   await bind(user('U1', 'T1'), 'alice');
   await bind(user('U2', 'T1'), 'bob');
@@ -198,11 +180,11 @@ test('revoke: one identity, a team, an enterprise, or every binding of a person,
   await bind(user('U5', 'E1', 'E1'), 'dan');
   await start(user('U6', 'T1')); // an open link in T1
 
-  assert.deepEqual((await linking.revoke({ identity: user('U2', 'T1') }, 'slack_user_deactivated', by)).bindings.map((b) => b.userId), ['U2']);
-  const team = await linking.revoke({ teamId: 'T1' }, 'app_uninstalled', by);
+  assert.deepEqual((await domain.revocation.revoke({ identity: user('U2', 'T1') }, 'slack_user_deactivated', by)).bindings.map((b) => b.userId), ['U2']);
+  const team = await domain.revocation.revoke({ teamId: 'T1' }, 'app_uninstalled', by);
   assert.deepEqual([team.bindings.map((b) => b.userId), team.links], [['U1'], 1]);
-  assert.deepEqual((await linking.revoke({ enterpriseId: 'E1' }, 'team_access_revoked', by)).bindings.map((b) => b.userId).sort(), ['U4', 'U5']);
-  assert.deepEqual((await linking.revoke({ internalUser: 'alice' }, 'admin_api', by)).bindings.map((b) => b.userId), ['U3']);
+  assert.deepEqual((await domain.revocation.revoke({ enterpriseId: 'E1' }, 'team_access_revoked', by)).bindings.map((b) => b.userId).sort(), ['U4', 'U5']);
+  assert.deepEqual((await domain.revocation.revoke({ internalUser: 'alice' }, 'admin_api', by)).bindings.map((b) => b.userId), ['U3']);
   assert.deepEqual(await store.listBindings(), []);
   assert.deepEqual((await actions()).filter((a) => a.startsWith('revoked') || a.startsWith('link_cancelled')), [
     'revoked:slack_user_deactivated',
@@ -215,47 +197,43 @@ test('revoke: one identity, a team, an enterprise, or every binding of a person,
 });
 
 test('a failed audit write leaves the change undone', async () => {
-  const { linking, store, start } = setup();
+  const { linking, domain, store, start } = await setup();
   await linking.confirm(await start(user('U1')), { user: 'alice', email: null }, false, by);
   store.db.exec("CREATE TEMP TRIGGER no_audit BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'audit is full'); END");
   await assert.rejects(linking.unlink(user('U1'), by), /audit is full/);
-  await assert.rejects(linking.revoke({ internalUser: 'alice' }, 'admin_api', by), /audit is full/);
+  await assert.rejects(domain.revocation.revoke({ internalUser: 'alice' }, 'admin_api', by), /audit is full/);
   assert.equal((await store.getBinding(user('U1')))?.internalUser, 'alice', 'the binding is still there');
 });
 
 test('with no room for background work, nobody is told that an answer or a command is on its way', async () => {
-  const store = openSqliteStore(':memory:');
-  const slack = recordingSlack();
-  const log = createLogger(() => undefined);
-  const metrics = createMetrics();
-  const full = createBackground(log, 0);
-  const slow = { builtins: null, run: () => new Promise<never>(() => undefined), runAction: () => new Promise<never>(() => undefined) };
-  const answerer = createCommandAnswerer({ runner: slow, onUserGone: async () => undefined, slack, log, metrics, background: full });
+  const { domain, responseUrl } = await setup('confirm', 5, { maxBackground: 0 });
   const binding = { ...user('U1'), internalUser: 'alice', createdAt: Date.now(), verifiedBy: null, lastUsedAt: null };
-  const cmd = { command: '/acct', text: 'report', channelId: 'C1', responseUrl: 'https://hooks.slack.com/commands/1' };
-  const answer = await answerer.answer(binding, cmd, 'req-2');
+  // The internal application's stand-in takes 5 s for "slow 5000": longer than Slack waits.
+  const cmd = { command: '/acct', text: 'slow 5000', channelId: 'C1', responseUrl: responseUrl() };
+  const answer = await domain.runAsUser.answer(binding, cmd, 'req-2');
   assert.equal(answer.outcome, 'command_undeliverable');
   assert.match(answer.message.text, /too busy right now to deliver its answer later/);
   assert.doesNotMatch(answer.message.text, /will appear here/);
-  const link = { ...user('U1'), ...request, pendingText: 'report', createdAt: Date.now(), expiresAt: Date.now() + 1000 };
-  assert.deepEqual(answerer.runPending(binding, link, 'req-3'), { again: '/acct report' }, 'the DM says to run it again');
-  await store.close();
+  const link = { ...user('U1'), ...request, responseUrl: responseUrl(), pendingText: 'report', createdAt: Date.now(), expiresAt: Date.now() + 1000 };
+  assert.deepEqual(domain.runAsUser.runPending(binding, link, 'req-3'), { again: '/acct report' }, 'the DM says to run it again');
 });
 
 test('BINDING_MAX_IDLE_DAYS: the purge revokes bindings unused that long (reason idle), DMs them, republishes their Home', async () => {
-  const { linking, store, start, slack, background, actions, changed } = setup('confirm');
+  const { linking, domain, store, start, slack, background, actions, dms } = await setup('confirm');
   await linking.confirm(await start(user('UIDLE')), { user: 'ida', email: null }, false, by);
   await linking.confirm(await start(user('UBUSY')), { user: 'bo', email: null }, false, by);
   const day = 86_400_000;
   store.db.prepare("UPDATE bindings SET created_at = ?, last_used_at = ? WHERE slack_user_id = 'UIDLE'").run(Date.now() - 90 * day, Date.now() - 31 * day);
   store.db.prepare("UPDATE bindings SET created_at = ?, last_used_at = ? WHERE slack_user_id = 'UBUSY'").run(Date.now() - 90 * day, Date.now() - 29 * day);
-  changed.length = 0;
-  const purged = await linking.purge(Date.now());
+  await background.drain(1000);
+  const homesBefore = slack.calls.filter((c) => c.method === 'views.publish').length;
+  const purged = await domain.revocation.purge(Date.now());
   assert.deepEqual(purged.idle.map((b) => b.userId), ['UIDLE']);
   assert.equal(await store.getBinding(user('UIDLE')), undefined);
   assert.ok(await store.getBinding(user('UBUSY')));
   assert.ok((await actions()).includes('revoked:idle'));
   await background.drain(1000);
-  assert.match(slack.dms.at(-1)!.message.text, /no longer linked to ida/);
-  assert.deepEqual(changed, ['UIDLE']);
+  assert.match((await dms(3)).at(-1)!, /no longer linked to ida/);
+  const homes = slack.calls.filter((c) => c.method === 'views.publish').slice(homesBefore);
+  assert.deepEqual(homes.map((c) => c.args.user_id), ['UIDLE'], 'only the revoked user\'s Home tab is republished');
 });

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from './support/http-client.ts';
 import { startServer, CONFIRM_ONLY } from './support/server.ts';
-import { startSlackStub } from '../src/demo/slack-stand-in.ts';
+import { startSlackStub } from './support/slack-stand-in.ts';
 import { commandBody, linkFrom, signedHeaders, slashCommand } from './support/slack.ts';
 import { linkAs } from './support/browser.ts';
 

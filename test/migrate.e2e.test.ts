@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { openSqliteStore, type SqliteStore } from '../src/store/sqlite.ts';
-import type { SlackUser } from '../src/store/store.ts';
+import type { SlackUser } from '../src/model.ts';
 import { hashNonce, newNonce } from '../src/domain/secrets.ts';
 import { ROOT, startServer, tempDir } from './support/server.ts';
-import { startSlackStub } from '../src/demo/slack-stand-in.ts';
+import { startSlackStub } from './support/slack-stand-in.ts';
 import { slashCommand } from './support/slack.ts';
 import { freshDatabase, requiresPostgres, type TestDatabase } from './support/postgres.ts';
 

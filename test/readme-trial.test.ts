@@ -23,7 +23,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, wr
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ROOT, SIGNING_SECRET, freePort, tempDir } from './support/server.ts';
-import { startSlackStub, type SlackStub } from '../src/demo/slack-stand-in.ts';
+import { startSlackStub, type SlackStub } from './support/slack-stand-in.ts';
 import { commandBody, signedHeaders, withJson } from './support/slack.ts';
 import { formFields } from './support/browser.ts';
 import { request } from './support/http-client.ts';

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from './support/http-client.ts';
 import { freePort, ROOT, startServer, type RunningServer } from './support/server.ts';
-import { startSlackStub, type SlackStub } from '../src/demo/slack-stand-in.ts';
+import { startSlackStub, type SlackStub } from './support/slack-stand-in.ts';
 import { commandBody, linkFrom, signedHeaders } from './support/slack.ts';
 import { formFields } from './support/browser.ts';
 import { NGINX_PROXY_SECRET, reserveNginx, startNginx, type RunningNginx } from './support/nginx.ts';

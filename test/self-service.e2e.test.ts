@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { request } from './support/http-client.ts';
 import { startServer, CONFIRM_ONLY, type RunningServer } from './support/server.ts';
-import { startSlackStub, type SlackStub } from '../src/demo/slack-stand-in.ts';
+import { startSlackStub, type SlackStub } from './support/slack-stand-in.ts';
 import { blockActions, eventEnvelope, linkFrom, sendEvent, sendInteraction, signedHeaders, slashCommand } from './support/slack.ts';
 import { form } from './support/http-client.ts';
 import { linkAs, PUBLIC_ORIGIN } from './support/browser.ts';

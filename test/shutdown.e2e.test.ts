@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { Agent, request as httpRequest } from 'node:http';
 import Database from 'better-sqlite3';
 import { startServer, CONFIRM_ONLY, type RunningServer } from './support/server.ts';
-import { startSlackStub, type SlackStub } from '../src/demo/slack-stand-in.ts';
+import { startSlackStub, type SlackStub } from './support/slack-stand-in.ts';
 import { linkFrom, slashCommand } from './support/slack.ts';
 import { linkAs } from './support/browser.ts';
 import { APP_TOKEN, startInternalApp, startResponseCatcher, type TestHttpServer } from './support/internal-app.ts';

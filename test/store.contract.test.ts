@@ -12,7 +12,8 @@ import pg from 'pg';
 import { openSqliteStore } from '../src/store/sqlite.ts';
 import { openPostgresStore, SCHEMA_VERSION, type PostgresStore } from '../src/store/postgres.ts';
 import { openStore } from '../src/store/open.ts';
-import { LAST_USED_RESOLUTION_MS, type Actor, type Binding, type Link, type SlackIdentity, type SlackUser, type Store } from '../src/store/store.ts';
+import { LAST_USED_RESOLUTION_MS, type Actor, type Binding, type Link, type SlackIdentity, type SlackUser } from '../src/model.ts';
+import type { Store } from '../src/store/store.ts';
 import { freshDatabase, requiresPostgres } from './support/postgres.ts';
 import { tempDir } from './support/server.ts';
 

@@ -4,7 +4,7 @@ import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { startServer, type RunningServer } from './support/server.ts';
-import { startSlackStub, type SlackStub } from '../src/demo/slack-stand-in.ts';
+import { startSlackStub, type SlackStub } from './support/slack-stand-in.ts';
 import { linkFrom, slashCommand } from './support/slack.ts';
 import { confirm, formFields, openLink } from './support/browser.ts';
 import { boundTo as boundToIn } from './support/db.ts';

@@ -1,5 +1,6 @@
-// A local stand-in for Slack's Web API: answers the methods we call and records every call. The
-// tests and `npm run demo` point SLACK_API_URL at it and reach it through the real @slack/web-api.
+// The demo's stand-in for Slack's Web API: answers the methods the server calls and keeps every
+// call, so that the story can show the DMs Slack would deliver. (The tests have their own, with
+// failures on demand: test/support/slack-stand-in.ts.)
 import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
@@ -10,15 +11,13 @@ export interface SlackCall {
   args: Record<string, unknown>;
 }
 
-export type MethodHandler = (args: Record<string, unknown>) => { status?: number; body: unknown };
+type MethodHandler = (args: Record<string, unknown>) => { status?: number; body: unknown };
 
 export interface SlackStub {
   url: string;
   calls: SlackCall[];
   /** Slack user id → the email users.info shows for them. */
   emails: Map<string, string>;
-  /** Replace how a method answers (e.g. make it fail). */
-  on(method: string, handler: MethodHandler): void;
   /** Resolves once `count` calls of `method` (that `where` accepts, if given) have arrived. */
   waitFor(method: string, count?: number, where?: (call: SlackCall) => boolean): Promise<SlackCall[]>;
   close(): Promise<void>;
@@ -36,7 +35,7 @@ const defaults = (emails: Map<string, string>): Record<string, MethodHandler> =>
 
 export async function startSlackStub(): Promise<SlackStub> {
   const emails = new Map<string, string>();
-  const handlers = new Map(Object.entries(defaults(emails)));
+  const handlers = defaults(emails);
   const calls: SlackCall[] = [];
   const server: Server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
@@ -56,7 +55,7 @@ export async function startSlackStub(): Promise<SlackStub> {
       }
     }
     calls.push({ method, token: req.headers.authorization?.replace(/^Bearer /, ''), args });
-    const handler = handlers.get(method);
+    const handler = Object.hasOwn(handlers, method) ? handlers[method] : undefined;
     const { status = 200, body } = handler ? handler(args) : { body: { ok: false, error: 'unknown_method' } };
     res.writeHead(status, { 'content-type': 'application/json' });
     res.end(JSON.stringify(body));
@@ -68,7 +67,6 @@ export async function startSlackStub(): Promise<SlackStub> {
     url: `http://127.0.0.1:${port}/api/`,
     calls,
     emails,
-    on: (method, handler) => void handlers.set(method, handler),
     async waitFor(method, count = 1, where = () => true) {
       const deadline = Date.now() + 5000;
       for (;;) {

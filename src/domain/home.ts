@@ -5,7 +5,8 @@ import { describe, type Logger } from '../lib/log.ts';
 import type { SlackApi } from '../slack/api.ts';
 import type { Background } from '../lib/background.ts';
 import type { Config } from '../config.ts';
-import type { SlackIdentity, Store } from '../store/store.ts';
+import type { SlackIdentity } from '../model.ts';
+import type { Store } from '../store/store.ts';
 
 export interface HomeDeps {
   config: Pick<Config, 'appName' | 'slashCommand' | 'publicBaseUrl' | 'nonceTtlSeconds'>;

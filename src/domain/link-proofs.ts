@@ -1,7 +1,7 @@
 // LINK_VERIFICATION: how we make sure the person confirming a link is the Slack user who asked
 // for it, and not a colleague they forwarded it to.
 import { createHmac, randomInt, timingSafeEqual } from 'node:crypto';
-import type { LinkVerification, SlackIdentity } from '../store/store.ts';
+import type { LinkVerification, SlackIdentity } from '../model.ts';
 
 /** code mode: how long the code shown in the browser can be typed in Slack. */
 export const CODE_TTL_MS = 5 * 60_000;

@@ -1,9 +1,10 @@
 // The domain of linking: start a link, show and confirm it (for each LINK_VERIFICATION mode),
-// confirm a code, unlink, revoke, and what follows a new binding. Each operation returns a typed
-// outcome and knows nothing of HTTP; the routes authenticate and parse, call, and render.
+// confirm a code, unlink, and what follows a new binding. Each operation returns a typed outcome
+// and knows nothing of HTTP; the routes and the socket authenticate and parse, call, and render.
+// Bindings that end otherwise (someone left) are src/domain/revocation.ts's.
 import { hashNonce, newNonce } from './secrets.ts';
 import { CODE_TTL_MS, MAX_CODE_FAILURES, codeMac, codeMatches, newCode, sameEmail } from './link-proofs.ts';
-import { linkedDm, revokedDm } from '../slack/messages.ts';
+import { linkedDm } from '../slack/messages.ts';
 import { describe } from '../lib/log.ts';
 import type { Config } from '../config.ts';
 import type { ServerKeys } from './secrets.ts';
@@ -11,21 +12,22 @@ import { tokenRejected, type SlackApi } from '../slack/api.ts';
 import type { Logger } from '../lib/log.ts';
 import type { Metrics } from '../lib/metrics.ts';
 import type { Background } from '../lib/background.ts';
-import type { CommandAnswerer } from './run-as-user.ts';
-import type { Identity } from '../sso/identity.ts';
-import type { Actor, Binding, Link, LinkRequest, Purged, RevokeReason, RevokeScope, Revoked, SlackIdentity, SlackUser, Store } from '../store/store.ts';
+import type { RunAsUser } from './run-as-user.ts';
+import type { Home } from './home.ts';
+import type { Actor, Binding, InternalIdentity, Link, LinkRequest, SlackIdentity, SlackUser } from '../model.ts';
+import type { Store } from '../store/store.ts';
 
 export interface LinkingDeps {
-  config: Pick<Config, 'publicBaseUrl' | 'nonceTtlSeconds' | 'linkRateLimitPerMinute' | 'linkVerification' | 'auditRetentionDays' | 'bindingMaxIdleDays'>;
+  config: Pick<Config, 'publicBaseUrl' | 'nonceTtlSeconds' | 'linkRateLimitPerMinute' | 'linkVerification'>;
   store: Store;
   keys: ServerKeys;
   slack: SlackApi;
   log: Logger;
   metrics: Metrics;
   background: Background;
-  answerer: CommandAnswerer;
+  runAsUser: Pick<RunAsUser, 'runPending'>;
   /** A binding was made or ended: its user's App Home is republished (best effort, background). */
-  onChanged(user: SlackIdentity, requestId: string | null): void;
+  home: Pick<Home, 'refresh'>;
 }
 
 export type StartOutcome = { outcome: 'link_created'; url: string } | { outcome: 'link_rate_limited' };
@@ -57,21 +59,7 @@ export type UnlinkOutcome = { outcome: 'unlinked'; binding: Binding } | { outcom
 
 export type Linking = ReturnType<typeof createLinking>;
 
-const DAY_MS = 86_400_000;
-/** Seen event ids are kept this long: Slack retries a delivery for about an hour. */
-const EVENT_MEMORY_MS = DAY_MS;
-
-/**
- * Revocations after which the Slack user is told by DM. Not after an uninstall, a revoked token or
- * a deactivation (nobody is there to tell, or no token to tell them with), nor when the internal
- * application said the account is gone (the user was just told in the command's reply), nor by the
- * CLI (a process without the bot token).
- */
-const DM_AFTER: ReadonlySet<RevokeReason> = new Set(['admin_api', 'idle']);
-/** Revocations after which the App Home can still be republished (the app is still installed). */
-const HOME_AFTER: ReadonlySet<RevokeReason> = new Set(['admin_api', 'admin_cli', 'idle', 'internal_user_inactive']);
-
-export function createLinking({ config, store, keys, slack, log, metrics, background, answerer, onChanged }: LinkingDeps) {
+export function createLinking({ config, store, keys, slack, log, metrics, background, runAsUser, home }: LinkingDeps) {
   const ttlMs = config.nonceTtlSeconds * 1000;
 
   /**
@@ -82,9 +70,9 @@ export function createLinking({ config, store, keys, slack, log, metrics, backgr
     const fields = { request_id: requestId ?? undefined, slack_team: binding.teamId, slack_user: binding.userId };
     log.info('binding_created', { ...fields, internal_user: binding.internalUser });
     metrics.inc('links_completed_total');
-    onChanged(binding, requestId);
+    home.refresh(binding, requestId);
     const typed = link.pendingText ? `${link.command} ${link.pendingText}` : null;
-    const pending = runPending ? answerer.runPending(binding, link, requestId ?? '') : typed ? { again: typed } : null;
+    const pending = runPending ? runAsUser.runPending(binding, link, requestId ?? '') : typed ? { again: typed } : null;
     const started = background.run('slack_dm', fields, async () => {
       try {
         await slack.dm(binding.userId, linkedDm(link.command, binding, pending, `${config.publicBaseUrl}/links`));
@@ -98,22 +86,8 @@ export function createLinking({ config, store, keys, slack, log, metrics, backgr
     if (!started) metrics.inc('slack_dm_failures_total');
   };
 
-  const announceRevoked = (bindings: Binding[], reason: RevokeReason, by: Actor): void => {
-    for (const b of bindings) {
-      const fields = { request_id: by.requestId ?? undefined, reason, slack_team: b.teamId, slack_user: b.userId, internal_user: b.internalUser, actor: by.actor };
-      log.warn('binding_revoked', fields);
-      metrics.inc('bindings_revoked_total', { reason });
-      if (HOME_AFTER.has(reason)) onChanged(b, by.requestId);
-      if (!DM_AFTER.has(reason)) continue;
-      background.run('slack_dm', { request_id: fields.request_id, slack_user: b.userId }, async () => {
-        await slack.dm(b.userId, revokedDm(b, reason));
-        log.info('slack_dm', { request_id: fields.request_id, slack_user: b.userId, outcome: 'sent' });
-      });
-    }
-  };
-
   /** email mode: the Slack user's profile email must be the signed-in user's. */
-  const confirmByEmail = async (nonceHash: Buffer, identity: Identity, runPending: boolean, by: Actor): Promise<ConfirmOutcome> => {
+  const confirmByEmail = async (nonceHash: Buffer, identity: InternalIdentity, runPending: boolean, by: Actor): Promise<ConfirmOutcome> => {
     if (!identity.email) {
       log.warn('link_verification_failed', { request_id: by.requestId ?? undefined, reason: 'no email from the proxy', internal_user: identity.user });
       return { outcome: 'no_email' };
@@ -162,7 +136,7 @@ export function createLinking({ config, store, keys, slack, log, metrics, backgr
    * code mode: the binding waits for the Slack user to type the code shown in the browser. A
    * pending command not chosen to run is dropped from the pending confirmation.
    */
-  const deferToCode = async (nonceHash: Buffer, identity: Identity, runPending: boolean, by: Actor): Promise<ConfirmOutcome> => {
+  const deferToCode = async (nonceHash: Buffer, identity: InternalIdentity, runPending: boolean, by: Actor): Promise<ConfirmOutcome> => {
     const code = newCode();
     const result = await store.deferLink(nonceHash, identity.user, (id) => codeMac(keys.code, id, code), Date.now(), CODE_TTL_MS, runPending, by);
     if (result.outcome === 'gone') return { outcome: 'link_gone' };
@@ -196,7 +170,7 @@ export function createLinking({ config, store, keys, slack, log, metrics, backgr
      * The signed-in user confirmed: bind once, after the check LINK_VERIFICATION asks for. The
      * command typed before linking runs only with `runPending` (the page's "Link and run").
      */
-    async confirm(nonceHash: Buffer, identity: Identity, runPending: boolean, by: Actor): Promise<ConfirmOutcome> {
+    async confirm(nonceHash: Buffer, identity: InternalIdentity, runPending: boolean, by: Actor): Promise<ConfirmOutcome> {
       switch (config.linkVerification) {
         case 'email':
           return confirmByEmail(nonceHash, identity, runPending, by);
@@ -236,33 +210,9 @@ export function createLinking({ config, store, keys, slack, log, metrics, backgr
     async unlink(id: SlackIdentity, by: Actor, boundTo?: string): Promise<UnlinkOutcome> {
       const binding = await store.unlink(id, by, boundTo);
       if (!binding) return { outcome: 'not_linked' };
-      onChanged(binding, by.requestId);
+      home.refresh(binding, by.requestId);
       log.info('binding_removed', { request_id: by.requestId ?? undefined, slack_team: binding.teamId, slack_user: binding.userId, internal_user: binding.internalUser, actor: by.actor });
       return { outcome: 'unlinked', binding };
-    },
-
-    /**
-     * Someone left: everything of theirs (or of a workspace) in `scope` is removed and audited, each
-     * removal logged (a warning: security relevant), counted, and told by DM where that makes sense.
-     */
-    async revoke(scope: RevokeScope, reason: RevokeReason, by: Actor): Promise<Revoked> {
-      const revoked = await store.revoke(scope, reason, by);
-      announceRevoked(revoked.bindings, reason, by);
-      return revoked;
-    },
-
-    /**
-     * The periodic clean-up: expired links and pending codes, audit rows past AUDIT_RETENTION_DAYS,
-     * event ids past a day, and bindings idle for BINDING_MAX_IDLE_DAYS (when set).
-     */
-    async purge(now: number): Promise<Purged> {
-      const purged = await store.purgeExpired(now, {
-        auditBefore: now - config.auditRetentionDays * DAY_MS,
-        eventsBefore: now - EVENT_MEMORY_MS,
-        idleBefore: config.bindingMaxIdleDays ? now - config.bindingMaxIdleDays * DAY_MS : undefined,
-      });
-      announceRevoked(purged.idle, 'idle', { actor: 'system', requestId: null, clientAddress: null });
-      return purged;
     },
   };
 }

@@ -1,14 +1,17 @@
-// Running a bound user's command inside Slack's 3 seconds: answer inline when the runner is
-// quick, otherwise say "working on it" at once and post the answer to the command's response_url
-// when it arrives. Knows nothing of HTTP: it returns the message and its outcome.
+// Acting as a bound user in the internal application: their slash commands (inline within Slack's 3
+// seconds, else "working on it" at once and the answer posted to the response_url when it comes)
+// and their clicks on the application's own buttons. One rule for both: a 410 ends the binding, and
+// every use is noted (at most once an hour). Knows nothing of HTTP: it returns messages and outcomes.
 import * as messages from '../slack/messages.ts';
+import { describe, type Logger } from '../lib/log.ts';
+import { LAST_USED_RESOLUTION_MS, type Binding, type Link } from '../model.ts';
 import type { SlackApi } from '../slack/api.ts';
-import type { CommandRequest, CommandResult, CommandRunner } from '../runners/runner.ts';
-import type { Binding, Link } from '../store/store.ts';
-import type { Logger } from '../lib/log.ts';
+import type { ActionRequest, CommandRequest, CommandResult, CommandRunner } from '../runners/runner.ts';
+import type { Store } from '../store/store.ts';
 import type { Metrics } from '../lib/metrics.ts';
 import type { Background } from '../lib/background.ts';
 import type { CommandOutcome } from '../outcomes.ts';
+import type { Revocation } from './revocation.ts';
 
 /** Slack waits 3 s for the HTTP answer; what is not ready by then goes to response_url. */
 export const INLINE_WAIT_MS = 2000;
@@ -22,45 +25,41 @@ export interface CommandContext {
   responseUrl: string | null;
 }
 
+/** A click on one of the internal application's own buttons, and where it happened. */
+export interface ActionContext {
+  action: ActionRequest['action'];
+  channelId: string | null;
+  messageTs: string | null;
+}
+
 export interface Answer {
   outcome: CommandOutcome;
   message: messages.SlackMessage;
 }
 
-export interface RunCommandDeps {
+export interface RunAsUserDeps {
   runner: CommandRunner;
-  /** The internal application says the binding's user no longer exists (410): end the binding. */
-  onUserGone(binding: Binding, requestId: string): Promise<unknown>;
-  slack: SlackApi;
+  revocation: Pick<Revocation, 'revoke'>;
+  store: Pick<Store, 'touchBinding'>;
+  slack: Pick<SlackApi, 'respond' | 'responseUrlAllowed'>;
   log: Logger;
   metrics: Metrics;
   background: Background;
 }
 
-export type CommandAnswerer = ReturnType<typeof createCommandAnswerer>;
+export type RunAsUser = ReturnType<typeof createRunAsUser>;
 
-export function createCommandAnswerer({ runner, onUserGone, slack, log, metrics, background }: RunCommandDeps) {
-  const run = async (binding: Binding, cmd: CommandContext, requestId: string): Promise<CommandResult> => {
-    const request: CommandRequest = {
-      type: 'command',
-      internal_user: binding.internalUser,
-      command: cmd.command,
-      text: cmd.text,
-      slack: {
-        team_id: binding.teamId,
-        enterprise_id: binding.enterpriseId,
-        user_id: binding.userId,
-        user_name: binding.userName,
-        channel_id: cmd.channelId,
-      },
-    };
-    const started = performance.now();
-    const result = await runner.run(request, requestId);
-    const ms = performance.now() - started;
-    if (result.outcome === 'user_gone') await onUserGone(binding, requestId);
+export function createRunAsUser({ runner, revocation, store, slack, log, metrics, background }: RunAsUserDeps) {
+  const slackOf = (b: Binding) => ({ team_id: b.teamId, enterprise_id: b.enterpriseId, user_id: b.userId });
+
+  /** What every call of the runner is followed by: its log line, its latency, and the 410 rule. */
+  const settle = async (binding: Binding, result: CommandResult, ms: number, event: string, requestId: string): Promise<CommandResult> => {
+    if (result.outcome === 'user_gone') {
+      await revocation.revoke({ identity: binding }, 'internal_user_inactive', { actor: 'internal_app', requestId, clientAddress: null });
+    }
     if (result.outcome === 'misconfigured') log.error('internal_app_token_rejected', { request_id: requestId, fix: 'INTERNAL_APP_TOKEN is not the token the internal application expects' });
     metrics.observeInternalApp(ms / 1000);
-    log[result.outcome === 'ok' ? 'info' : 'warn']('internal_app_call', {
+    log[result.outcome === 'ok' ? 'info' : 'warn'](event, {
       request_id: requestId,
       slack_team: binding.teamId,
       slack_user: binding.userId,
@@ -72,6 +71,19 @@ export function createCommandAnswerer({ runner, onUserGone, slack, log, metrics,
     return result;
   };
 
+  const run = async (binding: Binding, cmd: CommandContext, requestId: string): Promise<CommandResult> => {
+    const request: CommandRequest = {
+      type: 'command',
+      internal_user: binding.internalUser,
+      command: cmd.command,
+      text: cmd.text,
+      slack: { ...slackOf(binding), user_name: binding.userName, channel_id: cmd.channelId },
+    };
+    const started = performance.now();
+    const result = await runner.run(request, requestId);
+    return settle(binding, result, performance.now() - started, 'internal_app_call', requestId);
+  };
+
   /** False when the delivery could not even start (too much background work in flight). */
   const deliverLater = (binding: Binding, responseUrl: string, work: () => Promise<CommandResult>, requestId: string): boolean =>
     background.run('command_delivery', { request_id: requestId, slack_user: binding.userId }, async () => {
@@ -79,7 +91,18 @@ export function createCommandAnswerer({ runner, onUserGone, slack, log, metrics,
       log.info('command_delivery', { request_id: requestId, slack_user: binding.userId, outcome: 'sent' });
     });
 
+  /**
+   * A use of the binding (a command, a click): "last used" is written at most once an hour per
+   * binding and never awaited, so that a bound user's commands stay reads.
+   */
+  const noteUse = (binding: Binding, requestId: string, now = Date.now()): void => {
+    if (binding.lastUsedAt !== null && binding.lastUsedAt >= now - LAST_USED_RESOLUTION_MS) return;
+    store.touchBinding(binding, now).catch((err) => log.warn('last_used_not_recorded', { request_id: requestId, error: describe(err) }));
+  };
+
   return {
+    noteUse,
+
     /** The answer to a bound user's slash command, within Slack's 3 seconds. */
     async answer(binding: Binding, cmd: CommandContext, requestId: string): Promise<Answer> {
       const work = run(binding, cmd, requestId);
@@ -111,6 +134,20 @@ export function createCommandAnswerer({ runner, onUserGone, slack, log, metrics,
       // The command starts only if its delivery has room: a command whose answer is dropped is not run.
       const started = deliverLater(binding, link.responseUrl, () => run(binding, cmd, requestId), requestId);
       return started ? { ran: typed } : { again: typed };
+    },
+
+    /** A click on the internal application's own message, run as the bound user: its answer. */
+    async runAction(binding: Binding, click: ActionContext, requestId: string): Promise<CommandResult> {
+      const request: ActionRequest = {
+        type: 'action',
+        internal_user: binding.internalUser,
+        action: click.action,
+        slack: { ...slackOf(binding), channel_id: click.channelId, message_ts: click.messageTs },
+      };
+      const started = performance.now();
+      const result = await runner.runAction(request, requestId);
+      if (result.outcome !== 'user_gone') noteUse(binding, requestId);
+      return settle(binding, result, performance.now() - started, 'internal_app_action', requestId);
     },
   };
 }

@@ -1,15 +1,15 @@
 // What a slash command means: which subcommand the text asks for (a pure function, with a table
 // test of its precedence), and what follows for a bound or an unbound user. Returns the message and
-// the outcome; the route verifies, parses and replies.
+// the outcome; a transport (the HTTP route, the socket) verifies, parses and replies.
 import * as messages from '../slack/messages.ts';
 import { describeVerification } from './link-proofs.ts';
 import type { SlashCommand } from '../slack/command-payload.ts';
 import type { Linking } from './linking.ts';
-import type { CommandAnswerer } from './run-as-user.ts';
+import type { RunAsUser } from './run-as-user.ts';
 import type { CommandRunner } from '../runners/runner.ts';
 import type { Config } from '../config.ts';
-import { LAST_USED_RESOLUTION_MS, type Actor, type Binding, type Store } from '../store/store.ts';
-import { describe, type Logger } from '../lib/log.ts';
+import type { Actor, Binding } from '../model.ts';
+import type { Store } from '../store/store.ts';
 import type { CommandOutcome } from '../outcomes.ts';
 
 export type Subcommand =
@@ -44,14 +44,15 @@ export interface SlashResult {
 
 export interface SlashCommandsDeps {
   config: Pick<Config, 'linkVerification' | 'linkRateLimitPerMinute' | 'nonceTtlSeconds'>;
-  store: Store;
-  linking: Linking;
-  answerer: CommandAnswerer;
-  runner: CommandRunner;
-  log: Logger;
+  store: Pick<Store, 'getBinding'>;
+  linking: Pick<Linking, 'start' | 'confirmCode' | 'unlink'>;
+  runAsUser: Pick<RunAsUser, 'answer' | 'noteUse'>;
+  runner: Pick<CommandRunner, 'builtins'>;
 }
 
-export function createSlashCommands({ config, store, linking, answerer, runner, log }: SlashCommandsDeps) {
+export type SlashCommands = ReturnType<typeof createSlashCommands>;
+
+export function createSlashCommands({ config, store, linking, runAsUser, runner }: SlashCommandsDeps) {
   const codeMode = config.linkVerification === 'code';
 
   const startLinking = async (cmd: SlashCommand, by: Actor, reason: string, pendingText: string | null = null): Promise<SlashResult> => {
@@ -82,11 +83,7 @@ export function createSlashCommands({ config, store, linking, answerer, runner, 
   return async (cmd: SlashCommand, requestId: string): Promise<SlashResult> => {
     const binding = await store.getBinding(cmd.user);
     const sub = chooseSubcommand(cmd.text, { codeMode, bound: binding !== undefined });
-    // "Last used", written at most once an hour per binding and never awaited: commands stay reads.
-    const now = Date.now();
-    if (binding && (binding.lastUsedAt === null || binding.lastUsedAt < now - LAST_USED_RESOLUTION_MS)) {
-      store.touchBinding(cmd.user, now).catch((err) => log.warn('last_used_not_recorded', { request_id: requestId, error: describe(err) }));
-    }
+    if (binding) runAsUser.noteUse(binding, requestId);
     const by: Actor = { actor: `slack:${cmd.user.userId}`, requestId, clientAddress: null };
 
     if (sub.kind === 'help') {
@@ -121,7 +118,7 @@ export function createSlashCommands({ config, store, linking, answerer, runner, 
         return { outcome: 'unlinked', message: messages.unlinked(cmd.command, removed.outcome === 'unlinked' ? removed.binding : binding), binding };
       }
       case 'run':
-        return { ...(await answerer.answer(binding, cmd, requestId)), binding };
+        return { ...(await runAsUser.answer(binding, cmd, requestId)), binding };
     }
   };
 }

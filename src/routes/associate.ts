@@ -1,16 +1,16 @@
 // /associate, reached through the SSO proxy. GET shows who is being linked to whom and changes
 // nothing (link scanners and chat previews fetch URLs); POST confirms or cancels, once.
-import { HttpError, mediaType, parseForm, readBody, type Context, type Reply, type Route } from '../http.ts';
-import { csrfToken, csrfTokenValid, hashNonce } from '../domain/secrets.ts';
+import { handled, type Handled, type Route } from '../http.ts';
+import { refusal } from '../refusals.ts';
+import { csrfToken, csrfTokenValid, hashNonce, type ServerKeys } from '../domain/secrets.ts';
 import { describeVerification } from '../domain/link-proofs.ts';
 import type { Pages } from '../pages.ts';
 import type { Linking, ConfirmOutcome } from '../domain/linking.ts';
-import type { Sso } from './page-guard.ts';
+import type { PageGuard } from './page-guard.ts';
 import type { Config } from '../config.ts';
-import type { ServerKeys } from '../domain/secrets.ts';
 import type { Logger } from '../lib/log.ts';
 import type { AssociateOutcome } from '../outcomes.ts';
-import type { Actor, SlackUser } from '../store/store.ts';
+import type { Actor, SlackUser } from '../model.ts';
 
 const MAX_FORM_BODY = 16 * 1024;
 
@@ -18,62 +18,54 @@ export interface AssociateRouteDeps {
   config: Pick<Config, 'linkVerification' | 'trustedJwt' | 'trustedEmailHeader' | 'basePath'>;
   keys: ServerKeys;
   linking: Linking;
-  sso: Sso;
+  guard: PageGuard;
   pages: Pages;
   log: Logger;
 }
 
-const record = (ctx: Context, outcome: AssociateOutcome) => (ctx.fields.outcome = outcome);
-const about = (ctx: Context, who: Pick<SlackUser, 'teamId' | 'userId'>) => {
-  ctx.fields.slack_team = who.teamId;
-  ctx.fields.slack_user = who.userId;
-};
+export function associateRoute({ config, keys, linking, guard, pages, log }: AssociateRouteDeps): Route<'associate'> {
+  /** Who the page was about, for the log line: the signed-in user, and the Slack user when known. */
+  const about = (internalUser: string, slack?: Pick<SlackUser, 'teamId' | 'userId'>) =>
+    slack ? { internal_user: internalUser, slack_team: slack.teamId, slack_user: slack.userId } : { internal_user: internalUser };
 
-export function associateRoute({ config, keys, linking, sso, pages, log }: AssociateRouteDeps): Route {
-  const render = (ctx: Context, result: ConfirmOutcome): Reply => {
-    record(ctx, result.outcome);
+  const render = (internalUser: string, result: ConfirmOutcome, requestId: string): Handled<AssociateOutcome> => {
+    const done = (reply: Parameters<typeof handled>[1], slack?: Pick<SlackUser, 'teamId' | 'userId'>) => handled(result.outcome, reply, about(internalUser, slack));
     switch (result.outcome) {
       case 'link_gone':
-        return pages.goneLinkPage();
+        return done(pages.goneLinkPage());
       case 'already_bound':
-        about(ctx, result.binding);
-        return pages.alreadyBoundPage(result.binding.internalUser);
+        return done(pages.alreadyBoundPage(result.binding.internalUser), result.binding);
       case 'bound':
-        about(ctx, result.binding);
-        return pages.linkedPage(result.binding.internalUser, result.binding.userName, `${config.basePath}/links`);
+        return done(pages.linkedPage(result.binding.internalUser, result.binding.userName, `${config.basePath}/links`), result.binding);
       case 'code_shown':
-        about(ctx, result.link);
-        return pages.codePage(result.code, result.link.command, result.minutes);
+        return done(pages.codePage(result.code, result.link.command, result.minutes), result.link);
       case 'no_email':
-        return pages.noEmailPage(config.trustedJwt ? `${config.trustedJwt.emailClaim} claim` : config.trustedEmailHeader);
+        return done(pages.noEmailPage(config.trustedJwt ? `${config.trustedJwt.emailClaim} claim` : config.trustedEmailHeader));
       case 'slack_unavailable':
-        about(ctx, result.link);
-        return pages.slackUnavailablePage();
+        return done(pages.slackUnavailablePage(), result.link);
       case 'slack_misconfigured':
-        about(ctx, result.link);
-        return pages.misconfiguredPage(ctx.requestId);
+        return done(pages.misconfiguredPage(requestId), result.link);
       case 'email_mismatch':
-        about(ctx, result.link);
-        return pages.emailMismatchPage();
+        return done(pages.emailMismatchPage(), result.link);
       case 'slack_email_hidden':
-        about(ctx, result.link);
-        return pages.errorPage(403, 'Your Slack profile shows no email address, so this link cannot be verified. Nothing was linked. Ask your Slack administrator.');
+        return done(
+          pages.errorPage(403, 'Your Slack profile shows no email address, so this link cannot be verified. Nothing was linked. Ask your Slack administrator.'),
+          result.link,
+        );
     }
   };
 
   return {
     operation: 'associate',
     async GET(ctx) {
-      const { user } = await sso.authenticate(ctx);
+      const { user } = await guard.authenticate(ctx);
       const nonce = ctx.query.get('nonce');
       const nonceHash = hashNonce(nonce);
       const shown = await linking.show(nonceHash);
-      record(ctx, shown.outcome);
-      if (shown.outcome === 'link_gone') return pages.goneLinkPage();
-      if (shown.outcome === 'already_bound') return pages.alreadyBoundPage(shown.binding.internalUser);
+      if (shown.outcome === 'link_gone') return handled(shown.outcome, pages.goneLinkPage(), about(user));
+      if (shown.outcome === 'already_bound') return handled(shown.outcome, pages.alreadyBoundPage(shown.binding.internalUser), about(user, shown.binding));
       const { link } = shown;
-      about(ctx, link);
-      return pages.confirmPage({
+      const page = pages.confirmPage({
         slackUserName: link.userName,
         slackUserId: link.userId,
         teamDomain: link.teamDomain,
@@ -84,35 +76,27 @@ export function associateRoute({ config, keys, linking, sso, pages, log }: Assoc
         action: `${config.basePath}/associate`,
         pendingCommand: link.pendingText ? `${link.command} ${link.pendingText}` : null,
       });
+      return handled(shown.outcome, page, about(user, link));
     },
 
     async POST(ctx) {
-      const identity = await sso.authenticate(ctx);
-      sso.refuseCrossSite(ctx);
-      if (mediaType(ctx.req) !== 'application/x-www-form-urlencoded') {
-        throw new HttpError(415, 'The confirmation must be sent by the form on the confirmation page.');
-      }
-      const form = parseForm(await readBody(ctx.req, MAX_FORM_BODY));
+      const identity = await guard.authenticate(ctx);
+      const form = await guard.readForm(ctx, identity, MAX_FORM_BODY);
       const nonceHash = hashNonce(form.get('nonce'));
-      if (!nonceHash) {
-        record(ctx, 'link_gone');
-        return pages.goneLinkPage();
-      }
+      if (!nonceHash) return handled('link_gone', pages.goneLinkPage(), about(identity.user));
       if (!csrfTokenValid(keys.csrf, nonceHash, identity.user, form.get('csrf'))) {
-        record(ctx, 'csrf_refused');
         log.warn('associate_csrf_refused', { request_id: ctx.requestId, internal_user: identity.user });
-        throw new HttpError(403, 'This confirmation form is not valid for the account you are signed in as. Open the link from Slack again.');
+        throw refusal('confirm_csrf', { outcome: 'csrf_refused', about: about(identity.user) });
       }
       const by: Actor = { actor: `internal:${identity.user}`, requestId: ctx.requestId, clientAddress: ctx.req.socket.remoteAddress ?? null };
       const decision = form.get('decision') ?? 'link';
       if (decision === 'cancel') {
         const cancelled = await linking.cancel(nonceHash, by);
-        record(ctx, cancelled.outcome);
-        return cancelled.outcome === 'cancelled' ? pages.cancelledPage() : pages.goneLinkPage();
+        return handled(cancelled.outcome, cancelled.outcome === 'cancelled' ? pages.cancelledPage() : pages.goneLinkPage(), about(identity.user));
       }
       // The command typed before linking runs only when the confirming user asked for it by name.
-      if (decision !== 'link' && decision !== 'link_and_run') throw new HttpError(400, 'Unknown decision.');
-      return render(ctx, await linking.confirm(nonceHash, identity, decision === 'link_and_run', by));
+      if (decision !== 'link' && decision !== 'link_and_run') throw refusal('unknown_decision', { about: about(identity.user) });
+      return render(identity.user, await linking.confirm(nonceHash, identity, decision === 'link_and_run', by), ctx.requestId);
     },
 
     renderError: (err) => pages.errorPage(err.status, err.message),

@@ -1,22 +1,18 @@
 // GET /healthz: 200 while the database can be read and written, else 503 (for the image's
 // HEALTHCHECK and load balancers).
-import { json, type Route } from '../http.ts';
+import { handled, json, type Route } from '../http.ts';
 import type { Store } from '../store/store.ts';
 
-export function healthRoute(store: Store): Route {
+export function healthRoute(store: Pick<Store, 'ping'>): Route<'health'> {
   return {
     operation: 'health',
-    async GET(ctx) {
+    async GET() {
       try {
-        if (await store.ping()) {
-          ctx.fields.outcome = 'ok';
-          return json(200, { status: 'ok' });
-        }
+        if (await store.ping()) return handled('ok', json(200, { status: 'ok' }));
       } catch {
         // the database does not answer: report it below
       }
-      ctx.fields.outcome = 'unavailable';
-      return json(503, { status: 'unavailable', reason: 'database does not answer' });
+      return handled('unavailable', json(503, { status: 'unavailable', reason: 'database does not answer' }));
     },
   };
 }

@@ -1,16 +1,16 @@
 // "My Slack links" (GET/POST /links), behind the SSO proxy with the same trust rules as /associate:
 // the signed-in person sees every Slack user linked to them and can unlink any of them, and only
 // those: someone else's binding is neither shown nor removable.
-import { HttpError, mediaType, parseForm, readBody, type Context, type Reply, type Route } from '../http.ts';
-import { userCsrfToken, userCsrfTokenValid } from '../domain/secrets.ts';
+import { handled, type Reply, type Route } from '../http.ts';
+import { refusal } from '../refusals.ts';
+import { userCsrfToken, userCsrfTokenValid, type ServerKeys } from '../domain/secrets.ts';
 import type { Pages } from '../pages.ts';
-import type { Sso } from './page-guard.ts';
+import type { PageGuard } from './page-guard.ts';
 import type { Linking } from '../domain/linking.ts';
-import type { ServerKeys } from '../domain/secrets.ts';
 import type { Config } from '../config.ts';
-import type { Binding, Store } from '../store/store.ts';
+import type { Binding } from '../model.ts';
+import type { Store } from '../store/store.ts';
 import type { Logger } from '../lib/log.ts';
-import type { OutcomeOf } from '../outcomes.ts';
 
 const MAX_FORM_BODY = 4 * 1024;
 const CSRF_PURPOSE = 'links';
@@ -20,7 +20,7 @@ export interface LinksRouteDeps {
   keys: ServerKeys;
   store: Pick<Store, 'listBindings'>;
   linking: Pick<Linking, 'unlink'>;
-  sso: Sso;
+  guard: PageGuard;
   pages: Pages;
   log: Logger;
 }
@@ -28,9 +28,7 @@ export interface LinksRouteDeps {
 const VERIFIED_BY: Record<string, string> = { email: 'email', code: 'a code typed in Slack', confirm: 'the confirmation page' };
 const utc = (ms: number) => `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 
-export function linksRoute({ config, keys, store, linking, sso, pages, log }: LinksRouteDeps): Route {
-  const record = (ctx: Context, outcome: OutcomeOf<'links'>) => (ctx.fields.outcome = outcome);
-
+export function linksRoute({ config, keys, store, linking, guard, pages, log }: LinksRouteDeps): Route<'links'> {
   const render = (internalUser: string, bindings: Binding[], notice: string | null, status = 200): Reply =>
     pages.linksPage(
       {
@@ -54,43 +52,34 @@ export function linksRoute({ config, keys, store, linking, sso, pages, log }: Li
   return {
     operation: 'links',
     async GET(ctx) {
-      const { user } = await sso.authenticate(ctx);
-      record(ctx, 'listed');
-      return render(user, await store.listBindings({ internalUser: user }), null);
+      const { user } = await guard.authenticate(ctx);
+      return handled('listed', render(user, await store.listBindings({ internalUser: user }), null), { internal_user: user });
     },
 
     async POST(ctx) {
-      const { user } = await sso.authenticate(ctx);
-      sso.refuseCrossSite(ctx);
-      if (mediaType(ctx.req) !== 'application/x-www-form-urlencoded') throw new HttpError(415, 'Use the Unlink button on the page.');
-      const form = parseForm(await readBody(ctx.req, MAX_FORM_BODY));
+      const identity = await guard.authenticate(ctx);
+      const { user } = identity;
+      const form = await guard.readForm(ctx, identity, MAX_FORM_BODY);
       if (!userCsrfTokenValid(keys.csrf, CSRF_PURPOSE, user, form.get('csrf'))) {
-        record(ctx, 'csrf_refused');
         log.warn('links_csrf_refused', { request_id: ctx.requestId, internal_user: user });
-        throw new HttpError(403, 'This form is not valid for the account you are signed in as. Reload the page and try again.');
+        throw refusal('links_csrf', { outcome: 'csrf_refused', about: { internal_user: user } });
       }
-      if (form.get('decision') !== 'unlink') throw new HttpError(400, 'Unknown decision.');
+      if (form.get('decision') !== 'unlink') throw refusal('unknown_decision', { about: { internal_user: user } });
       const mine = await store.listBindings({ internalUser: user });
       const target = mine.find((b) => b.org === form.get('org') && b.userId === form.get('slack_user'));
-      if (!target) {
-        // Another person's binding, or one already gone: the same answer, so nothing is revealed.
-        record(ctx, 'not_yours');
-        return render(user, mine, 'That Slack user is not linked to your account (any more). Nothing was changed.', 404);
-      }
-      ctx.fields.slack_team = target.teamId;
-      ctx.fields.slack_user = target.userId;
+      const notYours = 'That Slack user is not linked to your account (any more). Nothing was changed.';
+      // Another person's binding, or one already gone: the same answer, so nothing is revealed.
+      if (!target) return handled('not_yours', render(user, mine, notYours, 404), { internal_user: user });
+      const about = { internal_user: user, slack_team: target.teamId, slack_user: target.userId };
       // Removed only if still bound to this person: it may have changed hands since the list was read.
       const removed = await linking.unlink(target, { actor: `internal:${user}`, requestId: ctx.requestId, clientAddress: ctx.req.socket.remoteAddress ?? null }, user);
-      if (removed.outcome !== 'unlinked') {
-        record(ctx, 'not_yours');
-        return render(user, await store.listBindings({ internalUser: user }), 'That Slack user is not linked to your account (any more). Nothing was changed.', 404);
-      }
-      record(ctx, 'unlinked');
-      return render(
+      if (removed.outcome !== 'unlinked') return handled('not_yours', render(user, await store.listBindings({ internalUser: user }), notYours, 404), about);
+      const page = render(
         user,
         mine.filter((b) => b !== target),
         `Unlinked ${target.userName} (${target.userId}) in ${target.teamDomain}: its commands no longer act as you.`,
       );
+      return handled('unlinked', page, about);
     },
 
     renderError: (err) => pages.errorPage(err.status, err.message),

@@ -1,7 +1,8 @@
 // What every route Slack calls (commands, events, interactions) checks before it reads a payload:
 // the body, within its limit, carries Slack's signature; and a signature is not seen twice.
 import type { IncomingMessage } from 'node:http';
-import { HttpError, readBody, type Context } from '../http.ts';
+import { readBody, type Context } from '../http.ts';
+import { refusal } from '../refusals.ts';
 import { MAX_CLOCK_SKEW_SECONDS, verifySlackRequest, type Verdict } from '../slack/signature.ts';
 import type { Logger } from '../lib/log.ts';
 import type { Metrics } from '../lib/metrics.ts';
@@ -19,29 +20,42 @@ export const verifySlackSignature = (req: IncomingMessage, rawBody: Buffer, sign
     nowSeconds: Math.floor(Date.now() / 1000),
   });
 
-/** The raw body of a request Slack signed, or a 401 (logged and counted) when it is not. */
-export async function readSignedBody(ctx: Context, limit: number, signingSecret: string, log: Logger, metrics: Metrics): Promise<Buffer> {
-  const body = await readBody(ctx.req, limit);
-  const verdict = verifySlackSignature(ctx.req, body, signingSecret);
-  if (!verdict.ok) {
-    log.warn('slack_signature_rejected', { request_id: ctx.requestId, path: ctx.path, reason: verdict.reason });
-    metrics.inc('slack_signature_failures_total');
-    throw new HttpError(401, 'Invalid Slack request signature.');
-  }
-  return body;
+export interface SlackGuardDeps {
+  signingSecret: string;
+  claimRequest: ClaimRequest;
+  log: Logger;
+  metrics: Metrics;
 }
 
-/**
- * A signed request seen before is refused (401): the signature covers the timestamp and the body,
- * so a repeat within the five minutes the timestamp allows is a replay (Slack never sends one
- * request twice; each command and click has its own trigger_id). Rejects when the claim cannot be
- * recorded (the database away), for the route to answer as it answers its own failures.
- */
-export async function refuseReplay(ctx: Context, claim: ClaimRequest, log: Logger, metrics: Metrics): Promise<void> {
-  const signature = ctx.req.headers['x-slack-signature'] as string;
-  const timestamp = Number(ctx.req.headers['x-slack-request-timestamp']);
-  if (await claim(signature, (timestamp + MAX_CLOCK_SKEW_SECONDS) * 1000, Date.now())) return;
-  log.warn('slack_request_replayed', { request_id: ctx.requestId, path: ctx.path });
-  metrics.inc('slack_replays_refused_total');
-  throw new HttpError(401, 'This signed request was already received.');
+export type SlackGuard = ReturnType<typeof createSlackGuard>;
+
+export function createSlackGuard({ signingSecret, claimRequest, log, metrics }: SlackGuardDeps) {
+  return {
+    /** The raw body of a request Slack signed, or a 401 (logged and counted) when it is not. */
+    async readSigned(ctx: Context, limit: number): Promise<Buffer> {
+      const body = await readBody(ctx.req, limit);
+      const verdict = verifySlackSignature(ctx.req, body, signingSecret);
+      if (!verdict.ok) {
+        log.warn('slack_signature_rejected', { request_id: ctx.requestId, path: ctx.path, reason: verdict.reason });
+        metrics.inc('slack_signature_failures_total');
+        throw refusal('slack_signature_invalid');
+      }
+      return body;
+    },
+
+    /**
+     * A signed request seen before is refused (401): the signature covers the timestamp and the body,
+     * so a repeat within the five minutes the timestamp allows is a replay (Slack never sends one
+     * request twice; each command and click has its own trigger_id). Rejects when the claim cannot be
+     * recorded (the database away), for the route to answer as it answers its own failures.
+     */
+    async refuseReplay(ctx: Context): Promise<void> {
+      const signature = ctx.req.headers['x-slack-signature'] as string;
+      const timestamp = Number(ctx.req.headers['x-slack-request-timestamp']);
+      if (await claimRequest(signature, (timestamp + MAX_CLOCK_SKEW_SECONDS) * 1000, Date.now())) return;
+      log.warn('slack_request_replayed', { request_id: ctx.requestId, path: ctx.path });
+      metrics.inc('slack_replays_refused_total');
+      throw refusal('slack_replayed');
+    },
+  };
 }

@@ -108,8 +108,8 @@ export function createSlackApi({ botToken, slackApiUrl, responseUrlAllow }: Slac
   };
 }
 
-/** Slack's answers that mean our bot token itself is wrong: a configuration error, not an outage. */
-const TOKEN_REJECTED = new Set(['invalid_auth', 'not_authed', 'account_inactive', 'token_revoked', 'token_expired', 'not_allowed_token_type']);
+/** Slack's answers that mean a token itself is wrong: a configuration error, not an outage. */
+export const TOKEN_REJECTED: ReadonlySet<string> = new Set(['invalid_auth', 'not_authed', 'account_inactive', 'token_revoked', 'token_expired', 'not_allowed_token_type']);
 
 /** True when a Web API call failed because Slack rejected SLACK_BOT_TOKEN. */
 export function tokenRejected(err: unknown): boolean {

@@ -1,7 +1,9 @@
-// A slash command's form body → a typed command, or a 400 that says what is wrong. Signed
-// payloads can still be malformed (a bug on Slack's side, a replayed test request).
-import { HttpError, type Form } from '../http.ts';
-import type { SlackUser } from '../store/store.ts';
+// A slash command's fields → a typed command, or the reason it is malformed. Signed payloads can
+// still be malformed (a bug on Slack's side, a replayed test request). Over HTTP the fields come
+// from a form; over Socket Mode from the envelope's JSON payload: the same fields either way.
+import { accept, refuse, type Checked } from '../lib/checked.ts';
+import { slackId } from './ids.ts';
+import type { SlackUser } from '../model.ts';
 
 export interface SlashCommand {
   user: SlackUser;
@@ -13,41 +15,45 @@ export interface SlashCommand {
   responseUrl: string | null;
 }
 
-const SLACK_ID = /^[A-Z0-9]{1,32}$/;
-const COMMAND = /^\/[^\s]{1,64}$/;
-
-/** A Slack id field: absent (null, or a 400 when required) or well formed (else a 400). */
-function slackId(form: Form, name: string, required: boolean): string | null {
-  const value = form.get(name);
-  if (!value) {
-    if (required) throw new HttpError(400, `The slash command payload has no ${name}.`);
-    return null;
-  }
-  if (!SLACK_ID.test(value)) throw new HttpError(400, `The slash command payload has a malformed ${name}.`);
-  return value;
+/** A command's fields by name: a parsed form, or a JSON payload's string fields. */
+export interface Fields {
+  get(name: string): string | undefined;
 }
 
-export function parseSlashCommand(form: Form): SlashCommand {
-  const teamId = slackId(form, 'team_id', true)!;
-  const userId = slackId(form, 'user_id', true)!;
-  const enterpriseId = slackId(form, 'enterprise_id', false);
-  const command = form.get('command') ?? '';
-  if (!COMMAND.test(command)) throw new HttpError(400, 'The slash command payload has no valid command.');
-  const text = (form.get('text') ?? '').trim();
-  if (text.length > 4000) throw new HttpError(400, 'The slash command text is too long.');
-  return {
+const COMMAND = /^\/[^\s]{1,64}$/;
+const MAX_TEXT = 4000;
+
+export function parseSlashCommand(fields: Fields): Checked<SlashCommand> {
+  // team_id and user_id must be there; enterprise_id and channel_id may be absent; any given must be well formed.
+  const ids = new Map<string, string | null>();
+  for (const [name, required] of [['team_id', true], ['user_id', true], ['enterprise_id', false], ['channel_id', false]] as const) {
+    const value = fields.get(name);
+    const id = value ? slackId(value) : null;
+    if (value && !id) return refuse(`The slash command payload has a malformed ${name}.`);
+    if (!id && required) return refuse(`The slash command payload has no ${name}.`);
+    ids.set(name, id);
+  }
+  const teamId = ids.get('team_id')!;
+  const userId = ids.get('user_id')!;
+  const enterpriseId = ids.get('enterprise_id') ?? null;
+  const channelId = ids.get('channel_id') ?? null;
+  const command = fields.get('command') ?? '';
+  if (!COMMAND.test(command)) return refuse('The slash command payload has no valid command.');
+  const text = (fields.get('text') ?? '').trim();
+  if (text.length > MAX_TEXT) return refuse('The slash command text is too long.');
+  return accept({
     user: {
       // User ids are org-wide on Enterprise Grid, so the enterprise is the key there.
       org: enterpriseId ?? teamId,
       userId,
       teamId,
       enterpriseId,
-      userName: (form.get('user_name') || userId).slice(0, 256),
-      teamDomain: (form.get('team_domain') || teamId).slice(0, 256),
+      userName: (fields.get('user_name') || userId).slice(0, 256),
+      teamDomain: (fields.get('team_domain') || teamId).slice(0, 256),
     },
     command,
     text,
-    channelId: slackId(form, 'channel_id', false),
-    responseUrl: form.get('response_url') || null,
-  };
+    channelId,
+    responseUrl: fields.get('response_url') || null,
+  });
 }

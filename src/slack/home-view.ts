@@ -2,7 +2,7 @@
 // the binding alone (or a fresh link URL), so it can be republished after any change.
 import { context, mrkdwn, section, slackDate } from './messages.ts';
 import type { HomeView } from './api.ts';
-import type { Binding } from '../store/store.ts';
+import type { Binding } from '../model.ts';
 
 export interface HomeOptions {
   appName: string;

@@ -1,10 +1,9 @@
-// An interactivity request (POST /slack/interactions): the form field `payload` holding JSON → a
-// typed interaction. Only block_actions are acted on; everything else is acknowledged and counted.
-import { parseJsonObject, type JsonObject } from '../lib/json.ts';
-import type { Form } from '../http.ts';
-import type { SlackIdentity } from '../store/store.ts';
-
-const SLACK_ID = /^[A-Z0-9]{1,32}$/;
+// An interaction payload (a click) → a typed interaction. Over HTTP it is the JSON of the form field
+// `payload` of POST /slack/interactions; over Socket Mode the payload of an `interactive` envelope.
+// Only block_actions are acted on; everything else is acknowledged and counted.
+import { accept, refuse, type Checked } from '../lib/checked.ts';
+import { object, slackId as id, text } from './ids.ts';
+import type { SlackIdentity } from '../model.ts';
 
 export interface BlockAction {
   actionId: string;
@@ -26,18 +25,11 @@ export interface BlockActions {
 
 export type Interaction = BlockActions | { kind: 'ignored'; type: string };
 
-export type ParsedInteraction = { ok: true; interaction: Interaction } | { ok: false; problem: string };
-
-const id = (value: unknown): string | null => (typeof value === 'string' && SLACK_ID.test(value) ? value : null);
-const object = (value: unknown): JsonObject | null => (value && typeof value === 'object' && !Array.isArray(value) ? (value as JsonObject) : null);
-const text = (value: unknown, max = 2000): string | null => (typeof value === 'string' && value.length <= max ? value : null);
-
-export function parseInteraction(form: Form): ParsedInteraction {
-  const raw = form.get('payload');
-  const payload = raw ? parseJsonObject(raw) : undefined;
-  if (!payload) return { ok: false, problem: 'no JSON object in the payload field' };
+export function parseInteraction(value: unknown): Checked<Interaction> {
+  const payload = object(value);
+  if (!payload) return refuse('the payload is not a JSON object');
   const type = typeof payload.type === 'string' ? payload.type.slice(0, 64) : '';
-  if (type !== 'block_actions') return { ok: true, interaction: { kind: 'ignored', type: type || 'unknown' } };
+  if (type !== 'block_actions') return accept({ kind: 'ignored', type: type || 'unknown' });
 
   const user = object(payload.user);
   const team = object(payload.team);
@@ -47,11 +39,9 @@ export function parseInteraction(form: Form): ParsedInteraction {
   const enterpriseId = id(enterprise?.id);
   const first = Array.isArray(payload.actions) ? object(payload.actions[0]) : null;
   const actionId = text(first?.action_id, 255);
-  if (!userId || !teamId || !first || !actionId) return { ok: false, problem: 'block_actions without a user, team or action' };
+  if (!userId || !teamId || !first || !actionId) return refuse('block_actions without a user, team or action');
   const containerType = object(payload.container)?.type;
-  return {
-    ok: true,
-    interaction: {
+  return accept({
       kind: 'block_actions',
       user: {
         // The same key as a slash command's: the enterprise on Enterprise Grid, else the team.
@@ -67,6 +57,5 @@ export function parseInteraction(form: Form): ParsedInteraction {
       channelId: id(object(payload.channel)?.id),
       messageTs: text(object(payload.container)?.message_ts, 64) ?? text(object(payload.message)?.ts, 64),
       responseUrl: text(payload.response_url, 2000),
-    },
-  };
+  });
 }

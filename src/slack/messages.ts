@@ -1,6 +1,6 @@
 // Block Kit messages. Every value from outside goes through mrkdwn() so a user name cannot
 // inject links or mentions into what we post.
-import type { Binding } from '../store/store.ts';
+import type { Binding } from '../model.ts';
 
 export interface SlackMessage {
   response_type?: 'ephemeral' | 'in_channel';

@@ -5,7 +5,9 @@ import type { IncomingMessage } from 'node:http';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createJwks, verifyJwt } from './jwt.ts';
 import { isAllowed } from '../lib/address-list.ts';
+import { accept, refuse, type Checked } from '../lib/checked.ts';
 import type { Config } from '../config.ts';
+import type { InternalIdentity } from '../model.ts';
 
 const MAX_VALUE_LENGTH = 256;
 /** The header in which the proxy proves it is the proxy, when TRUSTED_PROXY_SECRET is set. */
@@ -18,12 +20,6 @@ export const PROXY_SECRET_HEADER = 'x-proxy-secret';
 const UNACCEPTABLE = /[\p{Cc}\p{Cf}\p{Co}\p{Cn}\p{Zl}\p{Zp}\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]/u;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-export interface Identity {
-  /** The internal user, as the proxy names them. */
-  user: string;
-  /** Their email, when the proxy passes one (needed by LINK_VERIFICATION=email). */
-  email: string | null;
-}
 
 /** Why a request's identity is not believed; each has its own status and page. */
 export type IdentityRefusal =
@@ -38,38 +34,19 @@ export type IdentityRefusal =
   | 'assertion_unverifiable'
   | 'no_user_claim';
 
-export type IdentityVerdict = { ok: true; identity: Identity } | { ok: false; refusal: IdentityRefusal; detail?: string };
+export type IdentityVerdict = Checked<InternalIdentity, IdentityRefusal>;
 
 export type IdentitySource = (req: IncomingMessage) => Promise<IdentityVerdict>;
 
-const refuse = (refusal: IdentityRefusal, detail?: string): IdentityVerdict => ({ ok: false, refusal, detail });
-
-/** What the user is told for each refusal, and with which status. */
-export const REFUSALS: Record<IdentityRefusal, { status: number; message: string }> = {
-  untrusted_address: { status: 403, message: 'This page must be reached through the company sign-in proxy.' },
-  proxy_secret_wrong: { status: 403, message: 'This page must be reached through the company sign-in proxy.' },
-  header_repeated: { status: 400, message: 'The sign-in proxy sent a header more than once; ask your administrator to check its configuration.' },
-  header_joined: {
-    status: 400,
-    message:
-      'The sign-in proxy sent two values joined with a comma in one identity header. Ask your administrator: the proxy must set (overwrite) the header, not append to it.',
-  },
-  header_invalid: { status: 400, message: 'The sign-in proxy sent a value this service cannot accept.' },
-  no_user: { status: 401, message: 'The sign-in proxy did not say who you are. Sign in and open the link again.' },
-  no_assertion: { status: 401, message: 'The sign-in proxy did not send a signed identity. Sign in and open the link again.' },
-  assertion_invalid: { status: 401, message: 'Your sign-in could not be verified. Sign in again and reopen the link.' },
-  assertion_unverifiable: { status: 503, message: 'Your sign-in cannot be verified right now. Please try again in a minute.' },
-  no_user_claim: { status: 401, message: 'Your sign-in has no usable user claim.' },
-};
-
-type Value = { value: string | null } | { refusal: IdentityRefusal };
+/** One header's value (null when absent or empty), or why it cannot be believed. */
+type Value = Checked<string | null, IdentityRefusal>;
 
 /** An identity as the proxy sent it, trimmed of spaces and tabs only; null when empty. */
 function acceptable(text: string): Value {
   const value = text.replace(/^[ \t]+|[ \t]+$/g, '');
-  if (!value) return { value: null };
-  if (value.length > MAX_VALUE_LENGTH || UNACCEPTABLE.test(value)) return { refusal: 'header_invalid' };
-  return { value };
+  if (!value) return accept(null);
+  if (value.length > MAX_VALUE_LENGTH || UNACCEPTABLE.test(value)) return refuse('header_invalid');
+  return accept(value);
 }
 
 /**
@@ -80,14 +57,14 @@ function acceptable(text: string): Value {
  */
 function single(req: IncomingMessage, header: string): Value {
   const values = req.headersDistinct[header] ?? [];
-  if (values.length > 1) return { refusal: 'header_repeated' };
+  if (values.length > 1) return refuse('header_repeated');
   let text: string;
   try {
     text = utf8.decode(Buffer.from(values[0] ?? '', 'latin1'));
   } catch {
-    return { refusal: 'header_invalid' };
+    return refuse('header_invalid');
   }
-  if (text.includes(',')) return { refusal: 'header_joined' };
+  if (text.includes(',')) return refuse('header_joined');
   return acceptable(text);
 }
 
@@ -109,11 +86,11 @@ export function createIdentitySource(config: Config): IdentitySource {
     }
     if (!jwt || !jwks) {
       const user = single(req, config.trustedUserHeader);
-      if ('refusal' in user) return refuse(user.refusal, config.trustedUserHeader);
+      if (!user.ok) return refuse(user.reason, config.trustedUserHeader);
       if (!user.value) return refuse('no_user', `no ${config.trustedUserHeader} header`);
       const email = single(req, config.trustedEmailHeader);
-      if ('refusal' in email) return refuse(email.refusal, config.trustedEmailHeader);
-      return { ok: true, identity: { user: user.value, email: email.value } };
+      if (!email.ok) return refuse(email.reason, config.trustedEmailHeader);
+      return accept({ user: user.value, email: email.value });
     }
     // With a signed assertion configured, the plain headers are ignored whatever they say.
     const token = (req.headersDistinct[jwt.header] ?? []).length > 1 ? undefined : req.headers[jwt.header];
@@ -125,15 +102,15 @@ export function createIdentitySource(config: Config): IdentitySource {
       maxLifetimeSeconds: jwt.maxLifetimeSeconds,
       keysFor: jwks.keysFor,
     });
-    if (!verdict.ok) return refuse(verdict.unavailable ? 'assertion_unverifiable' : 'assertion_invalid', verdict.reason);
+    if (!verdict.ok) return refuse(verdict.reason === 'unavailable' ? 'assertion_unverifiable' : 'assertion_invalid', verdict.detail);
     const claim = (name: string): string | null => {
-      const value = verdict.claims[name];
+      const value = verdict.value[name];
       if (typeof value !== 'string') return null;
       const checked = acceptable(value);
-      return 'value' in checked ? checked.value : null;
+      return checked.ok ? checked.value : null;
     };
     const user = claim(jwt.userClaim);
     if (!user) return refuse('no_user_claim', `no usable "${jwt.userClaim}" claim`);
-    return { ok: true, identity: { user, email: claim(jwt.emailClaim) } };
+    return accept({ user, email: claim(jwt.emailClaim) });
   };
 }

@@ -3,6 +3,7 @@
 // HMAC algorithm (whose "secret" an attacker could take from the public key: algorithm confusion).
 import { createPublicKey, verify, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { parseJsonObject, readLimitedText, type JsonObject } from '../lib/json.ts';
+import { accept, refuse, type Checked } from '../lib/checked.ts';
 
 /** Clock skew we tolerate between the proxy and us. */
 export const JWT_SKEW_SECONDS = 30;
@@ -17,13 +18,14 @@ type Algorithm = keyof typeof ALGORITHMS;
 const MAX_JWKS_BYTES = 256 * 1024;
 
 /**
- * The claims of a valid token, or why it is refused. `unavailable`: the keys could not be had, so
- * nothing can be verified and nothing is believed (a retry later may succeed).
+ * The claims of a valid token, or why it is refused (the detail says what exactly). `unavailable`:
+ * the keys could not be had, so nothing can be verified and nothing is believed (a retry later may
+ * succeed); `invalid`: the token itself is wrong.
  */
-export type JwtVerdict = { ok: true; claims: JsonObject } | { ok: false; reason: string; unavailable?: true };
+export type JwtVerdict = Checked<JsonObject, 'invalid' | 'unavailable'>;
 
-/** Keys that may have signed a token, or why none could be had. */
-export type KeysVerdict = { keys: KeyObject[] } | { unavailable: string };
+/** Keys that may have signed a token, or why none could be had (the detail). */
+export type KeysVerdict = Checked<KeyObject[], 'unavailable'>;
 
 export interface VerifyOptions {
   issuer: string;
@@ -36,43 +38,43 @@ export interface VerifyOptions {
 }
 
 const decodePart = (part: string): JsonObject | undefined => parseJsonObject(Buffer.from(part, 'base64url').toString('utf8'));
-const refuse = (reason: string): JwtVerdict => ({ ok: false, reason });
+const invalid = (detail: string): JwtVerdict => refuse('invalid', detail);
 
 export async function verifyJwt(token: string, o: VerifyOptions): Promise<JwtVerdict> {
   const parts = token.split('.');
-  if (parts.length !== 3 || parts.some((p) => !/^[A-Za-z0-9_-]*$/.test(p))) return refuse('not a compact JWS');
+  if (parts.length !== 3 || parts.some((p) => !/^[A-Za-z0-9_-]*$/.test(p))) return invalid('not a compact JWS');
   const [headerPart, payloadPart, signaturePart] = parts as [string, string, string];
   const header = decodePart(headerPart);
-  if (!header) return refuse("the token's header is not a JSON object");
+  if (!header) return invalid("the token's header is not a JSON object");
   // RFC 7515 §4.1.11: a recipient must refuse extensions it does not understand; we understand none.
-  if (header.crit !== undefined) return refuse('the token names critical extensions ("crit")');
+  if (header.crit !== undefined) return invalid('the token names critical extensions ("crit")');
   const alg = header.alg;
-  if (typeof alg !== 'string' || !Object.hasOwn(ALGORITHMS, alg)) return refuse(`algorithm ${String(alg)} is not accepted`);
+  if (typeof alg !== 'string' || !Object.hasOwn(ALGORITHMS, alg)) return invalid(`algorithm ${String(alg)} is not accepted`);
   const { kty, dsaEncoding } = ALGORITHMS[alg as Algorithm];
   const kid = typeof header.kid === 'string' ? header.kid : undefined;
 
   const found = await o.keysFor(kid, kty);
-  if ('unavailable' in found) return { ok: false, reason: found.unavailable, unavailable: true };
-  if (!found.keys.length) return refuse(`no key${kid ? ` with kid ${kid}` : ''} for ${alg}`);
+  if (!found.ok) return found;
+  if (!found.value.length) return invalid(`no key${kid ? ` with kid ${kid}` : ''} for ${alg}`);
   const signed = Buffer.from(`${headerPart}.${payloadPart}`);
   const signature = Buffer.from(signaturePart, 'base64url');
-  const valid = found.keys.some((key) => verify('sha256', signed, dsaEncoding ? { key, dsaEncoding } : key, signature));
-  if (!valid) return refuse('bad signature');
+  const valid = found.value.some((key) => verify('sha256', signed, dsaEncoding ? { key, dsaEncoding } : key, signature));
+  if (!valid) return invalid('bad signature');
 
   const claims = decodePart(payloadPart);
-  if (!claims) return refuse("the token's payload is not a JSON object");
+  if (!claims) return invalid("the token's payload is not a JSON object");
   const now = o.nowSeconds;
-  if (claims.iss !== o.issuer) return refuse('wrong issuer');
+  if (claims.iss !== o.issuer) return invalid('wrong issuer');
   const aud = claims.aud;
-  if (!(aud === o.audience || (Array.isArray(aud) && aud.includes(o.audience)))) return refuse('wrong audience');
-  if (typeof claims.exp !== 'number') return refuse('no expiry');
-  if (claims.exp + JWT_SKEW_SECONDS <= now) return refuse('expired');
-  if (claims.nbf !== undefined && (typeof claims.nbf !== 'number' || claims.nbf - JWT_SKEW_SECONDS > now)) return refuse('not yet valid');
-  if (claims.iat !== undefined && (typeof claims.iat !== 'number' || claims.iat - JWT_SKEW_SECONDS > now)) return refuse('issued in the future');
+  if (!(aud === o.audience || (Array.isArray(aud) && aud.includes(o.audience)))) return invalid('wrong audience');
+  if (typeof claims.exp !== 'number') return invalid('no expiry');
+  if (claims.exp + JWT_SKEW_SECONDS <= now) return invalid('expired');
+  if (claims.nbf !== undefined && (typeof claims.nbf !== 'number' || claims.nbf - JWT_SKEW_SECONDS > now)) return invalid('not yet valid');
+  if (claims.iat !== undefined && (typeof claims.iat !== 'number' || claims.iat - JWT_SKEW_SECONDS > now)) return invalid('issued in the future');
   // A stolen token must not be good for years: the lifetime is bounded whether or not iat is given.
   const issued = typeof claims.iat === 'number' ? claims.iat : now;
-  if (claims.exp - issued > o.maxLifetimeSeconds) return refuse(`valid for longer than ${o.maxLifetimeSeconds} s (TRUSTED_JWT_MAX_LIFETIME_SECONDS)`);
-  return { ok: true, claims };
+  if (claims.exp - issued > o.maxLifetimeSeconds) return invalid(`valid for longer than ${o.maxLifetimeSeconds} s (TRUSTED_JWT_MAX_LIFETIME_SECONDS)`);
+  return accept(claims);
 }
 
 export interface JwksOptions {
@@ -145,14 +147,14 @@ export function createJwks({ url, minRefetchMs = 5_000, maxAgeMs = 60 * 60_000, 
       if (now - fetchedAt > maxAgeMs) {
         // Never fetched, or too old to trust: fetch now; failing that, nothing is believed. After a
         // failure, wait a second before asking the proxy again.
-        if (now - lastAttempt < 1000 && !inflight) return { unavailable: 'the proxy key set could not be fetched just now' };
+        if (now - lastAttempt < 1000 && !inflight) return refuse('unavailable', 'the proxy key set could not be fetched just now');
         const failed = await refresh();
-        return failed ? { unavailable: failed } : { keys: matching(kid, kty) };
+        return failed ? refuse('unavailable', failed) : accept(matching(kid, kty));
       }
       const found = matching(kid, kty);
-      if (found.length || now - lastAttempt < minRefetchMs) return { keys: found };
+      if (found.length || now - lastAttempt < minRefetchMs) return accept(found);
       const failed = await refresh(); // an unknown kid: the proxy may have rotated its keys
-      return failed ? { unavailable: failed } : { keys: matching(kid, kty) };
+      return failed ? refuse('unavailable', failed) : accept(matching(kid, kty));
     },
   };
 }

@@ -8,19 +8,10 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import type { PoolClient } from 'pg';
-import type {
-  Actor,
-  AuditAction,
-  Binding,
-  BindResult,
-  LinkVerification,
-  RevokeScope,
-  SlackUser,
-  Store,
-  WorkspaceStats,
-} from './store.ts';
+import type { Actor, AuditAction, Binding, LinkVerification, RevokeScope, SlackUser } from '../model.ts';
+import type { BindResult, Store, WorkspaceStats } from './store.ts';
 import { auditOf, bindingOf, linkOf, slackUserOf, type AuditRow, type BindingRow, type LinkRow, type PendingRow, type Row } from './rows.ts';
-import { LAST_USED_RESOLUTION_MS } from './store.ts';
+import { LAST_USED_RESOLUTION_MS } from '../model.ts';
 import type { ExportedAuditEvent, ImportedAudit, ImportedBindings } from './transfer.ts';
 
 /** The schema version schema.postgres.sql describes; see MIGRATIONS for older databases. */

@@ -1,7 +1,7 @@
 // The rows both stores read (the same columns in SQLite and PostgreSQL), and how each becomes the
 // contract's types. Written once: a column added to one backend's mapping and not the other's would
 // make the two stores disagree. Type aliases, not interfaces, so that pg's row type accepts them.
-import type { AuditEvent, Binding, Link, LinkVerification, SlackUser } from './store.ts';
+import type { AuditEvent, Binding, Link, LinkVerification, SlackUser } from '../model.ts';
 
 export type Row = {
   slack_org: string;

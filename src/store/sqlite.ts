@@ -6,33 +6,10 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync } f
 import { dirname } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { createSeenSet } from './seen-in-memory.ts';
-import type {
-  Actor,
-  AuditEvent,
-  AuditFilter,
-  Binding,
-  BindingFilter,
-  BindResult,
-  CodeResult,
-  CompleteResult,
-  CreateLinkResult,
-  DeferResult,
-  Link,
-  LinkEnding,
-  LinkVerification,
-  NewLink,
-  Purged,
-  PurgeLimits,
-  RevokeReason,
-  RevokeScope,
-  Revoked,
-  SlackIdentity,
-  SlackUser,
-  Store,
-  WorkspaceStats,
-} from './store.ts';
+import type { Actor, AuditEvent, Binding, Link, LinkVerification, RevokeReason, RevokeScope, SlackIdentity, SlackUser } from '../model.ts';
+import type { AuditFilter, BindingFilter, BindResult, CodeResult, CompleteResult, CreateLinkResult, DeferResult, LinkEnding, NewLink, Purged, PurgeLimits, Revoked, Store, WorkspaceStats } from './store.ts';
 import { auditOf, bindingOf, linkOf, slackUserOf, type AuditRow, type BindingRow, type LinkRow, type PendingRow } from './rows.ts';
-import { LAST_USED_RESOLUTION_MS } from './store.ts';
+import { LAST_USED_RESOLUTION_MS } from '../model.ts';
 import type { ExportedAuditEvent } from './transfer.ts';
 
 /** The schema version schema.sqlite.sql describes; see MIGRATIONS for older files. */

@@ -1,6 +1,8 @@
 // The Store contract: everything this service keeps, behind one interface with two
 // implementations (SQLite, embedded; PostgreSQL, for several replicas). Every method that touches
-// the database returns a Promise, so that a network database implements the same interface.
+// the database returns a Promise, so that a network database implements the same interface. The
+// things it keeps (bindings, links, audit events…) are the vocabulary of src/model.ts; this file
+// is the interface and its arguments only.
 //
 // Guarantees every implementation gives, checked by one contract suite (test/store.contract.test.ts):
 // - a nonce is consumed atomically: of many concurrent completions of one link, one binds;
@@ -10,88 +12,7 @@
 //   cannot be written, the change is not made either;
 // - link rate limits are counted in the database (from the audit trail), so that they hold
 //   across every process that shares it.
-
-export type LinkVerification = 'email' | 'code' | 'confirm';
-export const LINK_VERIFICATIONS: readonly LinkVerification[] = ['email', 'code', 'confirm'];
-
-export interface SlackIdentity {
-  /** enterprise_id on Enterprise Grid (user ids are org-wide there), else team_id. */
-  org: string;
-  userId: string;
-}
-
-export interface SlackUser extends SlackIdentity {
-  teamId: string;
-  enterpriseId: string | null;
-  userName: string;
-  teamDomain: string;
-}
-
-export interface Binding extends SlackUser {
-  internalUser: string;
-  createdAt: number;
-  /** How the binding was verified; null for bindings made before this was recorded. */
-  verifiedBy: LinkVerification | null;
-  /** The last command run as this binding (written at most once an hour), or null. */
-  lastUsedAt: number | null;
-}
-
-/** last_used_at is written at most this often per binding, so that commands stay read-only. */
-export const LAST_USED_RESOLUTION_MS = 60 * 60_000;
-
-/** What the slash command that made a link said, kept to finish the user's work once linked. */
-export interface LinkRequest {
-  command: string;
-  pendingText: string | null;
-  channelId: string | null;
-  responseUrl: string | null;
-}
-
-export interface Link extends SlackUser, LinkRequest {
-  createdAt: number;
-  expiresAt: number;
-}
-
-/** Who made a change, for the audit trail: never a secret, a nonce or a code. */
-export interface Actor {
-  /** e.g. "slack:U123", "internal:alice", "admin_cli", "admin_api", "slack_event", "system". */
-  actor: string;
-  requestId: string | null;
-  /** The browser's address, for changes made in a browser. */
-  clientAddress: string | null;
-}
-
-/**
- * code_issued: LINK_VERIFICATION=code, the link was confirmed in the browser by internal_user and
- * now waits for the code in Slack. link_cancelled's reason says why a link ended unused (null: its
- * user cancelled; already_bound, code_expired, or a revocation's reason).
- */
-export const AUDIT_ACTIONS = ['link_created', 'link_cancelled', 'verification_failed', 'code_issued', 'linked', 'unlinked', 'revoked'] as const;
-export type AuditAction = (typeof AUDIT_ACTIONS)[number];
-
-/** Why a binding was revoked: each is a trigger README's "When someone leaves" describes. */
-export type RevokeReason =
-  | 'slack_user_deactivated'
-  | 'app_uninstalled'
-  | 'tokens_revoked'
-  | 'team_access_revoked'
-  | 'internal_user_inactive'
-  | 'admin_api'
-  | 'admin_cli'
-  | 'idle';
-
-export interface AuditEvent {
-  time: number;
-  action: AuditAction;
-  reason: string | null;
-  org: string | null;
-  teamId: string | null;
-  slackUser: string | null;
-  internalUser: string | null;
-  actor: string;
-  requestId: string | null;
-  clientAddress: string | null;
-}
+import type { Actor, AuditEvent, Binding, Link, LinkRequest, LinkVerification, RevokeReason, RevokeScope, SlackIdentity, SlackUser } from '../model.ts';
 
 export interface NewLink {
   user: SlackUser;
@@ -117,13 +38,6 @@ export type CodeResult =
 
 /** How a link ended without a binding. */
 export type LinkEnding = { action: 'link_cancelled'; reason: string | null } | { action: 'verification_failed'; reason: string };
-
-/** What a revocation covers: one Slack identity, a workspace (team or enterprise), or a person. */
-export type RevokeScope =
-  | { identity: SlackIdentity }
-  | { teamId: string }
-  | { enterpriseId: string }
-  | { internalUser: string };
 
 export interface Revoked {
   bindings: Binding[];

@@ -1,7 +1,7 @@
 // What `npm run admin -- migrate` moves from SQLite to PostgreSQL: bindings as they are, and audit
 // rows with the random id each store already gives them, so that a second run recognises what the
 // first one copied. Outside the Store contract: only the CLI uses it.
-import type { AuditEvent, Binding } from './store.ts';
+import type { AuditEvent, Binding } from '../model.ts';
 
 /** An audit row with its id (unique per row, random, never reused). */
 export interface ExportedAuditEvent extends AuditEvent {

@@ -18,8 +18,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { commandBody, signedHeaders } from '../support/slack.ts';
-import { startSlackStub } from '../../src/demo/slack-stand-in.ts';
-import { ROOT } from '../../src/demo/spawn-server.ts';
+import { startSlackStub } from '../support/slack-stand-in.ts';
+import { ROOT } from '../support/server.ts';
 import { freePort } from '../support/server.ts';
 
 const WARMUP = Number(process.env.BENCH_WARMUP_REQUESTS ?? 4000);

@@ -1,7 +1,8 @@
 // The bare server's work (read the body, verify the signature, a fixed JSON reply) done through
 // this project's own HTTP plumbing (src/http.ts: routing table, request ids, error mapping, the
 // JSON request log): what that plumbing costs, apart from the lookup and everything after it.
-import { createHttpServer, json, readBody, HttpError } from '../../src/http.ts';
+import { createHttpServer, handled, json, readBody } from '../../src/http.ts';
+import { refusal } from '../../src/refusals.ts';
 import { createLogger } from '../../src/lib/log.ts';
 import { MAX_COMMAND_BODY } from '../../src/routes/commands.ts';
 import { verifySlackSignature } from '../../src/routes/slack-guard.ts';
@@ -18,8 +19,8 @@ createHttpServer({
       async POST(ctx) {
         const rawBody = await readBody(ctx.req, MAX_COMMAND_BODY);
         const verdict = verifySlackSignature(ctx.req, rawBody, signingSecret);
-        if (!verdict.ok) throw new HttpError(401, 'Invalid Slack request signature.');
-        return json(200, reply);
+        if (!verdict.ok) throw refusal('slack_signature_invalid');
+        return handled('whoami', json(200, reply));
       },
     },
   },

@@ -41,7 +41,9 @@ export async function measureSteps(databasePath: string, secret: string, request
   const signature = request.headers['x-slack-signature']!;
   const store = openSqliteStore(databasePath, { mustExist: true });
   const form = parseForm(body);
-  const cmd = parseSlashCommand(form);
+  const parsed = parseSlashCommand(form);
+  if (!parsed.ok) throw new Error(parsed.reason);
+  const cmd = parsed.value;
   const binding = await store.getBinding(cmd.user);
   if (!binding) throw new Error(`${cmd.user.userId} is not bound in ${databasePath}`);
   let written = 0;

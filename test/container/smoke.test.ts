@@ -8,7 +8,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chownSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, SIGNING_SECRET, freePort, tempDir } from '../support/server.ts';
-import { startSlackStub, type SlackStub } from '../../src/demo/slack-stand-in.ts';
+import { startSlackStub, type SlackStub } from '../support/slack-stand-in.ts';
 import { linkFrom, slashCommand } from '../support/slack.ts';
 import { confirm, formFields, openLink } from '../support/browser.ts';
 import { request } from '../support/http-client.ts';

@@ -1,112 +1,121 @@
-// The app built in-process, for fast tests of routes and the domain: createApp with a real SQLite
-// store in memory, a stand-in for the Slack API object that records what it was asked, and a
-// runner that answers at once. Listens on a real ephemeral port, so requests are real HTTP.
+// The service built in-process, for fast tests of the domain and the routes: the real parts
+// (loadConfig, a SQLite store on a temporary file, the Slack Web API client pointed at the Slack
+// stand-in, the internal-application runner pointed at its stand-in, response_urls caught by a
+// local catcher), nothing of ours replaced. startApp also listens on an ephemeral port, so
+// requests are real HTTP; parts() alone is the domain without a server.
 import { once } from 'node:events';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { createApp } from '../../src/app.ts';
+import { createApp, type AppDeps } from '../../src/app.ts';
+import { createDomain, type Domain } from '../../src/domain/service.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite.ts';
 import { createLogger } from '../../src/lib/log.ts';
-import { createBackground } from '../../src/lib/background.ts';
+import { createBackground, type Background } from '../../src/lib/background.ts';
 import { createMetrics, type Metrics } from '../../src/lib/metrics.ts';
 import { deriveKeys } from '../../src/domain/secrets.ts';
-import type { HomeView, SlackApi } from '../../src/slack/api.ts';
-import type { SlackMessage } from '../../src/slack/messages.ts';
-import type { CommandRequest, CommandRunner } from '../../src/runners/runner.ts';
-import { SIGNING_SECRET } from './server.ts';
+import { createSlackApi } from '../../src/slack/api.ts';
+import { createInternalApp } from '../../src/runners/internal-app.ts';
+import { APP_TOKEN, startInternalApp, startResponseCatcher, type TestHttpServer } from './internal-app.ts';
+import { startSlackStub, type SlackStub } from './slack-stand-in.ts';
+import { SIGNING_SECRET, tempDir } from './server.ts';
 
-export interface RecordingSlack extends SlackApi {
-  dms: Array<{ userId: string; message: SlackMessage }>;
-  homes: Array<{ userId: string; view: HomeView }>;
-  responses: Array<{ url: string; message: SlackMessage }>;
-  /** Slack user id → profile email (users.info). */
-  emails: Map<string, string>;
-}
-
-export function recordingSlack(): RecordingSlack {
-  const dms: RecordingSlack['dms'] = [];
-  const homes: RecordingSlack['homes'] = [];
-  const responses: RecordingSlack['responses'] = [];
-  const emails = new Map<string, string>();
-  return {
-    dms,
-    homes,
-    responses,
-    emails,
-    responseUrlAllowed: (raw): raw is string => typeof raw === 'string' && raw.startsWith('https://hooks.slack.com/'),
-    async respond(url, message) {
-      responses.push({ url, message });
-    },
-    async userEmail(userId) {
-      return emails.get(userId) ?? null;
-    },
-    async dm(userId, message) {
-      dms.push({ userId, message });
-    },
-    async publishHome(userId, view) {
-      homes.push({ userId, view });
-    },
-  };
-}
-
-/** Answers every command at once with what it was asked, as whom. */
-export function echoRunner(): CommandRunner & { calls: CommandRequest[] } {
-  const calls: CommandRequest[] = [];
-  return {
-    calls,
-    builtins: null,
-    async run(req) {
-      calls.push(req);
-      return { outcome: 'ok', message: { response_type: 'ephemeral', text: `ran ${req.text} as ${req.internal_user}` } };
-    },
-    async runAction(req) {
-      return { outcome: 'ok', message: { text: `clicked ${req.action.action_id} as ${req.internal_user}`, replace_original: true } };
-    },
-  };
-}
-
-export interface InProcessApp {
-  url: string;
+export interface Parts {
   config: Config;
   store: SqliteStore;
-  slack: RecordingSlack;
-  runner: ReturnType<typeof echoRunner>;
+  /** The Slack stand-in: every Web API call the service made. */
+  slack: SlackStub;
+  /** The internal application's stand-in: every command and click it received. */
+  internalApp: TestHttpServer;
+  /** Where response_urls point (SLACK_RESPONSE_URL_ALLOW): every delayed answer. */
+  hooks: TestHttpServer;
+  domain: Domain;
+  background: Background;
   metrics: Metrics;
   logs: Array<Record<string, unknown>>;
+  /** A response_url on the catcher, for payloads the service will answer through. */
+  responseUrl(path?: string): string;
   close(): Promise<void>;
 }
 
-export async function startApp(env: Record<string, string> = {}): Promise<InProcessApp> {
+export interface PartsOptions {
+  /** Background tasks allowed in flight (the default is the server's). */
+  maxBackground?: number;
+}
+
+/** What the service is built from (`env` as the server reads it, LINK_VERIFICATION=confirm unless given), and the stand-ins it talks to. */
+async function build(env: Record<string, string>, o: PartsOptions): Promise<Omit<Parts, 'domain'> & { deps: AppDeps }> {
+  const [slack, internalApp, hooks] = await Promise.all([startSlackStub(), startInternalApp(), startResponseCatcher()]);
   const config = loadConfig({
     SLACK_SIGNING_SECRET: SIGNING_SECRET,
     SLACK_BOT_TOKEN: 'xoxb-in-process',
     PUBLIC_BASE_URL: 'https://slack-link.corp.example',
     LINK_VERIFICATION: 'confirm',
+    SLACK_API_URL: slack.url,
+    SLACK_RESPONSE_URL_ALLOW: hooks.url,
+    INTERNAL_APP_URL: internalApp.url,
+    INTERNAL_APP_TOKEN: APP_TOKEN,
     ...env,
   });
-  const store = openSqliteStore(':memory:');
-  const slack = recordingSlack();
-  const runner = echoRunner();
+  const store = openSqliteStore(join(tempDir(), 'in-process.db'));
   const metrics = createMetrics();
   const logs: Array<Record<string, unknown>> = [];
   const log = createLogger((line) => logs.push(JSON.parse(line)));
-  const background = createBackground(log);
-  const { server } = createApp({ config, store, keys: deriveKeys(config.signingSecret), log, slack, background, runner, metrics });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
+  const background = createBackground(log, o.maxBackground);
+  const deps: AppDeps = {
+    config,
+    store,
+    keys: deriveKeys(config.signingSecret),
+    slack: createSlackApi(config),
+    runner: createInternalApp(config.internalApp!),
+    log,
+    metrics,
+    background,
+  };
+  let responses = 0;
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    deps,
     config,
     store,
     slack,
-    runner,
+    internalApp,
+    hooks,
+    background,
     metrics,
     logs,
+    responseUrl: (path = `commands/${++responses}`) => `${hooks.url}${path}`,
+    async close() {
+      await background.drain(2000);
+      await store.close();
+      await Promise.all([slack.close(), internalApp.close(), hooks.close()]);
+    },
+  };
+}
+
+/** The domain and everything it talks to, without a server. */
+export async function parts(env: Record<string, string> = {}, o: PartsOptions = {}): Promise<Parts> {
+  const { deps, ...p } = await build(env, o);
+  return { ...p, domain: createDomain(deps) };
+}
+
+export interface InProcessApp extends Parts {
+  url: string;
+}
+
+/** The whole service on a real ephemeral port, built from its real parts. */
+export async function startApp(env: Record<string, string> = {}, o: PartsOptions = {}): Promise<InProcessApp> {
+  const { deps, ...p } = await build(env, o);
+  const { server, domain } = createApp(deps);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    ...p,
+    domain,
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     async close() {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
-      await background.drain(1000);
-      await store.close();
+      await p.close();
     },
   };
 }

@@ -1,0 +1,50 @@
+// The domain assembled from its parts, in the order they depend on each other (no part refers to
+// one made after it): the Home tab → revocation → acting as the user → linking → what a slash
+// command, a click and an event do. The server (both transports) and the admin CLI build it here.
+import { createHome } from './home.ts';
+import { createRevocation } from './revocation.ts';
+import { createRunAsUser } from './run-as-user.ts';
+import { createLinking } from './linking.ts';
+import { createSlashCommands } from './slash-command.ts';
+import { createButtons } from './buttons.ts';
+import { createSlackEvents } from './slack-events.ts';
+import type { Config } from '../config.ts';
+import type { Store } from '../store/store.ts';
+import type { SlackApi } from '../slack/api.ts';
+import type { CommandRunner } from '../runners/runner.ts';
+import type { Logger } from '../lib/log.ts';
+import type { Metrics } from '../lib/metrics.ts';
+import type { Background } from '../lib/background.ts';
+import type { ServerKeys } from './secrets.ts';
+
+/** What the service is built from. main.ts makes one of each; in-process tests make their own. */
+export interface DomainDeps {
+  config: Config;
+  store: Store;
+  keys: ServerKeys;
+  slack: SlackApi;
+  /** Runs a bound user's command: the internal application, or the built-in handler. */
+  runner: CommandRunner;
+  log: Logger;
+  metrics: Metrics;
+  background: Background;
+}
+
+export type Domain = ReturnType<typeof createDomain>;
+
+export function createDomain(deps: DomainDeps) {
+  const { config, store, keys, slack, runner, log, metrics, background } = deps;
+  const home = createHome({ config, store, slack, background, log });
+  const revocation = createRevocation({ config, store, slack, home, log, metrics, background });
+  const runAsUser = createRunAsUser({ runner, revocation, store, slack, log, metrics, background });
+  const linking = createLinking({ config, store, keys, slack, log, metrics, background, runAsUser, home });
+  return {
+    home,
+    revocation,
+    runAsUser,
+    linking,
+    slashCommands: createSlashCommands({ config, store, linking, runAsUser, runner }),
+    buttons: createButtons({ config, store, linking, runAsUser, home, slack, background, log }),
+    events: createSlackEvents({ store, revocation, home, log }),
+  };
+}
