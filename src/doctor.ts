@@ -2,8 +2,8 @@
 // start: each mistake of a first deployment named with its fix, before a user meets it.
 import { accessSync, constants, existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import type { Config } from './config.ts';
-import { describeDatabase } from './config.ts';
+import type { Config } from './config/index.ts';
+import { describeDatabase } from './config/index.ts';
 import { describe } from './lib/log.ts';
 import { TOKEN_REJECTED } from './slack/api.ts';
 

@@ -1,9 +1,11 @@
-// config → store → server; signals and shutdown.
+// The server: config → self-check → store → app → listen; signals and shutdown. `node src/main.ts`
+// runs main() on the process's environment; a test may import it and call main() itself.
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { ConfigError, describeDatabase, loadConfig } from './config.ts';
+import { ConfigError, describeDatabase, loadConfig, type Config, type Env } from './config/index.ts';
 import { openStore } from './store/open.ts';
-import { createLogger, describe } from './lib/log.ts';
+import { createLogger, describe, type Logger } from './lib/log.ts';
+import { isEntry } from './lib/entry.ts';
 import { createSlackApi } from './slack/api.ts';
 import { createBackground } from './lib/background.ts';
 import { createApp } from './app.ts';
@@ -12,6 +14,7 @@ import { createInternalApp } from './runners/internal-app.ts';
 import { builtinApp } from './runners/builtin.ts';
 import { deriveKeys } from './domain/secrets.ts';
 import { effectiveSettings, runChecks } from './doctor.ts';
+import type { Store } from './store/store.ts';
 
 const PURGE_INTERVAL_MS = 60_000;
 /** In-flight requests and pending Slack deliveries get this long after SIGTERM. */
@@ -19,108 +22,118 @@ const SHUTDOWN_GRACE_MS = 8_000;
 /** How long requests already on their way when a signal arrives get to be accepted and read. */
 const ACCEPT_DRAIN_MS = 250;
 
-const log = createLogger();
-
-const config = (() => {
-  try {
-    return loadConfig(process.env);
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`slack-account-binding: ${err.message}\n`);
-    return process.exit(2);
-  }
-})();
-
-// The settings in force, once, secrets reduced to whether they are set; then the self-check
-// (README: npm run admin -- doctor): a wrong bot token or an unwritable data folder stops here, with
-// the fix, instead of surfacing when the first user links.
-log.info('settings', effectiveSettings(config));
-const findings = await runChecks(config);
-for (const f of findings) log[f.level === 'ok' ? 'info' : f.level === 'warn' ? 'warn' : 'error']('startup_check', { check: f.check, message: f.message });
-if (findings.some((f) => f.level === 'fail')) {
-  for (const f of findings.filter((x) => x.level === 'fail')) process.stderr.write(`slack-account-binding: ${f.message}\n`);
-  process.exit(1);
+/** Stops the process with `code` after saying why on stderr (the container's log shows it). */
+function fatal(code: number, message: string): never {
+  process.stderr.write(`slack-account-binding: ${message}\n`);
+  process.exit(code);
 }
 
-const store = await (async () => {
+function configFrom(env: Env): Config {
+  try {
+    return loadConfig(env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    return fatal(2, err.message);
+  }
+}
+
+/**
+ * The settings in force, once, secrets reduced to whether they are set; then the self-check
+ * (README: npm run admin -- doctor): a wrong bot token or an unwritable data folder stops here, with
+ * the fix, instead of surfacing when the first user links.
+ */
+async function selfCheck(config: Config, log: Logger): Promise<void> {
+  log.info('settings', effectiveSettings(config));
+  const findings = await runChecks(config);
+  for (const f of findings) log[f.level === 'ok' ? 'info' : f.level === 'warn' ? 'warn' : 'error']('startup_check', { check: f.check, message: f.message });
+  const failed = findings.filter((f) => f.level === 'fail');
+  if (failed.length) fatal(1, failed.map((f) => f.message).join('\nslack-account-binding: '));
+}
+
+async function storeFor(config: Config): Promise<Store> {
   try {
     return await openStore({ databaseUrl: config.databaseUrl, databasePath: config.databasePath, poolMax: config.databasePoolMax });
   } catch (err) {
-    process.stderr.write(`slack-account-binding: cannot open database ${describeDatabase(config)}: ${describe(err)}\n`);
-    return process.exit(1);
+    return fatal(1, `cannot open database ${describeDatabase(config)}: ${describe(err)}`);
   }
-})();
-
-const background = createBackground(log);
-const metrics = createMetrics();
-const app = createApp({
-  config,
-  store,
-  keys: deriveKeys(config.signingSecret),
-  log,
-  slack: createSlackApi(config),
-  background,
-  runner: config.internalApp ? createInternalApp(config.internalApp) : builtinApp,
-  metrics,
-});
-
-const purge = async () => {
-  try {
-    const { links } = await app.domain.revocation.purge(Date.now());
-    if (links) log.info('links_expired', { count: links });
-    metrics.inc('links_expired_total', {}, links);
-  } catch (err) {
-    log.error('purge_failed', { error: describe(err) });
-  }
-};
-await purge();
-const purgeTimer = setInterval(() => void purge(), PURGE_INTERVAL_MS).unref();
-const { server } = app;
-
-server.on('error', (err) => {
-  log.error('server_error', { error: describe(err) });
-  process.exit(1);
-});
-server.listen(config.port, config.host);
-await once(server, 'listening');
-const { address, port } = server.address() as AddressInfo;
-// What is trusted, printed once: an operator reading the log sees who may act as the sign-in proxy.
-log.info('listening', {
-  address,
-  port,
-  database: describeDatabase(config),
-  link_verification: config.linkVerification,
-  trusted_proxies: config.trustedProxies.text,
-  proxy_header_required: config.trustedProxySecret !== null, // X-Proxy-Secret (TRUSTED_PROXY_SECRET)
-  trusted_jwt_header: config.trustedJwt?.header ?? null,
-  metrics_allow: config.metricsAllow.text,
-});
-
-
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) {
-    log.warn('shutdown_forced', { signal });
-    process.exit(1);
-  }
-  stopping = true;
-  log.info('shutdown_started', { signal });
-  clearInterval(purgeTimer);
-  const deadline = Date.now() + SHUTDOWN_GRACE_MS;
-  // Connections a client opened just before the signal may still wait in the kernel's accept queue,
-  // or be accepted with their request not yet read: closing the listener now would reset them, and
-  // close() also drops every connection that looks idle. A moment first lets them in and be read.
-  await new Promise((resolve) => setTimeout(resolve, ACCEPT_DRAIN_MS));
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  server.closeIdleConnections();
-  // Requests still running at the deadline are cut; the database is closed cleanly either way.
-  const cut = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS).unref();
-  await closed;
-  clearTimeout(cut);
-  const drained = await background.drain(Math.max(0, deadline - Date.now()));
-  await store.close();
-  log.info('shutdown_complete', { background_drained: drained });
-  process.exit(0);
 }
-process.on('SIGTERM', (s) => void shutdown(s));
-process.on('SIGINT', (s) => void shutdown(s));
+
+export async function main(env: Env): Promise<void> {
+  const log = createLogger();
+  const config = configFrom(env);
+  await selfCheck(config, log);
+  const store = await storeFor(config);
+  const background = createBackground(log);
+  const metrics = createMetrics();
+  const { server, domain } = createApp({
+    config,
+    store,
+    keys: deriveKeys(config.signingSecret),
+    log,
+    slack: createSlackApi(config),
+    background,
+    runner: config.internalApp ? createInternalApp(config.internalApp) : builtinApp,
+    metrics,
+  });
+
+  const purge = async () => {
+    try {
+      const { links } = await domain.revocation.purge(Date.now());
+      if (links) log.info('links_expired', { count: links });
+      metrics.inc('links_expired_total', {}, links);
+    } catch (err) {
+      log.error('purge_failed', { error: describe(err) });
+    }
+  };
+  await purge();
+  const purgeTimer = setInterval(() => void purge(), PURGE_INTERVAL_MS).unref();
+
+  server.on('error', (err) => {
+    log.error('server_error', { error: describe(err) });
+    process.exit(1);
+  });
+  server.listen(config.port, config.host);
+  await once(server, 'listening');
+  const { address, port } = server.address() as AddressInfo;
+  // What is trusted, printed once: an operator reading the log sees who may act as the sign-in proxy.
+  log.info('listening', {
+    address,
+    port,
+    database: describeDatabase(config),
+    link_verification: config.linkVerification,
+    trusted_proxies: config.trustedProxies.text,
+    proxy_header_required: config.trustedProxySecret !== null, // X-Proxy-Secret (TRUSTED_PROXY_SECRET)
+    trusted_jwt_header: config.trustedJwt?.header ?? null,
+    metrics_allow: config.metricsAllow.text,
+  });
+
+  let stopping = false;
+  const shutdown = async (signal: string): Promise<void> => {
+    if (stopping) {
+      log.warn('shutdown_forced', { signal });
+      process.exit(1);
+    }
+    stopping = true;
+    log.info('shutdown_started', { signal });
+    clearInterval(purgeTimer);
+    const deadline = Date.now() + SHUTDOWN_GRACE_MS;
+    // Connections a client opened just before the signal may still wait in the kernel's accept queue,
+    // or be accepted with their request not yet read: closing the listener now would reset them, and
+    // close() also drops every connection that looks idle. A moment first lets them in and be read.
+    await new Promise((resolve) => setTimeout(resolve, ACCEPT_DRAIN_MS));
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    // Requests still running at the deadline are cut; the database is closed cleanly either way.
+    const cut = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS).unref();
+    await closed;
+    clearTimeout(cut);
+    const drained = await background.drain(Math.max(0, deadline - Date.now()));
+    await store.close();
+    log.info('shutdown_complete', { background_drained: drained });
+    process.exit(0);
+  };
+  process.on('SIGTERM', (s) => void shutdown(s));
+  process.on('SIGINT', (s) => void shutdown(s));
+}
+
+if (isEntry(import.meta.url)) await main(process.env);

@@ -5,7 +5,7 @@ import { chmodSync, mkdirSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { checkDatabaseFolder, checkInternalApp, checkSlackToken, effectiveSettings } from '../src/doctor.ts';
-import { loadConfig } from '../src/config.ts';
+import { loadConfig } from '../src/config/index.ts';
 import { startSlackStub, type SlackStub } from './support/slack-stand-in.ts';
 import { ROOT, freePort, runToExit, startServer, tempDir, CONFIRM_ONLY } from './support/server.ts';
 
@@ -53,16 +53,18 @@ test('a database folder the running uid cannot write is named, with the uid and 
   const asRoot = process.getuid?.() === 0;
   if (!asRoot) chmodSync(locked, 0o500);
   const env = { PATH: process.env.PATH, SLACK_SIGNING_SECRET: 's', SLACK_BOT_TOKEN: 'xoxb-1', PUBLIC_BASE_URL: 'https://x.example', DATABASE_PATH: join(locked, 'db', 'a.db'), SLACK_API_URL: slack.url, PORT: '0' };
-  const run = (...args: string[]) =>
+  // As root, the process loads its modules and then becomes nobody (test/support/as-user.ts): runuser
+  // would make nobody load them, which fails from a checkout nobody may read (a 0700 home).
+  const run = (which: 'server' | 'admin', ...args: string[]) =>
     asRoot
-      ? spawnSync('runuser', ['-u', 'nobody', '--', process.execPath, '--import', 'tsx', ...args], { cwd: ROOT, encoding: 'utf8', env })
-      : spawnSync(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, encoding: 'utf8', env });
+      ? spawnSync(process.execPath, ['--import', 'tsx', 'test/support/as-user.ts', 'nobody', which, ...args], { cwd: ROOT, encoding: 'utf8', env })
+      : spawnSync(process.execPath, ['--import', 'tsx', which === 'server' ? 'src/main.ts' : 'src/admin.ts', ...args], { cwd: ROOT, encoding: 'utf8', env });
   try {
-    const server = run('src/main.ts');
+    const server = run('server');
     assert.equal(server.status, 1, server.stdout + server.stderr);
     assert.match(server.stderr, /is not writable by uid \d+, which runs this service: fix it with "chown -R \d+:\d+ /);
     assert.doesNotMatch(server.stderr, /SqliteError/);
-    const doctor = run('src/admin.ts', 'doctor');
+    const doctor = run('admin', 'doctor');
     assert.equal(doctor.status, 1);
     assert.match(doctor.stdout, /FAIL {2}database: .* is not writable by uid/);
   } finally {

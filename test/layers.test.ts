@@ -12,7 +12,7 @@ import { ROOT } from './support/server.ts';
 const SRC = join(ROOT, 'src');
 
 const LAYERS: Array<[number, RegExp]> = [
-  [5, /^(app|main|admin)\.ts$|^demo\//],
+  [5, /^(app|main|admin)\.ts$|^(demo|cli)\//],
   [4, /^routes\//],
   [3, /^domain\//],
   [2, /^runners\/|^(pages|doctor)\.ts$/],

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isAllowed as isTrustedProxy, parseAddressList as parseTrustedProxies } from '../src/lib/address-list.ts';
-import { ConfigError, loadConfig } from '../src/config.ts';
+import { ConfigError, loadConfig } from '../src/config/index.ts';
 import { escapeHtml, html } from '../src/pages.ts';
 import { csrfToken, csrfTokenValid, hashNonce, newNonce } from '../src/domain/secrets.ts';
 import { createLogger, isoTime } from '../src/lib/log.ts';
@@ -14,7 +14,7 @@ import { parseForm } from '../src/http.ts';
 import { HttpError } from '../src/refusals.ts';
 import { createBackground } from '../src/lib/background.ts';
 import { sameEmail } from '../src/domain/link-proofs.ts';
-import { redactUrl } from '../src/config.ts';
+import { redactUrl } from '../src/config/index.ts';
 import { tempDir } from './support/server.ts';
 
 test('trusted proxies: addresses and CIDR ranges, IPv4 and IPv6', () => {

@@ -5,7 +5,7 @@
 import * as messages from '../slack/messages.ts';
 import type { BlockActions, Interaction } from '../slack/interaction-payload.ts';
 import type { SlackApi } from '../slack/api.ts';
-import type { Config } from '../config.ts';
+import type { Config } from '../config/index.ts';
 import type { Store } from '../store/store.ts';
 import type { Logger } from '../lib/log.ts';
 import type { Background } from '../lib/background.ts';

@@ -4,7 +4,7 @@ import { homeView } from '../slack/home-view.ts';
 import { describe, type Logger } from '../lib/log.ts';
 import type { SlackApi } from '../slack/api.ts';
 import type { Background } from '../lib/background.ts';
-import type { Config } from '../config.ts';
+import type { Config } from '../config/index.ts';
 import type { SlackIdentity } from '../model.ts';
 import type { Store } from '../store/store.ts';
 

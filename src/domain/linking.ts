@@ -6,7 +6,7 @@ import { hashNonce, newNonce } from './secrets.ts';
 import { CODE_TTL_MS, MAX_CODE_FAILURES, codeMac, codeMatches, newCode, sameEmail } from './link-proofs.ts';
 import { linkedDm } from '../slack/messages.ts';
 import { describe } from '../lib/log.ts';
-import type { Config } from '../config.ts';
+import type { Config } from '../config/index.ts';
 import type { ServerKeys } from './secrets.ts';
 import { tokenRejected, type SlackApi } from '../slack/api.ts';
 import type { Logger } from '../lib/log.ts';

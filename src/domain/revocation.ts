@@ -3,7 +3,7 @@
 // a binding went unused too long. Each removal is audited by the store in the same transaction;
 // here it is logged as a warning, counted, and told to the user where that makes sense.
 import { revokedDm } from '../slack/messages.ts';
-import type { Config } from '../config.ts';
+import type { Config } from '../config/index.ts';
 import type { SlackApi } from '../slack/api.ts';
 import type { Logger } from '../lib/log.ts';
 import type { Metrics } from '../lib/metrics.ts';

@@ -8,7 +8,7 @@ import { createLinking } from './linking.ts';
 import { createSlashCommands } from './slash-command.ts';
 import { createButtons } from './buttons.ts';
 import { createSlackEvents } from './slack-events.ts';
-import type { Config } from '../config.ts';
+import type { Config } from '../config/index.ts';
 import type { Store } from '../store/store.ts';
 import type { SlackApi } from '../slack/api.ts';
 import type { CommandRunner } from '../runners/runner.ts';

@@ -7,7 +7,7 @@ import type { SlashCommand } from '../slack/command-payload.ts';
 import type { Linking } from './linking.ts';
 import type { RunAsUser } from './run-as-user.ts';
 import type { CommandRunner } from '../runners/runner.ts';
-import type { Config } from '../config.ts';
+import type { Config } from '../config/index.ts';
 import type { Actor, Binding } from '../model.ts';
 import type { Store } from '../store/store.ts';
 import type { CommandOutcome } from '../outcomes.ts';

@@ -7,7 +7,7 @@ import { describeVerification } from '../domain/link-proofs.ts';
 import type { Pages } from '../pages.ts';
 import type { Linking, ConfirmOutcome } from '../domain/linking.ts';
 import type { PageGuard } from './page-guard.ts';
-import type { Config } from '../config.ts';
+import type { Config } from '../config/index.ts';
 import type { Logger } from '../lib/log.ts';
 import type { AssociateOutcome } from '../outcomes.ts';
 import type { Actor, SlackUser } from '../model.ts';

@@ -7,7 +7,7 @@ import { userCsrfToken, userCsrfTokenValid, type ServerKeys } from '../domain/se
 import type { Pages } from '../pages.ts';
 import type { PageGuard } from './page-guard.ts';
 import type { Linking } from '../domain/linking.ts';
-import type { Config } from '../config.ts';
+import type { Config } from '../config/index.ts';
 import type { Binding } from '../model.ts';
 import type { Store } from '../store/store.ts';
 import type { Logger } from '../lib/log.ts';

@@ -4,7 +4,7 @@ import { mediaType, parseForm, readBody, type Context, type Form } from '../http
 import { refusal } from '../refusals.ts';
 import { createIdentitySource } from '../sso/identity.ts';
 import type { Logger } from '../lib/log.ts';
-import type { Config } from '../config.ts';
+import type { Config } from '../config/index.ts';
 import type { InternalIdentity } from '../model.ts';
 
 export interface PageGuard {

@@ -6,7 +6,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createJwks, verifyJwt } from './jwt.ts';
 import { isAllowed } from '../lib/address-list.ts';
 import { accept, refuse, type Checked } from '../lib/checked.ts';
-import type { Config } from '../config.ts';
+import type { Config } from '../config/index.ts';
 import type { InternalIdentity } from '../model.ts';
 
 const MAX_VALUE_LENGTH = 256;

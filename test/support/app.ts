@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { createApp, type AppDeps } from '../../src/app.ts';
 import { createDomain, type Domain } from '../../src/domain/service.ts';
-import { loadConfig, type Config } from '../../src/config.ts';
+import { loadConfig, type Config } from '../../src/config/index.ts';
 import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite.ts';
 import { createLogger } from '../../src/lib/log.ts';
 import { createBackground, type Background } from '../../src/lib/background.ts';

@@ -1,0 +1,47 @@
+// The links users open: where this service is reached (PUBLIC_BASE_URL), how a link is proven
+// (LINK_VERIFICATION), how long a link lives and how many a user may ask for.
+import { LINK_VERIFICATIONS, type LinkVerification } from '../model.ts';
+import type { Reader } from './reader.ts';
+
+export interface LinkSettings {
+  publicBaseUrl: string;
+  /** Origin of publicBaseUrl, compared with the browser's Origin header on a form post. */
+  publicOrigin: string;
+  /** The path of PUBLIC_BASE_URL ("" or e.g. "/slack-link"): a path-routed ingress may forward it. */
+  basePath: string;
+  linkVerification: LinkVerification;
+  nonceTtlSeconds: number;
+  /** Association links one Slack user may create per minute; 0 turns the limit off. */
+  linkRateLimitPerMinute: number;
+}
+
+export function readLinks(r: Reader): LinkSettings {
+  let publicBaseUrl = '';
+  let publicOrigin = '';
+  let basePath = '';
+  const raw = r.secret('PUBLIC_BASE_URL');
+  const url = raw ? r.httpUrl('PUBLIC_BASE_URL', raw) : undefined;
+  if (url) {
+    if (url.search || url.hash) r.problem('PUBLIC_BASE_URL must not have a query or fragment');
+    publicBaseUrl = url.href.replace(/\/+$/, '');
+    publicOrigin = url.origin;
+    basePath = url.pathname.replace(/\/+$/, '');
+    if (url.protocol !== 'https:') r.warn(`PUBLIC_BASE_URL is not https (${url.origin}): Slack and browsers reach this service over the internet; use https except on a laptop`);
+    if (/^(localhost|127\.|\[::1\]$)/.test(url.hostname)) r.warn(`PUBLIC_BASE_URL is a loopback address (${url.host}): links in Slack will only open on this machine`);
+    if (!/^(\/[A-Za-z0-9._~-]+)*$/.test(basePath)) r.problem(`PUBLIC_BASE_URL's path must be plain segments like /slack-link (got "${url.pathname}")`);
+  }
+
+  const linkVerification = (r.env.LINK_VERIFICATION || 'email') as LinkVerification;
+  if (!LINK_VERIFICATIONS.includes(linkVerification)) {
+    r.problem(`LINK_VERIFICATION must be one of ${LINK_VERIFICATIONS.join(', ')} (got "${r.env.LINK_VERIFICATION}")`);
+  }
+
+  return {
+    publicBaseUrl,
+    publicOrigin,
+    basePath,
+    linkVerification,
+    nonceTtlSeconds: r.integer('NONCE_TTL_SECONDS', 600, 1, 86400),
+    linkRateLimitPerMinute: r.integer('LINK_RATE_LIMIT_PER_MINUTE', 5, 0, 10_000),
+  };
+}

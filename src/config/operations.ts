@@ -1,0 +1,42 @@
+// Running it: where it listens, what users see it called, who may read metrics and call the
+// offboarding API, and how long the audit trail and idle bindings are kept.
+import type { AddressList } from '../lib/address-list.ts';
+import { isWideRange } from './sso.ts';
+import type { Reader } from './reader.ts';
+
+export interface OperationSettings {
+  port: number;
+  host: string;
+  /** The product's name as users see it on pages, DMs and the App Home (e.g. "Acme Tools"). */
+  appName: string;
+  /** Who may read GET /metrics (the Prometheus scraper); loopback only unless widened. */
+  metricsAllow: AddressList;
+  /** The offboarding API (/admin/bindings) answers only with this bearer token; null: it is off (404). */
+  adminApiToken: string | null;
+  /** Who may call the offboarding API; loopback only unless widened. */
+  adminAllow: AddressList;
+  /** Audit rows are kept this long, then purged with expired links. */
+  auditRetentionDays: number;
+  /** Bindings unused for this long are revoked (reason `idle`); 0: never. */
+  bindingMaxIdleDays: number;
+}
+
+export function readOperations(r: Reader): OperationSettings {
+  const metricsAllow = r.addresses('METRICS_ALLOW');
+  const wideMetrics = metricsAllow.text.split(',').filter(isWideRange);
+  if (wideMetrics.length) r.warn(`METRICS_ALLOW holds ${wideMetrics.join(', ')}: /metrics is readable from almost anywhere (::/0 also matches every IPv4 address)`);
+  const adminAllow = r.addresses('ADMIN_ALLOW');
+  const adminApiToken = r.secret('ADMIN_API_TOKEN', false) || null;
+  if (adminApiToken !== null && adminApiToken.length < 32) r.problem('ADMIN_API_TOKEN must be at least 32 characters (say, openssl rand -hex 32)');
+  if ((r.env.APP_NAME ?? '').length > 60) r.problem('APP_NAME must be at most 60 characters');
+  return {
+    port: r.integer('PORT', 3000, 0, 65535),
+    host: r.env.HOST || '0.0.0.0',
+    appName: (r.env.APP_NAME ?? 'Account Binding').trim() || 'Account Binding',
+    metricsAllow,
+    adminApiToken,
+    adminAllow,
+    auditRetentionDays: r.integer('AUDIT_RETENTION_DAYS', 400, 1, 36_500),
+    bindingMaxIdleDays: r.integer('BINDING_MAX_IDLE_DAYS', 0, 0, 36_500),
+  };
+}
