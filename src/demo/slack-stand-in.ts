@@ -18,8 +18,6 @@ export interface SlackStub {
   calls: SlackCall[];
   /** Slack user id → the email users.info shows for them. */
   emails: Map<string, string>;
-  /** Resolves once `count` calls of `method` (that `where` accepts, if given) have arrived. */
-  waitFor(method: string, count?: number, where?: (call: SlackCall) => boolean): Promise<SlackCall[]>;
   close(): Promise<void>;
 }
 
@@ -67,15 +65,6 @@ export async function startSlackStub(): Promise<SlackStub> {
     url: `http://127.0.0.1:${port}/api/`,
     calls,
     emails,
-    async waitFor(method, count = 1, where = () => true) {
-      const deadline = Date.now() + 5000;
-      for (;;) {
-        const matching = calls.filter((c) => c.method === method && where(c));
-        if (matching.length >= count) return matching;
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${count} ${method} call(s); got ${matching.length}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    },
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
