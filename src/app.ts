@@ -1,5 +1,6 @@
-// The service assembled: the domain (src/domain/service.ts) and the routing table, every URL this
-// service answers and what answers it. main.ts listens; tests may build it in-process.
+// The service assembled: the domain (src/domain/service.ts), the routing table (every URL this
+// service answers and what answers it) and, with SLACK_APP_TOKEN, the Socket Mode connection that
+// brings Slack's requests the other way. main.ts listens and connects; tests may build it in-process.
 import type { Server } from 'node:http';
 import { createHttpServer, type Routes } from './http.ts';
 import { createDomain, type Domain, type DomainDeps } from './domain/service.ts';
@@ -14,41 +15,44 @@ import { interactionsRoute } from './routes/interactions.ts';
 import { linksRoute } from './routes/links.ts';
 import { createPageGuard } from './routes/page-guard.ts';
 import { createSlackGuard } from './routes/slack-guard.ts';
-import type { Operation } from './outcomes.ts';
+import { socketHandler } from './routes/socket-mode.ts';
+import { createSocketMode, type SocketMode } from './slack/socket-mode.ts';
+import { COUNTERS } from './outcomes.ts';
 
 export type AppDeps = DomainDeps;
 
-/** The counter each route's outcomes are counted in. */
-export const COUNTERS = {
-  commands: 'slack_commands_total',
-  associate: 'associate_requests_total',
-  events: 'slack_events_total',
-  interactions: 'slack_interactions_total',
-  links: 'links_page_requests_total',
-  admin: 'admin_api_requests_total',
-  health: null,
-  metrics: null,
-} as const satisfies Record<Operation, string | null>;
-
 export interface App {
   server: Server;
+  /** Socket Mode (SLACK_APP_TOKEN), not yet connected: main.ts starts and stops it. */
+  socket: SocketMode | null;
   /** The domain, for what main.ts does outside a request (the periodic purge). */
   domain: Domain;
 }
 
-export function createApp(deps: AppDeps): App {
+export interface AppOptions {
+  /** Socket Mode's reconnection backoff and pings, shortened by tests. */
+  socket?: { backoffMs?: { min: number; max: number }; pingIntervalMs?: number };
+}
+
+export function createApp(deps: AppDeps, options: AppOptions = {}): App {
   const { config, store, keys, log, metrics } = deps;
   const domain = createDomain(deps);
-  const slackGuard = createSlackGuard({ signingSecret: config.signingSecret, claimRequest: store.claimRequest, log, metrics });
   const pageGuard = createPageGuard(config, log);
   const pages = createPages({ appName: config.appName, slashCommand: config.slashCommand });
+  const socket = config.appToken
+    ? createSocketMode({ appToken: config.appToken, slackApiUrl: config.slackApiUrl, handle: socketHandler({ ...domain, log, metrics }), log, metrics, ...options.socket })
+    : null;
+  // Slack's HTTP paths need the signing secret; with Socket Mode alone they do not exist (404).
+  const slackGuard = config.signingSecret ? createSlackGuard({ signingSecret: config.signingSecret, claimRequest: store.claimRequest, log, metrics }) : null;
 
   const routes: Routes = {
-    '/healthz': healthRoute(store),
+    '/healthz': healthRoute(store, socket),
     '/metrics': metricsRoute(metrics, config.metricsAllow),
-    '/slack/commands': commandsRoute({ guard: slackGuard, slashCommands: domain.slashCommands, log }),
-    '/slack/events': eventsRoute({ guard: slackGuard, events: domain.events }),
-    '/slack/interactions': interactionsRoute({ guard: slackGuard, buttons: domain.buttons }),
+    ...(slackGuard && {
+      '/slack/commands': commandsRoute({ guard: slackGuard, slashCommands: domain.slashCommands, log }),
+      '/slack/events': eventsRoute({ guard: slackGuard, events: domain.events }),
+      '/slack/interactions': interactionsRoute({ guard: slackGuard, buttons: domain.buttons }),
+    }),
     '/associate': associateRoute({ config, keys, linking: domain.linking, guard: pageGuard, pages, log }),
     '/links': linksRoute({ config, keys, store, linking: domain.linking, guard: pageGuard, pages, log }),
     '/admin/bindings': adminRoute({ token: config.adminApiToken, allow: config.adminAllow, store, revocation: domain.revocation, log }),
@@ -62,5 +66,5 @@ export function createApp(deps: AppDeps): App {
       if (counter) metrics.inc(counter, { outcome });
     },
   });
-  return { server, domain };
+  return { server, socket, domain };
 }

@@ -75,16 +75,61 @@ export async function checkInternalApp(config: Pick<Config, 'internalApp'>): Pro
   }
 }
 
+/**
+ * Socket Mode: can the app-level token open a connection? apps.connections.open answers with a
+ * single-use URL, which is left unused (it expires by itself); a rejected token stops the server.
+ */
+export async function checkAppToken(config: Pick<Config, 'slackApiUrl' | 'appToken'>): Promise<Finding | null> {
+  if (!config.appToken) return null;
+  let body: { ok?: boolean; error?: string; url?: unknown };
+  try {
+    const res = await fetch(`${config.slackApiUrl}apps.connections.open`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${config.appToken}`, 'content-type': 'application/x-www-form-urlencoded' },
+      signal: AbortSignal.timeout(AUTH_TIMEOUT_MS),
+    });
+    body = (await res.json()) as typeof body;
+  } catch (err) {
+    return { level: 'warn', check: 'socket_mode', message: `Slack could not be asked to open a Socket Mode connection (${describe(err)}); starting anyway, and connecting until it answers` };
+  }
+  if (body.ok && typeof body.url === 'string') return { level: 'ok', check: 'socket_mode', message: 'SLACK_APP_TOKEN opens Socket Mode connections' };
+  if (body.error && TOKEN_REJECTED.has(body.error)) {
+    return {
+      level: 'fail',
+      check: 'socket_mode',
+      message: `Slack rejected SLACK_APP_TOKEN (${body.error}): create an app-level token with the connections:write scope under your app's Basic Information → App-Level Tokens, and turn Socket Mode on (Settings → Socket Mode)`,
+    };
+  }
+  return { level: 'warn', check: 'socket_mode', message: `Slack's apps.connections.open answered ${body.error ?? 'without a URL'}` };
+}
+
 /** Everything at once: configuration warnings, Slack, the database folder, the internal application. */
 export async function runChecks(config: Config): Promise<Finding[]> {
-  const [slack, internalApp] = await Promise.all([checkSlackToken(config), checkInternalApp(config)]);
-  return [...config.warnings.map((message): Finding => ({ level: 'warn', check: 'config', message })), slack, checkDatabaseFolder(config), internalApp];
+  const [slack, socket, internalApp] = await Promise.all([checkSlackToken(config), checkAppToken(config), checkInternalApp(config)]);
+  const warnings = config.warnings.map((message): Finding => ({ level: 'warn', check: 'config', message }));
+  return [...warnings, slack, ...(socket ? [socket] : []), checkDatabaseFolder(config), internalApp];
 }
+
+/** How Slack reaches this service: over HTTP (signed requests), Socket Mode, or both (during a move). */
+export const slackTransport = (config: Pick<Config, 'signingSecret' | 'appToken'>): string =>
+  config.appToken ? (config.signingSecret ? 'socket mode and http' : 'socket mode') : 'http';
 
 /** The settings in force, for the log and the doctor: every secret reduced to whether it is set. */
 export function effectiveSettings(config: Config): Record<string, unknown> {
   return {
     public_base_url: config.publicBaseUrl,
+    slack_transport: slackTransport(config),
+    // Each secret as set or not, under a name the log's redaction lets through.
+    credentials: Object.entries({
+      SLACK_SIGNING_SECRET: config.signingSecret,
+      SLACK_BOT_TOKEN: config.botToken,
+      SLACK_APP_TOKEN: config.appToken,
+      TRUSTED_PROXY_SECRET: config.trustedProxySecret,
+      INTERNAL_APP_TOKEN: config.internalApp?.token,
+      ADMIN_API_TOKEN: config.adminApiToken,
+    })
+      .map(([name, value]) => `${name}=${value ? 'set' : 'unset'}`)
+      .join(' '),
     app_name: config.appName,
     slash_command: config.slashCommand,
     link_verification: config.linkVerification,

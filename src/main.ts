@@ -1,4 +1,5 @@
-// The server: config → self-check → store → app → listen; signals and shutdown. `node src/main.ts`
+// The server: config → self-check → store → app → listen (and connect, with Socket Mode); signals
+// and shutdown. `node src/main.ts`
 // runs main() on the process's environment; a test may import it and call main() itself.
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
@@ -12,8 +13,8 @@ import { createApp } from './app.ts';
 import { createMetrics } from './lib/metrics.ts';
 import { createInternalApp } from './runners/internal-app.ts';
 import { builtinApp } from './runners/builtin.ts';
-import { deriveKeys } from './domain/secrets.ts';
-import { effectiveSettings, runChecks } from './doctor.ts';
+import { serverKeys } from './domain/secrets.ts';
+import { effectiveSettings, runChecks, slackTransport } from './doctor.ts';
 import type { Store } from './store/store.ts';
 
 const PURGE_INTERVAL_MS = 60_000;
@@ -65,10 +66,10 @@ export async function main(env: Env): Promise<void> {
   const store = await storeFor(config);
   const background = createBackground(log);
   const metrics = createMetrics();
-  const { server, domain } = createApp({
+  const { server, socket, domain } = createApp({
     config,
     store,
-    keys: deriveKeys(config.signingSecret),
+    keys: serverKeys(config),
     log,
     slack: createSlackApi(config),
     background,
@@ -105,7 +106,9 @@ export async function main(env: Env): Promise<void> {
     proxy_header_required: config.trustedProxySecret !== null, // X-Proxy-Secret (TRUSTED_PROXY_SECRET)
     trusted_jwt_header: config.trustedJwt?.header ?? null,
     metrics_allow: config.metricsAllow.text,
+    slack_transport: slackTransport(config),
   });
+  socket?.start();
 
   let stopping = false;
   const shutdown = async (signal: string): Promise<void> => {
@@ -117,6 +120,9 @@ export async function main(env: Env): Promise<void> {
     log.info('shutdown_started', { signal });
     clearInterval(purgeTimer);
     const deadline = Date.now() + SHUTDOWN_GRACE_MS;
+    // The socket takes no new envelope from now on (Slack sends them again elsewhere or later),
+    // acknowledges those it took as their work ends, and closes.
+    const socketClosed = socket?.stop(SHUTDOWN_GRACE_MS);
     // Connections a client opened just before the signal may still wait in the kernel's accept queue,
     // or be accepted with their request not yet read: closing the listener now would reset them, and
     // close() also drops every connection that looks idle. A moment first lets them in and be read.
@@ -125,7 +131,7 @@ export async function main(env: Env): Promise<void> {
     server.closeIdleConnections();
     // Requests still running at the deadline are cut; the database is closed cleanly either way.
     const cut = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS).unref();
-    await closed;
+    await Promise.all([closed, socketClosed]);
     clearTimeout(cut);
     const drained = await background.drain(Math.max(0, deadline - Date.now()));
     await store.close();

@@ -69,3 +69,15 @@ export type Operation = keyof typeof OUTCOMES;
 export type OutcomeOf<O extends Operation> = (typeof OUTCOMES)[O][number];
 export type CommandOutcome = OutcomeOf<'commands'>;
 export type AssociateOutcome = OutcomeOf<'associate'>;
+
+/** The counter each entry point's outcomes are counted in (null: not counted), whichever transport brought the request. */
+export const COUNTERS = {
+  commands: 'slack_commands_total',
+  associate: 'associate_requests_total',
+  events: 'slack_events_total',
+  interactions: 'slack_interactions_total',
+  links: 'links_page_requests_total',
+  admin: 'admin_api_requests_total',
+  health: null,
+  metrics: null,
+} as const satisfies Record<Operation, string | null>;

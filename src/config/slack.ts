@@ -1,10 +1,14 @@
-// How we reach Slack and how Slack reaches us: the signing secret, the bot token, the Web API's
-// address, where delayed answers may be posted, and the slash command's name.
+// How we reach Slack and how Slack reaches us: over HTTP (Slack signs each request with the signing
+// secret) or over Socket Mode (we connect out with the app-level token), or both during a move;
+// the bot token, the Web API's address, where delayed answers may be posted, the command's name.
 import type { Reader } from './reader.ts';
 
 export interface SlackSettings {
+  /** "" with Socket Mode alone: then /slack/* is not served (404). */
   signingSecret: string;
   botToken: string;
+  /** The app-level token (xapp-…) that opens Socket Mode connections; "" when Slack calls us over HTTP. */
+  appToken: string;
   /** Always ends with a slash, as WebClient expects. */
   slackApiUrl: string;
   /** URL prefixes (each ending in "/") that response_urls may use besides https://hooks.slack.com/. */
@@ -13,11 +17,24 @@ export interface SlackSettings {
   slashCommand: string;
 }
 
+const APP_TOKEN_PAGE = "an app-level token (xapp-…) with the connections:write scope, from the app's Basic Information → App-Level Tokens";
+
 export function readSlack(r: Reader): SlackSettings {
-  const signingSecret = r.secret('SLACK_SIGNING_SECRET');
+  const appToken = r.secret('SLACK_APP_TOKEN', false);
+  // Socket Mode: Slack does not sign socket messages (the app token authenticates the connection).
+  const signingSecret = r.secret('SLACK_SIGNING_SECRET', !appToken, ' (or SLACK_APP_TOKEN for Socket Mode)');
   const botToken = r.secret('SLACK_BOT_TOKEN');
+  if (appToken && !appToken.startsWith('xapp-')) {
+    r.problem(
+      /^(xoxe\.)?xox[bp]-/.test(appToken)
+        ? `SLACK_APP_TOKEN is a ${appToken.includes('xoxp-') ? 'user' : 'bot'} token: Socket Mode needs ${APP_TOKEN_PAGE}`
+        : `SLACK_APP_TOKEN does not start with xapp-: Socket Mode needs ${APP_TOKEN_PAGE}`,
+    );
+  }
   // The bot token, not a user's: a user token would act as that person everywhere.
-  if (/^(xoxe\.)?xoxp-/.test(botToken)) {
+  if (botToken.startsWith('xapp-')) {
+    r.problem("SLACK_BOT_TOKEN is an app-level token (xapp-…): that one goes in SLACK_APP_TOKEN; SLACK_BOT_TOKEN is the Bot User OAuth Token (xoxb-…) from OAuth & Permissions");
+  } else if (/^(xoxe\.)?xoxp-/.test(botToken)) {
     r.problem("SLACK_BOT_TOKEN is a user token (xoxp-…): use the app's Bot User OAuth Token (xoxb-…) from its OAuth & Permissions page");
   } else if (botToken && !/^(xoxe\.)?xoxb-/.test(botToken)) {
     r.warn('SLACK_BOT_TOKEN does not start with xoxb-: Slack bot tokens do (the Bot User OAuth Token on the OAuth & Permissions page)');
@@ -40,5 +57,5 @@ export function readSlack(r: Reader): SlackSettings {
   const slashCommand = r.env.SLASH_COMMAND || '/acct';
   if (!/^\/[a-z0-9_-]{1,31}$/.test(slashCommand)) r.problem(`SLASH_COMMAND must be like /acct: a slash and up to 31 lower-case letters, digits, - or _ (got "${slashCommand}")`);
 
-  return { signingSecret, botToken, slackApiUrl, responseUrlAllow, slashCommand };
+  return { signingSecret, botToken, appToken, slackApiUrl, responseUrlAllow, slashCommand };
 }

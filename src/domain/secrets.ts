@@ -62,3 +62,10 @@ const derive = (secret: string, purpose: string): Buffer =>
 export function deriveKeys(signingSecret: string): ServerKeys {
   return { csrf: derive(signingSecret, 'csrf'), code: derive(signingSecret, 'confirmation-code') };
 }
+
+/**
+ * The server's keys, from the signing secret; with Socket Mode alone (no signing secret) from the
+ * app-level token, the other secret only Slack and we hold. Moving from one to the other voids only
+ * what is in flight, as rotating it does.
+ */
+export const serverKeys = (config: { signingSecret: string; appToken: string }): ServerKeys => deriveKeys(config.signingSecret || config.appToken);

@@ -19,10 +19,14 @@ const HELP = {
   links_expired_total: 'Association links and pending confirmations purged unused after expiry.',
   slack_dm_failures_total: 'Slack DMs that could not be sent.',
   bindings_revoked_total: 'Bindings revoked because someone left (Slack events, the internal application, the offboarding API, the CLI, idle), by reason.',
-  internal_app_request_duration_seconds: 'Time the internal application took to answer a command.',
+  slack_socket_reconnects_total: 'Socket Mode connections opened after the first (refreshes Slack asked for, and reconnections after a drop).',
+  internal_app_request_duration_seconds: 'Time the internal application took to answer a command or a click.',
+  slack_socket_connected: 'Socket Mode: 1 while a connection to Slack is up (it said hello), else 0.',
 } as const;
 
-type Counter = Exclude<keyof typeof HELP, 'internal_app_request_duration_seconds'>;
+const GAUGES = new Set(['slack_socket_connected'] as const);
+type Gauge = typeof GAUGES extends Set<infer G> ? G : never;
+type Counter = Exclude<keyof typeof HELP, 'internal_app_request_duration_seconds' | Gauge>;
 
 const LABEL_SPECIAL = /[\\"\n]/;
 const escapeLabel = (v: string) =>
@@ -30,6 +34,7 @@ const escapeLabel = (v: string) =>
 
 export function createMetrics() {
   const counters = new Map<Counter, Map<string, number>>();
+  const gauges = new Map<Gauge, number>();
   const buckets = new Array<number>(LATENCY_BUCKETS.length).fill(0);
   let latencySum = 0;
   let latencyCount = 0;
@@ -44,6 +49,10 @@ export function createMetrics() {
         counters.set(name, series);
       }
       series.set(key, (series.get(key) ?? 0) + by);
+    },
+
+    set(name: Gauge, value: number): void {
+      gauges.set(name, value);
     },
 
     observeInternalApp(seconds: number): void {
@@ -63,8 +72,13 @@ export function createMetrics() {
           lines.push(`${name}_bucket{le="+Inf"} ${latencyCount}`, `${name}_sum ${latencySum}`, `${name}_count ${latencyCount}`);
           continue;
         }
+        if (GAUGES.has(name as Gauge)) {
+          // A gauge nobody set is not reported: /metrics of an HTTP-only server has no socket.
+          if (gauges.has(name as Gauge)) lines.push(`# HELP ${name} ${HELP[name]}`, `# TYPE ${name} gauge`, `${name} ${gauges.get(name as Gauge)}`);
+          continue;
+        }
         lines.push(`# HELP ${name} ${HELP[name]}`, `# TYPE ${name} counter`);
-        const series = counters.get(name);
+        const series = counters.get(name as Counter);
         if (!series?.size) lines.push(`${name} 0`);
         for (const [labels, value] of series ?? []) lines.push(labels ? `${name}{${labels}} ${value}` : `${name} ${value}`);
       }

@@ -7,13 +7,14 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { createApp, type AppDeps } from '../../src/app.ts';
+import type { SocketMode } from '../../src/slack/socket-mode.ts';
 import { createDomain, type Domain } from '../../src/domain/service.ts';
 import { loadConfig, type Config } from '../../src/config/index.ts';
 import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite.ts';
 import { createLogger } from '../../src/lib/log.ts';
 import { createBackground, type Background } from '../../src/lib/background.ts';
 import { createMetrics, type Metrics } from '../../src/lib/metrics.ts';
-import { deriveKeys } from '../../src/domain/secrets.ts';
+import { serverKeys } from '../../src/domain/secrets.ts';
 import { createSlackApi } from '../../src/slack/api.ts';
 import { createInternalApp } from '../../src/runners/internal-app.ts';
 import { APP_TOKEN, startInternalApp, startResponseCatcher, type TestHttpServer } from './internal-app.ts';
@@ -43,6 +44,11 @@ export interface PartsOptions {
   maxBackground?: number;
 }
 
+export interface AppOptions extends PartsOptions {
+  /** Socket Mode's backoff and pings (with SLACK_APP_TOKEN in env): the server's defaults unless given. */
+  socket?: { backoffMs?: { min: number; max: number }; pingIntervalMs?: number };
+}
+
 /** What the service is built from (`env` as the server reads it, LINK_VERIFICATION=confirm unless given), and the stand-ins it talks to. */
 async function build(env: Record<string, string>, o: PartsOptions): Promise<Omit<Parts, 'domain'> & { deps: AppDeps }> {
   const [slack, internalApp, hooks] = await Promise.all([startSlackStub(), startInternalApp(), startResponseCatcher()]);
@@ -65,7 +71,7 @@ async function build(env: Record<string, string>, o: PartsOptions): Promise<Omit
   const deps: AppDeps = {
     config,
     store,
-    keys: deriveKeys(config.signingSecret),
+    keys: serverKeys(config),
     slack: createSlackApi(config),
     runner: createInternalApp(config.internalApp!),
     log,
@@ -100,19 +106,24 @@ export async function parts(env: Record<string, string> = {}, o: PartsOptions = 
 
 export interface InProcessApp extends Parts {
   url: string;
+  /** Socket Mode, connected, when SLACK_APP_TOKEN was given. */
+  socket: SocketMode | null;
 }
 
 /** The whole service on a real ephemeral port, built from its real parts. */
-export async function startApp(env: Record<string, string> = {}, o: PartsOptions = {}): Promise<InProcessApp> {
+export async function startApp(env: Record<string, string> = {}, o: AppOptions = {}): Promise<InProcessApp> {
   const { deps, ...p } = await build(env, o);
-  const { server, domain } = createApp(deps);
+  const { server, domain, socket } = createApp(deps, { socket: o.socket });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
+  socket?.start();
   return {
     ...p,
     domain,
+    socket,
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     async close() {
+      await socket?.stop(1000);
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
       await p.close();

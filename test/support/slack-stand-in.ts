@@ -1,9 +1,12 @@
 // The tests' stand-in for Slack, on loopback: its Web API as Slack documents it (the methods we call,
-// each recorded), with a way to make any method answer otherwise. The server under test reaches it
-// through SLACK_API_URL and the real @slack/web-api client.
+// each recorded), with a way to make any method answer otherwise, and its Socket Mode server (the
+// WebSocket that apps.connections.open points at: hello, envelopes and their acknowledgements,
+// refreshes, drops). The server under test reaches it through SLACK_API_URL and the real
+// @slack/web-api client.
 import { createServer, type IncomingMessage } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
+import { WebSocket, WebSocketServer } from 'ws';
 
 /** One Web API call as it arrived: the method, the bearer token, and its arguments (JSON fields parsed). */
 export interface SlackCall {
@@ -25,7 +28,50 @@ export interface SlackStub {
   on(method: string, handler: MethodHandler): void;
   /** Resolves once `count` calls of `method` (that `where` accepts, if given) have arrived. */
   waitFor(method: string, count?: number, where?: (call: SlackCall) => boolean): Promise<SlackCall[]>;
+  /** Socket Mode, as Slack runs it for an app whose app-level token is an xapp- one. */
+  socket: SocketStandIn;
   close(): Promise<void>;
+}
+
+/** An acknowledgement the app sent: the envelope it names, and its payload if any. */
+export interface Ack {
+  envelope_id: string;
+  payload?: any;
+}
+
+export interface SocketConnection {
+  ws: WebSocket;
+  /** The ticket in the URL it connected with. */
+  ticket: string;
+  closed: boolean;
+  openedAt: number;
+  closedAt: number | null;
+  /** Envelopes sent on it. */
+  sent: number;
+}
+
+export interface SocketStandIn {
+  /** Every connection the app opened, in order. */
+  connections: SocketConnection[];
+  /** Every acknowledgement received, in order. */
+  acks: Ack[];
+  /** Every text message the app sent that was not an acknowledgement. */
+  other: string[];
+  /**
+   * An envelope on the newest open connection (or `on`); resolves with its acknowledgement, or null
+   * when none came within Slack's 3 seconds.
+   */
+  send(type: string, payload: unknown, o?: { envelopeId?: string; retryAttempt?: number; on?: SocketConnection; waitMs?: number }): Promise<Ack | null>;
+  /** Anything at all, on the newest open connection. */
+  sendRaw(data: string | Buffer, binary?: boolean): void;
+  /** Slack's `disconnect` message on the newest connection; Slack closes it `closeAfterMs` later (as it does after a refresh). */
+  disconnect(reason: string, closeAfterMs?: number): SocketConnection;
+  /** Every connection cut without a close handshake (a network drop). */
+  drop(): void;
+  /** Resolves once `count` connections have been opened (and greeted) in all. */
+  waitForConnections(count: number): Promise<SocketConnection[]>;
+  /** Open connections now. */
+  open(): SocketConnection[];
 }
 
 const WAIT_MS = 5000;
@@ -55,7 +101,15 @@ export async function startSlackStub(): Promise<SlackStub> {
     ['users.info', (args) => ({ body: { ok: true, user: { id: args.user, profile: emails.has(String(args.user)) ? { email: emails.get(String(args.user)) } : {} } } })],
     ['chat.postMessage', (args) => ({ body: { ok: true, channel: args.channel, ts: `${Date.now() / 1000}` } })],
     ['views.publish', () => ({ body: { ok: true, view: { id: 'V0001', type: 'home' } } })],
+    [
+      'apps.connections.open',
+      (_args, call) =>
+        // An app-level token opens a connection; any other kind, or one the test calls revoked, is refused as Slack refuses it.
+        call.token?.includes('-revoked-') ? { body: { ok: false, error: 'invalid_auth' } } : call.token?.startsWith('xapp-') ? { body: { ok: true, url: `ws://127.0.0.1:${port}/link/?ticket=ticket-${++tickets}-secret&app_id=A0001` } } : { body: { ok: false, error: 'not_allowed_token_type' } },
+    ],
   ]);
+  let port = 0;
+  let tickets = 0;
 
   const server = createServer((req, res) => {
     void argsOf(req).then((args) => {
@@ -67,8 +121,11 @@ export async function startSlackStub(): Promise<SlackStub> {
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
+  port = (server.address() as AddressInfo).port;
+  const socket = socketModeOn(server);
 
   return {
+    socket,
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/`,
     calls,
     emails,
@@ -82,6 +139,100 @@ export async function startSlackStub(): Promise<SlackStub> {
         await new Promise((r) => setTimeout(r, 20));
       }
     },
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    close: async () => {
+      socket.drop();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** Socket Mode's server side on the stand-in's own port, at /link/ (the URLs apps.connections.open gives). */
+function socketModeOn(server: ReturnType<typeof createServer>): SocketStandIn {
+  const wss = new WebSocketServer({ server, path: '/link/' });
+  const connections: SocketConnection[] = [];
+  const acks: Ack[] = [];
+  const other: string[] = [];
+  const waiting = new Map<string, (ack: Ack) => void>();
+  let envelopes = 0;
+  const open = () => connections.filter((c) => !c.closed && c.ws.readyState === WebSocket.OPEN);
+  const newest = () => {
+    const c = open().at(-1);
+    if (!c) throw new Error('no open Socket Mode connection');
+    return c;
+  };
+
+  wss.on('connection', (ws, req) => {
+    const conn: SocketConnection = { ws, ticket: new URL(req.url ?? '/', 'http://x').searchParams.get('ticket') ?? '', closed: false, openedAt: performance.now(), closedAt: null, sent: 0 };
+    connections.push(conn);
+    ws.on('close', () => {
+      conn.closed = true;
+      conn.closedAt = performance.now();
+    });
+    ws.on('message', (data) => {
+      const text = data.toString();
+      let message: any;
+      try {
+        message = JSON.parse(text);
+      } catch {
+        other.push(text);
+        return;
+      }
+      if (typeof message?.envelope_id !== 'string') return void other.push(text);
+      acks.push(message);
+      waiting.get(message.envelope_id)?.(message);
+    });
+    ws.send(JSON.stringify({ type: 'hello', num_connections: open().length, debug_info: { host: 'applink-stand-in', approximate_connection_time: 18060 }, connection_info: { app_id: 'A0001' } }));
+  });
+
+  return {
+    connections,
+    acks,
+    other,
+    open,
+    async send(type, payload, o = {}) {
+      const envelopeId = o.envelopeId ?? `env-${Date.now()}-${++envelopes}`;
+      const conn = o.on ?? newest();
+      conn.sent++;
+      const acked = new Promise<Ack | null>((resolve) => {
+        const timer = setTimeout(() => resolve(null), o.waitMs ?? 3000);
+        waiting.set(envelopeId, (ack) => {
+          clearTimeout(timer);
+          waiting.delete(envelopeId);
+          resolve(ack);
+        });
+      });
+      conn.ws.send(
+        JSON.stringify({
+          envelope_id: envelopeId,
+          type,
+          payload,
+          accepts_response_payload: type === 'slash_commands',
+          retry_attempt: o.retryAttempt ?? 0,
+          retry_reason: o.retryAttempt ? 'timeout' : '',
+        }),
+      );
+      return acked;
+    },
+    sendRaw(data, binary = false) {
+      newest().ws.send(data, { binary });
+    },
+    disconnect(reason, closeAfterMs = 3000) {
+      const conn = newest();
+      conn.ws.send(JSON.stringify({ type: 'disconnect', reason, debug_info: { host: 'applink-stand-in' } }));
+      setTimeout(() => conn.ws.readyState === WebSocket.OPEN && conn.ws.close(1001), closeAfterMs).unref();
+      return conn;
+    },
+    drop() {
+      for (const c of connections) c.ws.terminate();
+    },
+    async waitForConnections(count) {
+      const deadline = Date.now() + 15_000;
+      while (connections.filter((c) => c.ws.readyState === WebSocket.OPEN || c.closed).length < count) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${count} Socket Mode connection(s); got ${connections.length}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return connections;
+    },
   };
 }
