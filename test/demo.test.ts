@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { ROOT } from './support/server.ts';
 
-test('npm run demo -- --once walks the whole story and exits 0', async () => {
-  const child = spawn('npm', ['run', '--silent', 'demo', '--', '--once'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+for (const socket of [false, true]) test(`npm run demo -- --once${socket ? ' --socket' : ''} walks the whole story and exits 0`, async () => {
+  const child = spawn('npm', ['run', '--silent', 'demo', '--', '--once', ...(socket ? ['--socket'] : [])], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -25,6 +25,7 @@ test('npm run demo -- --once walks the whole story and exits 0', async () => {
   ]) {
     assert.match(out, expected);
   }
+  if (socket) assert.match(out, /slash commands arrive over that socket/);
 });
 
 test('npm run demo -- --host 0.0.0.0 --port P: the links name this machine\'s address and port, and open from it', async () => {

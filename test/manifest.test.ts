@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { ROOT } from './support/server.ts';
 
 const manifest = JSON.parse(readFileSync(join(ROOT, 'deploy/slack-app-manifest.json'), 'utf8'));
+const socketManifest = JSON.parse(readFileSync(join(ROOT, 'deploy/slack-app-manifest.socket.json'), 'utf8'));
 
 /** Each Web API method we call, and the bot scopes it needs (Slack's method reference). */
 const SCOPES_BY_METHOD: Record<string, string[]> = {
@@ -51,4 +52,20 @@ test('the manifest enables the Home tab and interactivity, and subscribes to app
   assert.equal(new URL(manifest.settings.interactivity.request_url).pathname, '/slack/interactions');
   assert.equal(manifest.settings.interactivity.is_enabled, true);
   assert.ok(manifest.settings.event_subscriptions.bot_events.includes('app_home_opened'));
+});
+
+test('the Socket Mode manifest is the same app with socket_mode_enabled and no request URL at all', () => {
+  assert.equal(socketManifest.settings.socket_mode_enabled, true);
+  const urls = JSON.stringify(socketManifest).match(/https?:\/\/[^"]+/g) ?? [];
+  assert.deepEqual(urls, [], 'nothing of ours needs to be reachable by Slack');
+  // Everything else equal: the same command, scopes, events and features.
+  const withoutUrls = (m: any) => {
+    const copy = structuredClone(m);
+    delete copy.features.slash_commands[0].url;
+    delete copy.settings.event_subscriptions.request_url;
+    delete copy.settings.interactivity.request_url;
+    copy.settings.socket_mode_enabled = true;
+    return copy;
+  };
+  assert.deepEqual(socketManifest, withoutUrls(manifest));
 });

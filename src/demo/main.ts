@@ -2,6 +2,8 @@
 // with local stand-ins for Slack, the SSO proxy and an internal application, walks through the
 // story step by step, then leaves everything running so a person can try the link in a browser.
 // `npm run demo -- --once` stops after the story (for CI); any step that goes wrong exits 1.
+// `npm run demo -- --socket` runs it over Socket Mode: the slash commands reach the server over its
+// outbound connection to Slack, and the server has no request URL at all.
 // `npm run demo -- --host 0.0.0.0 --port 8080` makes the links open from another machine (a laptop,
 // when the demo runs on a server); Enter in the terminal makes a fresh link.
 import { createServer } from 'node:http';
@@ -22,7 +24,7 @@ import { spawnServer } from './spawn-server.ts';
 import { htmlPage, slackMessage } from './render.ts';
 
 const { values: args } = parseArgs({
-  options: { once: { type: 'boolean', default: false }, host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string', default: '0' } },
+  options: { once: { type: 'boolean', default: false }, socket: { type: 'boolean', default: false }, host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string', default: '0' } },
 });
 const once_ = args.once;
 const LISTEN_PORT = Number(args.port);
@@ -86,7 +88,8 @@ const publicUrl = proxy.url.replace('127.0.0.1', publicHost(args.host!));
 const app = await startExampleApp(APP_TOKEN);
 const dir = mkdtempSync(join(tmpdir(), 'acct-demo-'));
 const server = await spawnServer({
-  SLACK_SIGNING_SECRET: SIGNING_SECRET,
+  // Over Socket Mode the app-level token replaces the signing secret: Slack signs nothing on a socket.
+  ...(args.socket ? { SLACK_APP_TOKEN: 'xapp-1-demo' } : { SLACK_SIGNING_SECRET: SIGNING_SECRET }),
   SLACK_BOT_TOKEN: 'xoxb-demo',
   PUBLIC_BASE_URL: publicUrl,
   HOST: '127.0.0.1',
@@ -98,9 +101,11 @@ const server = await spawnServer({
 });
 proxy.target = server.url;
 
+if (args.socket) await slack.socketConnected();
+
 let commandNo = 0;
 async function slash(text: string): Promise<SlackMessage> {
-  const body = new URLSearchParams({
+  const fields = {
     team_id: SLACK_USER.team,
     team_domain: SLACK_USER.domain,
     channel_id: 'C0DEMO01',
@@ -109,7 +114,9 @@ async function slash(text: string): Promise<SlackMessage> {
     command: '/acct',
     text,
     response_url: `${hooksUrl}commands/${++commandNo}`,
-  }).toString();
+  };
+  if (args.socket) return (await slack.socketCommand(fields)) as SlackMessage;
+  const body = new URLSearchParams(fields).toString();
   const timestamp = String(Math.floor(Date.now() / 1000));
   const res = await fetch(`${server.url}/slack/commands`, {
     method: 'POST',
@@ -129,6 +136,7 @@ async function story(): Promise<void> {
   console.log(bold('slack-account-binding demo'));
   console.log(dim(`   server ${server.url} · SSO proxy stand-in ${proxy.url} (signs everyone in as ${INTERNAL_USER.name})`));
   console.log(dim(`   Slack API stand-in ${slack.url} · example internal app ${app.url} · database ${join(dir, 'demo.db')}`));
+  if (args.socket) console.log(dim('   Socket Mode: the server connected out to the Slack stand-in; slash commands arrive over that socket'));
 
   step(`In Slack, ${SLACK_USER.name} types: /acct report q3`);
   const prompt = await slash('report q3');

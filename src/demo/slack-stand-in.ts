@@ -1,9 +1,11 @@
-// The demo's stand-in for Slack's Web API: answers the methods the server calls and keeps every
-// call, so that the story can show the DMs Slack would deliver. (The tests have their own, with
-// failures on demand: test/support/slack-stand-in.ts.)
+// The demo's stand-in for Slack: its Web API (the methods the server calls, every call kept, so that
+// the story can show the DMs Slack would deliver) and, for `--socket`, its Socket Mode server, over
+// which the story's slash commands then travel. (The tests have their own, with failures on demand:
+// test/support/slack-stand-in.ts.)
 import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
 
 export interface SlackCall {
   method: string;
@@ -18,6 +20,10 @@ export interface SlackStub {
   calls: SlackCall[];
   /** Slack user id → the email users.info shows for them. */
   emails: Map<string, string>;
+  /** Socket Mode: a slash command's fields as an envelope on the server's connection; its acknowledged answer. */
+  socketCommand(fields: Record<string, string>): Promise<unknown>;
+  /** Resolves when the server has connected over Socket Mode. */
+  socketConnected(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -61,10 +67,37 @@ export async function startSlackStub(): Promise<SlackStub> {
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
+  handlers['apps.connections.open'] = () => ({ body: { ok: true, url: `ws://127.0.0.1:${port}/link/?ticket=demo` } });
+  let socket: WebSocket | undefined;
+  const connected = new Promise<void>((resolve) => {
+    new WebSocketServer({ server, path: '/link/' }).on('connection', (ws) => {
+      socket = ws;
+      ws.send(JSON.stringify({ type: 'hello', num_connections: 1 }));
+      resolve();
+    });
+  });
+  let envelopes = 0;
   return {
     url: `http://127.0.0.1:${port}/api/`,
     calls,
     emails,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    socketConnected: () => connected,
+    socketCommand(fields) {
+      const id = `demo-envelope-${++envelopes}`;
+      return new Promise((resolve) => {
+        const onAck = (data: Buffer) => {
+          const ack = JSON.parse(data.toString()) as { envelope_id?: string; payload?: unknown };
+          if (ack.envelope_id !== id) return;
+          socket!.off('message', onAck);
+          resolve(ack.payload);
+        };
+        socket!.on('message', onAck);
+        socket!.send(JSON.stringify({ envelope_id: id, type: 'slash_commands', payload: fields, accepts_response_payload: true }));
+      });
+    },
+    close: () => {
+      socket?.terminate();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
   };
 }
