@@ -35,7 +35,7 @@ USER node
 # nothing else (docs/performance.md).
 RUN node src/main.ts >/tmp/warm.log 2>&1; status=$?; \
     if [ $status -ne 2 ] || ! grep -q 'invalid configuration' /tmp/warm.log; then cat /tmp/warm.log; exit 1; fi; \
-    node --input-type=module -e "await import('/app/src/store/postgres.ts'); await import('@slack/web-api')" \
+    node --input-type=module -e "await import('/app/src/store/postgres.ts'); await import('@slack/web-api'); await import('ws')" \
  && node src/admin.ts help >/dev/null \
  && test -n "$(ls -A /app/.compile-cache)" \
  && rm /tmp/warm.log

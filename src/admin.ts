@@ -8,6 +8,7 @@ import { COMMANDS, type Run } from './cli/commands.ts';
 import { openDatabase, UsageError } from './cli/context.ts';
 import type { Io } from './cli/print.ts';
 import type { Env } from './config/index.ts';
+import { withEnvFile } from './config/env-file.ts';
 import type { Store } from './store/store.ts';
 
 const USAGE = `usage: npm run admin -- <command> [options]
@@ -23,6 +24,9 @@ options:
   --db PATH                the SQLite file (default: DATABASE_PATH, else ./data/account-binding.db)
   --database-url URL       PostgreSQL instead (default: DATABASE_URL or DATABASE_URL_FILE, if set);
                            a URL in the environment or a file stays out of the process list
+
+settings: the environment, over the file ACCOUNT_BINDING_ENV names (the server reads the same), e.g.
+  ACCOUNT_BINDING_ENV=account-binding.env npm run admin -- doctor
 
 exit codes: 0 done, 1 nothing found or the operation failed, 2 usage error`;
 
@@ -65,7 +69,14 @@ export async function admin(argv: string[], env: Env, io: Io): Promise<number> {
     return 2;
   }
   let store: Store | undefined;
-  const run: Run = { o, rest, env, io, store: async () => (store ??= await openDatabase(o, env, io)) };
+  let settings: Env;
+  try {
+    settings = withEnvFile(env);
+  } catch (err) {
+    io.err(`admin: ${(err as Error).message}`);
+    return 2;
+  }
+  const run: Run = { o, rest, env: settings, io, store: async () => (store ??= await openDatabase(o, settings, io)) };
   try {
     return await command.run(run);
   } catch (err) {

@@ -4,6 +4,7 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { ConfigError, describeDatabase, loadConfig, type Config, type Env } from './config/index.ts';
+import { withEnvFile } from './config/env-file.ts';
 import { openStore } from './store/open.ts';
 import { createLogger, describe, type Logger } from './lib/log.ts';
 import { isEntry } from './lib/entry.ts';
@@ -31,7 +32,7 @@ function fatal(code: number, message: string): never {
 
 function configFrom(env: Env): Config {
   try {
-    return loadConfig(env);
+    return loadConfig(withEnvFile(env));
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     return fatal(2, err.message);

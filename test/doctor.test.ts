@@ -15,13 +15,21 @@ before(async () => {
 });
 after(() => slack.close());
 
-const required = { SLACK_SIGNING_SECRET: 's', SLACK_BOT_TOKEN: 'xoxb-1', PUBLIC_BASE_URL: 'https://link.example' };
+const required = { SLACK_SIGNING_SECRET: '8f742231b10e8888abcd99yyyzzz85a5'.replace(/[yz]/g, '0'), SLACK_BOT_TOKEN: 'xoxb-1', PUBLIC_BASE_URL: 'https://link.example' };
 
 test('a user token is refused at startup with the fix; an unusual token kind is a warning', () => {
   assert.throws(() => loadConfig({ ...required, SLACK_BOT_TOKEN: 'xoxp-123-456' }), /user token \(xoxp-…\): use the app's Bot User OAuth Token/);
   assert.throws(() => loadConfig({ ...required, SLACK_BOT_TOKEN: 'xoxe.xoxp-1-abc' }), /user token/);
   assert.deepEqual(loadConfig({ ...required, SLACK_BOT_TOKEN: 'xoxe.xoxb-1-abc' }).warnings, [], 'a rotating bot token is a bot token');
   assert.match(loadConfig({ ...required, SLACK_BOT_TOKEN: 'abc' }).warnings.join(), /does not start with xoxb-/);
+});
+
+test("the examples' paste-… values are refused; a signing secret that is not Slack's 32 hex digits is a warning naming where to find it", () => {
+  assert.throws(() => loadConfig({ ...required, SLACK_BOT_TOKEN: 'xoxb-paste-the-bot-token' }), /SLACK_BOT_TOKEN is still the example's "xoxb-paste-the-bot-token"/);
+  assert.throws(() => loadConfig({ ...required, SLACK_SIGNING_SECRET: 'paste-the-signing-secret' }), /SLACK_SIGNING_SECRET is still the example's/);
+  assert.throws(() => loadConfig({ ...required, SLACK_SIGNING_SECRET: '', SLACK_APP_TOKEN: 'xapp-paste-the-app-level-token' }), /SLACK_APP_TOKEN is still the example's/);
+  assert.match(loadConfig({ ...required, SLACK_SIGNING_SECRET: 'not-from-slack' }).warnings.join(), /not the 32 hex digits Slack issues: check it is the Signing Secret \(Basic Information → App Credentials\)/);
+  assert.deepEqual(loadConfig(required).warnings, [], "Slack's own format is not warned about");
 });
 
 test('PUBLIC_BASE_URL over http or on loopback is a warning', () => {

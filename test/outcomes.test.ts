@@ -1,4 +1,5 @@
-// README's outcome table is the vocabulary in src/outcomes.ts, name for name: operators alert on these.
+// The reference's outcome table (docs/reference.md) is the vocabulary in src/outcomes.ts, name for
+// name: operators alert on these.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -6,10 +7,10 @@ import { join } from 'node:path';
 import { OUTCOMES } from '../src/outcomes.ts';
 import { ROOT } from './support/server.ts';
 
-test("README's outcome table lists exactly the names of src/outcomes.ts, per route", () => {
-  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+test("docs/reference.md's outcome table lists exactly the names of src/outcomes.ts, per route", () => {
+  const readme = readFileSync(join(ROOT, 'docs/reference.md'), 'utf8');
   const table = /<!-- outcomes:start -->([\s\S]*?)<!-- outcomes:end -->/.exec(readme)?.[1];
-  assert.ok(table, 'README has the outcomes table');
+  assert.ok(table, 'docs/reference.md has the outcomes table');
   const rows = table.split('\n').filter((l) => l.startsWith('| `'));
   const documented = rows.map((row) => [...row.split('|')[2]!.matchAll(/`([a-z_]+)`/g)].map((m) => m[1]!));
   const common = ['refused', 'error'];

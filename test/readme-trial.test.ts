@@ -3,28 +3,29 @@
 // folder that holds this checkout's deploy/, src/ and node_modules/ (so nothing lands in the work
 // tree); `<!-- trial-test: background -->` marks the block that starts the server and stays up; a
 // ```text block marked `<!-- trial-output -->` right after a block is what that block must print.
-// Then the test does what "type /acct whoami in Slack" does: Slack's signed requests to the URLs the
-// manifest now names, through nginx; the link opened and confirmed through nginx with basic auth.
+// `<!-- trial-test: http -->` marks the HTTP variant's block, run on its own. Then the test does
+// what "type /acct whoami in Slack" does: Slack's slash command over the Socket Mode connection
+// the server opened to the Slack stand-in; the link opened and confirmed through nginx with basic
+// auth.
 //
 // What differs on this machine, and nothing else (each substitution must still match the README):
-// - the README's text: the public name https://slack-link.example.com → the local nginx's URL;
-//   nginx's 127.0.0.1:8080 → a free port; /etc/nginx/ → a temporary folder; `sudo ` → nothing;
-//   `nginx -t` and `systemctl reload nginx` → the same nginx with that folder's nginx.conf (which,
-//   like Debian's, includes conf.d/*.conf; the test stops it at the end); the two `paste-…` values
-//   → the signing secret this test's Slack signs with, and a bot token for the Slack stand-in;
+// - the README's text: nginx's 127.0.0.1:8080 → a free port, the server's 127.0.0.1:3000 → another;
+//   /etc/nginx/ → a temporary folder; `sudo ` → nothing; `nginx -t` and `systemctl reload nginx`
+//   → the same nginx with that folder's nginx.conf (which, like Debian's, includes conf.d/*.conf;
+//   the test stops it at the end); the two `paste-…` values → tokens of the Slack stand-in;
 //   deploy/nginx-sso-proxy.conf → a copy with the same /etc/nginx/ folder, its log folder, and the
 //   server's port in place of 3000 (test/support/nginx.ts makes the same changes);
-// - the server's environment: PORT (a free port) and SLACK_API_URL (the Slack stand-in), which
-//   `node --env-file` lets the environment set over the file.
+// - the server's environment: PORT (the free port) and SLACK_API_URL (the Slack stand-in), which
+//   the environment sets over ACCOUNT_BINDING_ENV's file.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { ROOT, SIGNING_SECRET, freePort, tempDir } from './support/server.ts';
+import { ROOT, freePort, tempDir } from './support/server.ts';
 import { startSlackStub, type SlackStub } from './support/slack-stand-in.ts';
-import { commandBody, signedHeaders, withJson } from './support/slack.ts';
+import { commandBody } from './support/slack.ts';
 import { formFields } from './support/browser.ts';
 import { request } from './support/http-client.ts';
 import { requires } from './support/requires.ts';
@@ -38,6 +39,8 @@ const SECTION_TITLE = '## Your first real Slack command in 15 minutes';
 interface Block {
   code: string;
   background: boolean;
+  /** The HTTP variant's block: run on its own, not in the Socket Mode sequence. */
+  http: boolean;
   /** What the block must print, when the README shows it. */
   output?: string;
 }
@@ -48,8 +51,8 @@ function trialBlocks(readme: string): Block[] {
   assert.ok(start >= 0, `README has the section "${SECTION_TITLE}"`);
   const end = readme.indexOf('\n## ', start + 1);
   const section = readme.slice(start, end < 0 ? undefined : end);
-  const marked = /<!-- trial-test(: background)? -->\n```sh\n([\s\S]*?)\n```\n(?:<!-- trial-output -->\n```text\n([\s\S]*?)\n```\n)?/g;
-  return [...section.matchAll(marked)].map((m) => ({ code: m[2]!, background: Boolean(m[1]), output: m[3] }));
+  const marked = /<!-- trial-test(?:: (background|http))? -->\n```sh\n([\s\S]*?)\n```\n(?:<!-- trial-output -->\n```text\n([\s\S]*?)\n```\n)?/g;
+  return [...section.matchAll(marked)].map((m) => ({ code: m[2]!, background: m[1] === 'background', http: m[1] === 'http', output: m[3] }));
 }
 
 const blocks = trialBlocks(README);
@@ -60,12 +63,13 @@ test('README starts with the title and the two commands, and marks the trial ste
       '# slack-account-binding\n\n```sh\nnpm ci && npm run demo   # the whole product on this machine: real server, stand-ins for Slack, SSO and an internal app\nnpm ci && npm test       # type check, then every test\n```\n',
     ),
   );
-  const markers = README.match(/<!-- trial-test(: background)? -->/g) ?? [];
+  const markers = README.match(/<!-- trial-test(: background|: http)? -->/g) ?? [];
   assert.equal(markers.length, blocks.length, 'every marker is followed by a ```sh block inside the trial section');
   assert.ok(blocks.length >= 5, `the trial's steps are marked (found ${blocks.length})`);
   assert.equal(blocks.filter((b) => b.background).length, 1, 'one block starts the server');
   assert.ok(blocks.some((b) => b.output), 'the README shows what a step prints');
-  for (const name of ['deploy/account-binding.env.example', 'deploy/nginx-sso-proxy.conf', 'deploy/slack-app-manifest.json', 'LINK_VERIFICATION=confirm', '/acct whoami']) {
+  assert.equal(blocks.filter((b) => b.http).length, 1, 'one block of the HTTP variant');
+  for (const name of ['deploy/account-binding.env.example', 'deploy/nginx-sso-proxy.conf', 'deploy/slack-app-manifest.socket.json', 'deploy/slack-app-manifest.json', 'SLACK_APP_TOKEN', 'LINK_VERIFICATION=confirm', '/acct whoami']) {
     assert.ok(README.slice(README.indexOf(SECTION_TITLE)).includes(name), `the trial names ${name}`);
   }
 });
@@ -86,14 +90,14 @@ const nginxArgs = () => `-p ${dir}/ -c ${etc}/nginx.conf -e ${dir}/error.log`;
 
 /** [what the README says, what runs here, why]; applied in this order. */
 const substitutions = (): Array<[string, string, string]> => [
-  ['https://slack-link.example.com', nginxUrl, 'the public HTTPS name → the local nginx'],
   ['127.0.0.1:8080', `127.0.0.1:${nginxPort}`, "nginx's port"],
+  ['127.0.0.1:3000', `127.0.0.1:${serverPort}`, "the server's port"],
   ['/etc/nginx/', `${etc}/`, "nginx's folder"],
   ['deploy/nginx-sso-proxy.conf', `${dir}/nginx-sso-proxy.conf`, 'the shipped config with the same folders and the server port'],
   ['sudo ', '', 'the test owns its folders'],
   ['nginx -t', `nginx ${nginxArgs()} -t`, "this folder's nginx.conf"],
   ['systemctl reload nginx', `nginx ${nginxArgs()}`, 'nginx started by the test'],
-  ['paste-the-signing-secret', SIGNING_SECRET, "the secret the test's Slack signs with"],
+  ['xapp-paste-the-app-level-token', 'xapp-1-readme-trial', 'an app-level token the Slack stand-in accepts'],
   ['xoxb-paste-the-bot-token', 'xoxb-readme-trial', 'a token for the Slack stand-in'],
 ];
 
@@ -184,49 +188,29 @@ async function startInBackground(code: string): Promise<void> {
   }
 }
 
-/** A request as Slack sends it, signed with the app's signing secret. */
-async function slackPost(url: string, body: string, contentType: string) {
-  return withJson(await request(url, { method: 'POST', headers: { ...signedHeaders(body), 'content-type': contentType }, body }));
-}
-
-test("the trial's marked commands, in order, then /acct whoami through nginx: link, sign in, confirm, linked", { skip, timeout: 60_000 }, async () => {
+test("the trial's marked commands, in order, then /acct whoami over the socket: link, sign in through nginx, confirm, linked", { skip, timeout: 60_000 }, async () => {
   const used = new Set<string>();
   for (const [i, block] of blocks.entries()) {
+    if (block.http) continue;
     const code = localize(block.code, used);
     if (block.background) {
       await startInBackground(code);
       continue;
     }
-    let stdout: string;
-    try {
-      ({ stdout } = await run('bash', ['-e', '-o', 'pipefail', '-c', code], { cwd: work, env: shellEnv() }));
-    } catch (err) {
-      const e = err as { code?: number; stdout?: string; stderr?: string };
-      assert.fail(`trial block ${i + 1} failed (exit ${e.code}):\n${block.code}\n--- as run here ---\n${code}\n--- stdout ---\n${e.stdout}\n--- stderr ---\n${e.stderr}\n--- server ---\n${serverOut}`);
-    }
+    const stdout = await runBlock(i, block, code);
     if (block.output !== undefined) assert.equal(stdout.trim(), block.output.trim(), `what trial block ${i + 1} prints:\n${block.code}`);
   }
   for (const [from] of substitutions()) assert.ok(used.has(from), `the README's trial still contains "${from}" (update this test's substitutions)`);
 
-  // Slack, as configured by the manifest the README wrote: all three URLs reach the server through nginx.
-  const manifest = JSON.parse(readFileSync(join(work, 'my-slack-app.json'), 'utf8'));
-  const commandUrl: string = manifest.features.slash_commands[0].url;
-  const eventsUrl: string = manifest.settings.event_subscriptions.request_url;
-  const interactionsUrl: string = manifest.settings.interactivity.request_url;
-  assert.deepEqual([commandUrl, eventsUrl, interactionsUrl], [`${nginxUrl}/slack/commands`, `${nginxUrl}/slack/events`, `${nginxUrl}/slack/interactions`]);
-  const challenge = await slackPost(eventsUrl, JSON.stringify({ token: 'legacy', type: 'url_verification', challenge: 'readme-trial' }), 'application/json');
-  assert.equal(challenge.status, 200, challenge.body);
-  assert.match(challenge.body, /readme-trial/, 'Slack verifies the events URL');
-  assert.equal((await request(interactionsUrl, { method: 'POST', body: 'payload=%7B%7D', headers: { 'content-type': 'application/x-www-form-urlencoded' } })).status, 401, 'the interactions URL reaches the server, which wants a signature');
-
-  // "Type /acct whoami": not linked yet, so the answer is a link, only for this user.
-  const command = manifest.features.slash_commands[0].command as string;
-  assert.equal(command, '/acct');
-  const first = await slackPost(commandUrl, commandBody({ user: 'UTRIAL', text: 'whoami' }), 'application/x-www-form-urlencoded');
-  assert.equal(first.status, 200, first.body);
-  assert.equal(first.json.response_type, 'ephemeral');
-  const link = /https?:\/\/\S+\/associate\?nonce=[A-Za-z0-9_-]+/.exec(first.json.text)?.[0] ?? '';
-  assert.ok(link.startsWith(`${nginxUrl}/associate?nonce=`), `a link through nginx in ${first.body}`);
+  // "Type /acct whoami": Slack sends it over the connection the server opened, with the app token.
+  const [opened] = await slack.waitFor('apps.connections.open');
+  assert.equal(opened!.token, 'xapp-1-readme-trial');
+  const fields = (text: string) => Object.fromEntries(new URLSearchParams(commandBody({ user: 'UTRIAL', text })));
+  const first = await slack.socket.send('slash_commands', fields('whoami'));
+  assert.ok(first?.payload, `an answer over the socket\n--- server ---\n${serverOut}`);
+  assert.equal(first.payload.response_type, 'ephemeral');
+  const link = /https?:\/\/\S+\/associate\?nonce=[A-Za-z0-9_-]+/.exec(first.payload.text)?.[0] ?? '';
+  assert.ok(link.startsWith(`${nginxUrl}/associate?nonce=`), `a link through nginx in ${first.payload.text}`);
 
   // Open it: nginx asks for a sign-in; with the README's user and password, the confirmation page.
   const [, user, password] = /printf '(\w+):%s\\n' "\$\(openssl passwd -apr1 '([^']+)'\)"/.exec(blocks.map((b) => b.code).join('\n')) ?? [];
@@ -244,7 +228,30 @@ test("the trial's marked commands, in order, then /acct whoami through nginx: li
   assert.equal(done.status, 200, `${done.body}\n--- server ---\n${serverOut}`);
   await slack.waitFor('chat.postMessage', 1, (c) => c.args.channel === 'UTRIAL');
 
-  const again = await slackPost(commandUrl, commandBody({ user: 'UTRIAL', text: 'whoami' }), 'application/x-www-form-urlencoded');
-  assert.equal(again.status, 200, again.body);
-  assert.match(again.json.text, new RegExp(`linked to \\*?${user}`));
+  const again = await slack.socket.send('slash_commands', fields('whoami'));
+  assert.match(again?.payload.text ?? '', new RegExp(`linked to \\*?${user}`));
+
+  // The settings file is the CLI's too: `npm run admin -- doctor` with the same ACCOUNT_BINDING_ENV.
+  const doctor = await run('bash', ['-c', `ACCOUNT_BINDING_ENV=account-binding.env SLACK_API_URL=${slack.url} npm run --silent admin -- doctor`], { cwd: work, env: shellEnv() });
+  assert.match(doctor.stdout, /ok {4}socket_mode: SLACK_APP_TOKEN opens Socket Mode connections/);
 });
+
+test("the HTTP variant's manifest block: the three URLs named", { skip }, async () => {
+  const [block] = blocks.filter((b) => b.http);
+  const stdout = await runBlock(blocks.indexOf(block!), block!, block!.code);
+  assert.equal(stdout.trim(), block!.output!.trim());
+  const manifest = JSON.parse(readFileSync(join(work, 'my-slack-app.json'), 'utf8'));
+  assert.deepEqual(
+    [manifest.features.slash_commands[0].url, manifest.settings.event_subscriptions.request_url, manifest.settings.interactivity.request_url],
+    ['https://slack-link.example.com/slack/commands', 'https://slack-link.example.com/slack/events', 'https://slack-link.example.com/slack/interactions'],
+  );
+});
+
+async function runBlock(i: number, block: Block, code: string): Promise<string> {
+  try {
+    return (await run('bash', ['-e', '-o', 'pipefail', '-c', code], { cwd: work, env: shellEnv() })).stdout;
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return assert.fail(`trial block ${i + 1} failed (exit ${e.code}):\n${block.code}\n--- as run here ---\n${code}\n--- stdout ---\n${e.stdout}\n--- stderr ---\n${e.stderr}\n--- server ---\n${serverOut}`);
+  }
+}

@@ -4,6 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { ConfigError, DEFAULT_DATABASE_PATH, describeDatabase, loadConfig, type Env } from '../config/index.ts';
 import { effectiveSettings, runChecks } from '../doctor.ts';
+import { ENV_FILE_VARIABLE } from '../config/env-file.ts';
 import { bindingJson, type RevokeScope } from '../model.ts';
 import type { SqliteStore } from '../store/sqlite.ts';
 import type { Store } from '../store/store.ts';
@@ -162,6 +163,12 @@ export const COMMANDS: Record<string, Command> = {
       } catch (err) {
         if (!(err instanceof ConfigError)) throw err;
         r.io.err(`doctor: ${err.message}`);
+        if (!r.env[ENV_FILE_VARIABLE]) {
+          r.io.err(
+            `doctor: the server's settings were not found here. Give them as the server gets them: ${ENV_FILE_VARIABLE}=account-binding.env npm run admin -- doctor ` +
+              '(the same file the server reads), or node --env-file=account-binding.env src/admin.ts doctor; in a container, docker exec (or docker run --rm … with the same --env-file).',
+          );
+        }
         return 2;
       }
       for (const [key, value] of Object.entries(effectiveSettings(config))) r.io.out(`  ${key.padEnd(28)} ${value}`);

@@ -19,11 +19,22 @@ export interface SlackSettings {
 
 const APP_TOKEN_PAGE = "an app-level token (xapp-…) with the connections:write scope, from the app's Basic Information → App-Level Tokens";
 
+/** The examples' "paste-…" values, left as they are: refused, since Slack would refuse them later, less clearly. */
+function pasted(r: Reader, name: string, value: string): string {
+  if (!value.includes('paste-')) return value;
+  r.problem(`${name} is still the example's "${value}": paste the value from your Slack app's pages`);
+  return '';
+}
+
 export function readSlack(r: Reader): SlackSettings {
-  const appToken = r.secret('SLACK_APP_TOKEN', false);
+  const appToken = pasted(r, 'SLACK_APP_TOKEN', r.secret('SLACK_APP_TOKEN', false));
   // Socket Mode: Slack does not sign socket messages (the app token authenticates the connection).
-  const signingSecret = r.secret('SLACK_SIGNING_SECRET', !appToken, ' (or SLACK_APP_TOKEN for Socket Mode)');
-  const botToken = r.secret('SLACK_BOT_TOKEN');
+  const signingSecret = pasted(r, 'SLACK_SIGNING_SECRET', r.secret('SLACK_SIGNING_SECRET', !r.env.SLACK_APP_TOKEN && !r.env.SLACK_APP_TOKEN_FILE, ' (or SLACK_APP_TOKEN for Socket Mode)'));
+  // Slack issues signing secrets of 32 hex digits; anything else is most likely a value from the wrong field.
+  if (signingSecret && !/^[0-9a-f]{32}$/.test(signingSecret)) {
+    r.warn("SLACK_SIGNING_SECRET is not the 32 hex digits Slack issues: check it is the Signing Secret (Basic Information → App Credentials), not the Client Secret or a token. Slack cannot check it for us: a wrong one shows as every request refused (slack_signature_rejected)");
+  }
+  const botToken = pasted(r, 'SLACK_BOT_TOKEN', r.secret('SLACK_BOT_TOKEN'));
   if (appToken && !appToken.startsWith('xapp-')) {
     r.problem(
       /^(xoxe\.)?xox[bp]-/.test(appToken)

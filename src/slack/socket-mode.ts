@@ -10,7 +10,7 @@
 // closes a connection, and delivers to any open connection of the app meanwhile, so the new
 // connection is opened first and the old one closed once its envelopes are acknowledged; an
 // envelope not acknowledged is sent again (retry_attempt > 0, the same envelope_id).
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { describe, type Logger } from '../lib/log.ts';
 import type { Metrics } from '../lib/metrics.ts';
 import { object } from './ids.ts';
@@ -64,6 +64,20 @@ const RETIRE_GRACE_MS = 10_000;
 /** Envelope ids remembered to recognise Slack's re-sends (which come within minutes). */
 const RECENT_ENVELOPES = 10_000;
 const ENVELOPE_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+/** WebSocket's readyState values (the ws module is loaded only once Socket Mode connects). */
+const OPEN = 1;
+const CLOSED = 3;
+
+// ws is loaded at the first connection: a server Slack reaches over HTTP never loads it.
+let loadedWs: Promise<typeof WebSocket> | undefined;
+const loadWs = (): Promise<typeof WebSocket> =>
+  (loadedWs ??= import('ws').then(
+    (m) => m.default,
+    (err: unknown) => {
+      loadedWs = undefined;
+      throw err;
+    },
+  ));
 
 interface Connection {
   ws: WebSocket;
@@ -166,7 +180,7 @@ export function createSocketMode(o: SocketModeOptions) {
   const send = (conn: Connection, message: unknown): boolean => {
     // An acknowledgement goes back on the connection the envelope came on, else on the current one.
     for (const c of [conn, current]) {
-      if (c && c.ws.readyState === WebSocket.OPEN) {
+      if (c && c.ws.readyState === OPEN) {
         c.ws.send(JSON.stringify(message));
         return true;
       }
@@ -183,7 +197,7 @@ export function createSocketMode(o: SocketModeOptions) {
     conn.retiring = true;
     retiring.add(conn);
     if (conn.pending === 0) conn.ws.close(1000);
-    else setTimeout(() => conn.ws.readyState === WebSocket.OPEN && conn.ws.close(1000), RETIRE_GRACE_MS).unref();
+    else setTimeout(() => conn.ws.readyState === OPEN && conn.ws.close(1000), RETIRE_GRACE_MS).unref();
   };
 
   const onEnvelope = (conn: Connection, message: Record<string, unknown>, type: string): void => {
@@ -220,7 +234,7 @@ export function createSocketMode(o: SocketModeOptions) {
       },
     ).finally(() => {
       conn.pending--;
-      if (conn.retiring && conn.pending === 0 && conn.ws.readyState === WebSocket.OPEN) conn.ws.close(1000);
+      if (conn.retiring && conn.pending === 0 && conn.ws.readyState === OPEN) conn.ws.close(1000);
     });
   };
 
@@ -312,13 +326,14 @@ export function createSocketMode(o: SocketModeOptions) {
     }
     openingUrl = true;
     const got = await openUrl();
+    const WebSocketClient = 'url' in got ? await loadWs().catch((err: unknown) => log.error('socket_error', { error: describe(err) })) : undefined;
     openingUrl = false;
     if (stopped) return;
-    if (!('url' in got)) {
-      scheduleReconnect(got.retryAfterMs);
+    if (!('url' in got) || !WebSocketClient) {
+      scheduleReconnect('url' in got ? 0 : got.retryAfterMs);
       return;
     }
-    const ws = new WebSocket(got.url, { maxPayload: MAX_FRAME_BYTES, handshakeTimeout: OPEN_TIMEOUT_MS, perMessageDeflate: false });
+    const ws = new WebSocketClient(got.url, { maxPayload: MAX_FRAME_BYTES, handshakeTimeout: OPEN_TIMEOUT_MS, perMessageDeflate: false });
     const conn: Connection = { ws, hello: false, pending: 0, retiring: false, awaitingPongSince: null };
     opening = conn;
     ws.on('open', () => keepAlive(conn));
@@ -335,7 +350,7 @@ export function createSocketMode(o: SocketModeOptions) {
     },
 
     status(): SocketStatus {
-      return { up: current !== null && current.ws.readyState === WebSocket.OPEN, everUp, downSince };
+      return { up: current !== null && current.ws.readyState === OPEN, everUp, downSince };
     },
 
     /** Connections opened after the first, since start (refreshes and reconnections). */
@@ -357,7 +372,7 @@ export function createSocketMode(o: SocketModeOptions) {
         all.map(
           (c) =>
             new Promise<void>((resolve) => {
-              if (c.ws.readyState === WebSocket.CLOSED) return resolve();
+              if (c.ws.readyState === CLOSED) return resolve();
               c.ws.once('close', () => resolve());
               c.ws.close(1000);
               setTimeout(() => {

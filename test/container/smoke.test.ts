@@ -9,7 +9,7 @@ import { chownSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, SIGNING_SECRET, freePort, tempDir } from '../support/server.ts';
 import { startSlackStub, type SlackStub } from '../support/slack-stand-in.ts';
-import { linkFrom, slashCommand } from '../support/slack.ts';
+import { commandBody, linkFrom, slashCommand } from '../support/slack.ts';
 import { confirm, formFields, openLink } from '../support/browser.ts';
 import { request } from '../support/http-client.ts';
 import { DOCKER_ENV } from './docker.ts';
@@ -37,12 +37,12 @@ let data: string;
 let port: number;
 const names: string[] = [];
 
-async function run(name: string): Promise<string> {
+async function run(name: string, transport: string[] = ['-e', `SLACK_SIGNING_SECRET=${SIGNING_SECRET}`]): Promise<string> {
   names.push(name);
   docker('rm', '-f', name);
   docker(
     'run', '-d', '--init', '--name', name, '--network', 'host', '-v', `${data}:/data`,
-    '-e', `PORT=${port}`, '-e', `SLACK_SIGNING_SECRET=${SIGNING_SECRET}`, '-e', 'SLACK_BOT_TOKEN=xoxb-smoke',
+    '-e', `PORT=${port}`, ...transport, '-e', 'SLACK_BOT_TOKEN=xoxb-smoke',
     '-e', 'PUBLIC_BASE_URL=https://slack-link.corp.example', '-e', `SLACK_API_URL=${slack.url}`,
     IMAGE,
   );
@@ -104,6 +104,21 @@ test('build, run, bind, SIGTERM → exit 0 in under 10 s, run again: the binding
   assert.match(who.json.text, /linked to smoke/);
   assert.match(docker('exec', 'ab-smoke-2', 'node', 'src/admin.ts', 'list'), /USMOKE\s+roadrunner\s+smoke/);
   docker('stop', '-t', '10', 'ab-smoke-2');
+});
+
+test('Socket Mode in the image (Node 24): no request URL, the command over the socket, docker stop closes the socket and exits 0', async () => {
+  const url = await run('ab-smoke-socket', ['-e', 'SLACK_APP_TOKEN=xapp-1-A0001-smoke']);
+  await slack.socket.waitForConnections(1);
+  const conn = slack.socket.open().at(-1)!;
+  const fields = Object.fromEntries(new URLSearchParams(commandBody({ user: 'USOCKET', text: 'whoami' })));
+  const ack = await slack.socket.send('slash_commands', fields);
+  assert.match(ack?.payload.text ?? '', /You are not linked to an account yet/);
+  assert.equal((await request(`${url}/slack/commands`, { method: 'POST' })).status, 404, 'no signing secret: no HTTP path for Slack');
+  docker('stop', '-t', '10', 'ab-smoke-socket');
+  assert.equal(docker('inspect', 'ab-smoke-socket', '--format', '{{.State.ExitCode}}'), '0');
+  for (let i = 0; i < 50 && !conn.closed; i++) await new Promise((r) => setTimeout(r, 20)); // the close frame may land just after docker returns
+  assert.equal(conn.closed, true, 'the server closed its socket before exiting');
+  assert.doesNotMatch(docker('logs', 'ab-smoke-socket'), /xapp-1-A0001-smoke|ticket-\d+-secret/);
 });
 
 test('the image starts from its compile cache: Node strips no TypeScript at start-up', () => {

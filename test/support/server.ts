@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 
 /** The checkout the tests run from. */
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-export const SIGNING_SECRET = 'test-signing-secret-0123456789abcdef';
+export const SIGNING_SECRET = 'f0e1d2c3b4a5968778695a4b3c2d1e0f';
 export const BOT_TOKEN = 'xoxb-test-bot-token';
 /** The core flow without a verification step (LINK_VERIFICATION's own tests cover the others). */
 export const CONFIRM_ONLY = { LINK_VERIFICATION: 'confirm' };
