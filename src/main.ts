@@ -9,6 +9,7 @@ import { openStore } from './store/open.ts';
 import { createLogger, describe, type Logger } from './lib/log.ts';
 import { isEntry } from './lib/entry.ts';
 import { createSlackApi } from './slack/api.ts';
+import { reportRateLimits } from './slack/rate-limit.ts';
 import { createBackground } from './lib/background.ts';
 import { createApp } from './app.ts';
 import { createMetrics } from './lib/metrics.ts';
@@ -72,7 +73,7 @@ export async function main(env: Env): Promise<void> {
     store,
     keys: serverKeys(config),
     log,
-    slack: createSlackApi(config),
+    slack: createSlackApi({ ...config, onRateLimited: reportRateLimits(log, metrics) }),
     background,
     runner: config.internalApp ? createInternalApp(config.internalApp) : builtinApp,
     metrics,

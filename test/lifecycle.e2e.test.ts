@@ -192,7 +192,9 @@ test('the offboarding API: 404 when off, 403 by address, 401 by token; GET lists
   assert.equal(JSON.parse((await request(url, { method: 'DELETE', headers: auth })).body).revoked, 0);
   const rows = auditRows().filter((a) => a.internal_user === 'olive' && a.action === 'revoked');
   assert.deepEqual(rows.map((r) => [r.reason, r.actor]), [['admin_api', 'admin_api'], ['admin_api', 'admin_api']]);
-  const dms = await slack.waitFor('chat.postMessage', 2, (c) => c.args.channel === 'UOFF1' || c.args.channel === 'UOFF2');
+  // The two DMs of the revocation (each user also had one when they linked: not those).
+  const dms = await slack.waitFor('chat.postMessage', 2, (c) => (c.args.channel === 'UOFF1' || c.args.channel === 'UOFF2') && /no longer linked/.test(String(c.args.text)));
+  assert.deepEqual(dms.map((c) => c.args.channel).sort(), ['UOFF1', 'UOFF2']);
   assert.match(String(dms.at(-1)!.args.text), /no longer linked to olive/);
 
   const off = await startServer({ slackApiUrl: slack.url, env: CONFIRM_ONLY });

@@ -153,10 +153,17 @@ http {
 
 after(async () => {
   if (skip) return;
-  if (server && server.exitCode === null) {
-    const exited = new Promise((resolve) => server!.on('exit', resolve));
-    server.kill('SIGTERM');
-    await exited;
+  if (server?.pid && server.exitCode === null) {
+    // The whole group (bash → npm → tsx → node), and until every one of them has let go of the
+    // output pipes: npm may exit before the server it started, which would keep its Socket Mode
+    // connection to the stand-in open (and slack.close() waiting for it).
+    const closed = new Promise((resolve) => server!.on('close', resolve));
+    try {
+      process.kill(-server.pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+    await closed;
   }
   const pidFile = join(dir, 'nginx.pid');
   if (existsSync(pidFile)) {
@@ -177,6 +184,7 @@ async function startInBackground(code: string): Promise<void> {
     cwd: work,
     env: { ...shellEnv(), PORT: String(serverPort), SLACK_API_URL: slack.url },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true, // its own process group, stopped as one in after()
   });
   server.stdout!.on('data', (d: Buffer) => (serverOut += d.toString()));
   server.stderr!.on('data', (d: Buffer) => (serverOut += d.toString()));

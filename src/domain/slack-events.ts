@@ -1,6 +1,6 @@
 // What an Events API event does, whichever transport brought it: people leaving end their
 // bindings, opening the App Home publishes it. Each event is acted on once (by event_id, also
-// across restarts); the work is done before Slack gets its acknowledgement, and when it fails the
+// across restarts); a revocation is done before Slack gets its acknowledgement, and when it fails the
 // delivery is forgotten so that Slack's retry does it (a revocation must not be lost to a passing
 // outage; doing it twice is harmless).
 import { describe, type Logger } from '../lib/log.ts';
@@ -14,7 +14,7 @@ import type { Home } from './home.ts';
 export interface SlackEventsDeps {
   store: Pick<Store, 'firstDelivery' | 'forgetDelivery'>;
   revocation: Pick<Revocation, 'revoke'>;
-  home: Pick<Home, 'publish'>;
+  home: Pick<Home, 'refresh'>;
   log: Logger;
 }
 
@@ -33,7 +33,7 @@ export type SlackEvents = ReturnType<typeof createSlackEvents>;
 export function createSlackEvents({ store, revocation, home, log }: SlackEventsDeps) {
   const act = async (event: EventCallback, requestId: string): Promise<Handled> => {
     const by = { actor: 'slack_event', requestId, clientAddress: null };
-    const detail = event.kind === 'ignored' ? event.type : event.kind;
+    const detail = event.kind === 'ignored' || event.kind === 'unusable' ? event.type : event.kind;
     switch (event.kind) {
       case 'user_deactivated': {
         const { bindings, links } = await revocation.revoke({ identity: event.user }, 'slack_user_deactivated', by);
@@ -48,11 +48,18 @@ export function createSlackEvents({ store, revocation, home, log }: SlackEventsD
         return { outcome: removed ? 'revoked' : 'nothing_to_revoke', detail };
       }
       case 'app_home_opened':
-        await home.publish(event.user);
+        // In the background: a Home tab is best effort (opening it again publishes it again), and
+        // waiting out Slack's rate limit here would hold the acknowledgement past Slack's 3 s.
+        home.refresh(event.user, requestId);
         return { outcome: 'home_published', who: event.user, detail };
       case 'ignored':
         log.info('slack_event_ignored', { request_id: requestId, event_type: event.type });
         return { outcome: 'ignored', detail };
+      case 'unusable':
+        // Signed by Slack yet naming nothing we can act on: acknowledged, since Slack's retry would
+        // carry the same payload; the log says what was missing.
+        log.warn('slack_event_unusable', { request_id: requestId, event_type: event.type, reason: event.reason });
+        return { outcome: 'unusable', detail };
     }
   };
 
@@ -60,7 +67,7 @@ export function createSlackEvents({ store, revocation, home, log }: SlackEventsD
     /** Acts on the event once; rejects (having forgotten the delivery) when its work failed. */
     async handle(event: EventCallback, requestId: string): Promise<Handled> {
       // A retry (also after a restart) or a duplicate delivery does nothing twice.
-      if (!(await store.firstDelivery(event.eventId, Date.now()))) return { outcome: 'duplicate', detail: event.kind === 'ignored' ? event.type : event.kind };
+      if (!(await store.firstDelivery(event.eventId, Date.now()))) return { outcome: 'duplicate', detail: event.kind === 'ignored' || event.kind === 'unusable' ? event.type : event.kind };
       try {
         return await act(event, requestId);
       } catch (err) {

@@ -1,6 +1,7 @@
 // Slack's Web API and response_urls: everything we send to Slack on our own initiative.
 import type { WebClient } from '@slack/web-api';
 import type { SlackMessage } from './messages.ts';
+import { createRateLimits, retryAfterMs, type RateLimitReport } from './rate-limit.ts';
 
 /** The contract the rest of the service relies on; tests may stand in for it in-process. */
 export interface SlackApi {
@@ -26,11 +27,28 @@ export interface SlackApiOptions {
   slackApiUrl: string;
   /** URL prefixes besides Slack's own hooks host that response_urls may point at. */
   responseUrlAllow: string[];
+  /** Told of every 429 Slack answers (for the log and a metric). */
+  onRateLimited?: RateLimitReport;
 }
 
 const RESPONSE_URL_TIMEOUT_MS = 10_000;
 
-export function createSlackApi({ botToken, slackApiUrl, responseUrlAllow }: SlackApiOptions): SlackApi {
+/** How long a Web API error asks us to wait when it is a 429, else null. */
+const webApiLimit = (err: unknown): number | null => {
+  const e = err as { code?: unknown; retryAfter?: unknown } | null;
+  return e?.code === 'slack_webapi_rate_limited_error' ? retryAfterMs(e.retryAfter as number) : null;
+};
+
+class ResponseUrlLimited extends Error {
+  readonly waitMs: number;
+  constructor(waitMs: number) {
+    super('response_url answered 429');
+    this.waitMs = waitMs;
+  }
+}
+
+export function createSlackApi({ botToken, slackApiUrl, responseUrlAllow, onRateLimited }: SlackApiOptions): SlackApi {
+  const limits = createRateLimits(onRateLimited);
   // Loaded at the first Web API call (a DM, an email lookup, a Home tab), not at startup: it and
   // its HTTP client are 10 MB of memory and 60 ms before ready that a server answering only
   // commands never uses (docs/performance.md).
@@ -42,6 +60,7 @@ export function createSlackApi({ botToken, slackApiUrl, responseUrlAllow }: Slac
           slackApiUrl,
           // WebClient's default retries for about 30 minutes; a DM that late is worse than none.
           retryConfig: { retries: 2, factor: 2, minTimeout: 500, maxTimeout: 2000 },
+          // 429s come back to us: rate-limit.ts waits as Slack says, per method, within 30 s.
           rejectRateLimitedCalls: true,
           timeout: 10_000,
           // Its own console logger would print outside our JSON lines.
@@ -76,20 +95,25 @@ export function createSlackApi({ botToken, slackApiUrl, responseUrlAllow }: Slac
 
     async respond(responseUrl: string, message: SlackMessage): Promise<void> {
       if (!responseUrlAllowed(responseUrl)) throw new Error('response_url is not on an allowed host');
-      const res = await fetch(responseUrl, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ replace_original: false, ...message }),
-        redirect: 'error',
-        signal: AbortSignal.timeout(RESPONSE_URL_TIMEOUT_MS),
-      });
-      await res.arrayBuffer();
-      if (!res.ok) throw new Error(`response_url answered HTTP ${res.status}`);
+      const body = JSON.stringify({ replace_original: false, ...message });
+      const post = async () => {
+        const res = await fetch(responseUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body,
+          redirect: 'error',
+          signal: AbortSignal.timeout(RESPONSE_URL_TIMEOUT_MS),
+        });
+        await res.arrayBuffer();
+        if (res.status === 429) throw new ResponseUrlLimited(retryAfterMs(res.headers.get('retry-after')));
+        if (!res.ok) throw new Error(`response_url answered HTTP ${res.status}`);
+      };
+      await limits.call('response_url', post, (err) => (err instanceof ResponseUrlLimited ? err.waitMs : null));
     },
 
     async userEmail(userId: string): Promise<string | null> {
       const client = await webClient();
-      const res = await client.users.info({ user: userId });
+      const res = await limits.call('users.info', () => client.users.info({ user: userId }), webApiLimit);
       const email = res.user?.profile?.email;
       return typeof email === 'string' && email ? email : null;
     },
@@ -98,12 +122,12 @@ export function createSlackApi({ botToken, slackApiUrl, responseUrlAllow }: Slac
     // tab): chat:write is enough, no conversations.open (and no im:write scope) first.
     async dm(userId: string, message: SlackMessage): Promise<void> {
       const client = await webClient();
-      await client.chat.postMessage({ channel: userId, text: message.text, blocks: message.blocks as never });
+      await limits.call('chat.postMessage', () => client.chat.postMessage({ channel: userId, text: message.text, blocks: message.blocks as never }), webApiLimit);
     },
 
     async publishHome(userId: string, view: HomeView): Promise<void> {
       const client = await webClient();
-      await client.views.publish({ user_id: userId, view: view as never });
+      await limits.call('views.publish', () => client.views.publish({ user_id: userId, view: view as never }), webApiLimit);
     },
   };
 }

@@ -2,7 +2,7 @@
 // still be malformed (a bug on Slack's side, a replayed test request). Over HTTP the fields come
 // from a form; over Socket Mode from the envelope's JSON payload: the same fields either way.
 import { accept, refuse, type Checked } from '../lib/checked.ts';
-import { slackId } from './ids.ts';
+import { orgKey, slackId } from './ids.ts';
 import type { SlackUser } from '../model.ts';
 
 export interface SlashCommand {
@@ -43,8 +43,7 @@ export function parseSlashCommand(fields: Fields): Checked<SlashCommand> {
   if (text.length > MAX_TEXT) return refuse('The slash command text is too long.');
   return accept({
     user: {
-      // User ids are org-wide on Enterprise Grid, so the enterprise is the key there.
-      org: enterpriseId ?? teamId,
+      org: orgKey(enterpriseId, teamId),
       userId,
       teamId,
       enterpriseId,

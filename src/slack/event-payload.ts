@@ -2,7 +2,7 @@
 // the body of POST /slack/events; over Socket Mode the payload of an events_api envelope. Signed
 // payloads can still be malformed: every field is checked before it is used.
 import { accept, refuse, type Checked } from '../lib/checked.ts';
-import { object, slackId as id } from './ids.ts';
+import { enterpriseOf, object, orgKey, slackId as id } from './ids.ts';
 import type { SlackIdentity } from '../model.ts';
 
 const EVENT_ID = /^[A-Za-z0-9]{1,64}$/;
@@ -16,7 +16,9 @@ export type SlackEvent =
   /** A user opened the app's Home tab. */
   | { kind: 'app_home_opened'; eventId: string; user: SlackIdentity & { teamId: string } }
   /** Anything else we receive: acknowledged, counted, ignored. */
-  | { kind: 'ignored'; eventId: string; type: string };
+  | { kind: 'ignored'; eventId: string; type: string }
+  /** An event we would act on that names nothing we can act on: acknowledged (Slack's retry would not help), logged. */
+  | { kind: 'unusable'; eventId: string; type: string; reason: string };
 
 export type WorkspaceScope = { teamId: string } | { enterpriseId: string };
 
@@ -32,19 +34,31 @@ export function parseSlackEvent(value: unknown): Checked<SlackEvent> {
   const eventId = typeof envelope.event_id === 'string' && EVENT_ID.test(envelope.event_id) ? envelope.event_id : null;
   const event = object(envelope.event);
   if (!eventId || !event || typeof event.type !== 'string') return refuse('event_callback without event_id or event');
-  const teamId = id(envelope.team_id);
-  const enterpriseId = id(envelope.enterprise_id);
-  const ignored: Checked<SlackEvent> = accept({ kind: 'ignored', eventId, type: event.type.slice(0, 64) });
+  // An org-wide install names the enterprise and no team; Slack may say so at the top or only in
+  // authorizations[] (the installations this event is delivered for).
+  const authorizations = Array.isArray(envelope.authorizations) ? envelope.authorizations.map(object) : [];
+  const teamId = id(envelope.team_id) ?? authorizations.map((a) => id(a?.team_id)).find((t) => t) ?? null;
+  const enterpriseId = enterpriseOf(envelope, ...authorizations);
+  const orgWide = envelope.is_enterprise_install === true || authorizations.some((a) => a?.is_enterprise_install === true);
+  const type = event.type.slice(0, 64);
+  const ignored: Checked<SlackEvent> = accept({ kind: 'ignored', eventId, type });
+  const unusable = (reason: string): Checked<SlackEvent> => accept({ kind: 'unusable', eventId, type, reason });
 
   switch (event.type) {
     case 'user_change': {
       const user = object(event.user);
       const userId = id(user?.id);
-      if (!user || !userId) return refuse('user_change without a user id');
+      if (!user || !userId) return unusable('user_change without a user id');
       if (user.deleted !== true) return ignored;
-      // The same key as a slash command's: the enterprise on Enterprise Grid, else the team.
-      const org = id(object(user.enterprise_user)?.enterprise_id) ?? enterpriseId ?? id(user.team_id) ?? teamId;
-      if (!org) return refuse('user_change without a team or enterprise');
+      // Act only on a person consistent with the envelope: the same enterprise on Grid (user ids
+      // are org-wide there), else the same workspace. An event delivered for one workspace must not
+      // end a binding of another.
+      const userEnterprise = enterpriseOf(user);
+      if (userEnterprise && enterpriseId && userEnterprise !== enterpriseId) return unusable("user_change naming another enterprise than its envelope's");
+      const userTeam = id(user.team_id);
+      if (!userEnterprise && !enterpriseId && userTeam && teamId && userTeam !== teamId) return unusable("user_change naming another workspace than its envelope's");
+      const org = userEnterprise ?? enterpriseId ?? userTeam ?? teamId;
+      if (!org) return unusable('user_change without a team or enterprise');
       return accept({ kind: 'user_deactivated', eventId, user: { org, userId } });
     }
     case 'app_uninstalled':
@@ -54,21 +68,24 @@ export function parseSlackEvent(value: unknown): Checked<SlackEvent> {
         const bot = object(event.tokens)?.bot;
         if (!Array.isArray(bot) || bot.length === 0) return ignored;
       }
-      // An org-wide install is the enterprise's; otherwise the workspace's.
-      const scope: WorkspaceScope | null = envelope.is_enterprise_install === true && enterpriseId ? { enterpriseId } : teamId ? { teamId } : null;
-      if (!scope) return refuse(`${event.type} without a team`);
+      // An org-wide install is the enterprise's: every binding of the organisation ends with it.
+      // Otherwise the workspace's.
+      if (orgWide && !enterpriseId) return unusable(`${event.type} of an org-wide install naming no enterprise`);
+      const scope: WorkspaceScope | null = orgWide && enterpriseId ? { enterpriseId } : teamId ? { teamId } : null;
+      if (!scope) return unusable(`${event.type} without a team`);
       return accept({ kind: 'workspace_lost', eventId, reason: event.type, scopes: [scope] });
     }
     case 'team_access_revoked': {
       const teams = Array.isArray(event.team_ids) ? event.team_ids.map(id) : [];
-      if (!teams.length || teams.some((t) => t === null)) return refuse('team_access_revoked without valid team_ids');
+      // An org-ready app lost these workspaces (the organisation keeps it): the bindings made there end.
+      if (!teams.length || teams.some((t) => t === null)) return unusable('team_access_revoked without valid team_ids');
       return accept({ kind: 'workspace_lost', eventId, reason: 'team_access_revoked', scopes: (teams as string[]).map((t) => ({ teamId: t })) });
     }
     case 'app_home_opened': {
       const userId = id(event.user);
-      if (!userId || !teamId) return refuse('app_home_opened without a user or team');
+      if (!userId || !teamId) return unusable('app_home_opened without a user or team');
       if (event.tab !== undefined && event.tab !== 'home') return ignored;
-      return accept({ kind: 'app_home_opened', eventId, user: { org: enterpriseId ?? teamId, userId, teamId } });
+      return accept({ kind: 'app_home_opened', eventId, user: { org: orgKey(enterpriseId, teamId), userId, teamId } });
     }
     default:
       return ignored;

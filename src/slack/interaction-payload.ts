@@ -2,7 +2,7 @@
 // `payload` of POST /slack/interactions; over Socket Mode the payload of an `interactive` envelope.
 // Only block_actions are acted on; everything else is acknowledged and counted.
 import { accept, refuse, type Checked } from '../lib/checked.ts';
-import { object, slackId as id, text } from './ids.ts';
+import { enterpriseOf, object, orgKey, slackId as id, text } from './ids.ts';
 import type { SlackIdentity } from '../model.ts';
 
 export interface BlockAction {
@@ -33,10 +33,9 @@ export function parseInteraction(value: unknown): Checked<Interaction> {
 
   const user = object(payload.user);
   const team = object(payload.team);
-  const enterprise = object(payload.enterprise);
   const userId = id(user?.id);
   const teamId = id(team?.id) ?? id(user?.team_id);
-  const enterpriseId = id(enterprise?.id);
+  const enterpriseId = enterpriseOf(payload, team, user);
   const first = Array.isArray(payload.actions) ? object(payload.actions[0]) : null;
   const actionId = text(first?.action_id, 255);
   if (!userId || !teamId || !first || !actionId) return refuse('block_actions without a user, team or action');
@@ -44,8 +43,7 @@ export function parseInteraction(value: unknown): Checked<Interaction> {
   return accept({
       kind: 'block_actions',
       user: {
-        // The same key as a slash command's: the enterprise on Enterprise Grid, else the team.
-        org: enterpriseId ?? teamId,
+        org: orgKey(enterpriseId, teamId),
         userId,
         teamId,
         enterpriseId,

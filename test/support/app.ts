@@ -16,6 +16,7 @@ import { createBackground, type Background } from '../../src/lib/background.ts';
 import { createMetrics, type Metrics } from '../../src/lib/metrics.ts';
 import { serverKeys } from '../../src/domain/secrets.ts';
 import { createSlackApi } from '../../src/slack/api.ts';
+import { reportRateLimits } from '../../src/slack/rate-limit.ts';
 import { createInternalApp } from '../../src/runners/internal-app.ts';
 import { APP_TOKEN, startInternalApp, startResponseCatcher, type TestHttpServer } from './internal-app.ts';
 import { startSlackStub, type SlackStub } from './slack-stand-in.ts';
@@ -72,7 +73,7 @@ async function build(env: Record<string, string>, o: PartsOptions): Promise<Omit
     config,
     store,
     keys: serverKeys(config),
-    slack: createSlackApi(config),
+    slack: createSlackApi({ ...config, onRateLimited: reportRateLimits(log, metrics) }),
     runner: createInternalApp(config.internalApp!),
     log,
     metrics,
