@@ -10,7 +10,7 @@ import Database from 'better-sqlite3';
 import { request } from './support/http-client.ts';
 import { ROOT, SIGNING_SECRET, startServer, runToExit, tempDir, CONFIRM_ONLY, type RunningServer } from './support/server.ts';
 import { startSlackStub, type SlackStub } from './support/slack-stand-in.ts';
-import { commandBody, linkFrom, signedHeaders, slashCommand } from './support/slack.ts';
+import { blockActions, commandBody, eventEnvelope, linkFrom, sendEvent, signedHeaders, slashCommand } from './support/slack.ts';
 import { confirm, formFields, openLink } from './support/browser.ts';
 import { boundTo } from './support/db.ts';
 import { deriveKeys } from '../src/domain/secrets.ts';
@@ -91,6 +91,39 @@ test('a replayed signed request is refused and changes nothing', async () => {
   const created = (audit.prepare("SELECT count(*) AS n FROM audit_events WHERE slack_user_id = 'UREPLAY' AND action = 'link_created'").get() as { n: number }).n;
   audit.close();
   assert.equal(created, 1, 'one link, not two');
+});
+
+test('a signed event is not a command or a click: its bytes are claimed once, and a JSON body is not a form', async () => {
+  await slashCommand(server.url, { user: 'UCROSS', text: 'link' });
+  // The attacker chooses their own profile title; Slack signs the user_change event that carries it.
+  const click = encodeURIComponent(JSON.stringify(blockActions({ user: 'UCROSS', actionId: 'unlink' })));
+  const title = `&payload=${click}&team_id=T0001&user_id=UCROSS&command=/acct&text=unlink&`;
+  const body = JSON.stringify(eventEnvelope({ type: 'user_change', user: { id: 'UATTACK', team_id: 'T0001', profile: { title } } }));
+  const headers = { ...signedHeaders(body), 'content-type': 'application/json' };
+  const event = await request(`${server.url}/slack/events`, { method: 'POST', headers, body });
+  assert.equal(event.status, 200, event.body);
+  const asForm = { ...headers, 'content-type': 'application/x-www-form-urlencoded' };
+  let earlier = Number(headers['x-slack-request-timestamp']);
+  for (const path of ['/slack/commands', '/slack/interactions']) {
+    // The same bytes, timestamp and signature: already claimed.
+    const replayed = await request(`${server.url}${path}`, { method: 'POST', headers: asForm, body });
+    assert.equal(replayed.status, 401, `${path}: ${replayed.body}`);
+    // Signed afresh (a second event with the same bytes would be): still not a form.
+    const fresh = await request(`${server.url}${path}`, { method: 'POST', headers: signedHeaders(body, { timestamp: --earlier }), body });
+    assert.equal(fresh.status, 400, `${path}: ${fresh.body}`);
+    assert.match(fresh.body, /well-formed form/);
+  }
+  // A form that is well formed but carries the other path's field.
+  const withPayload = commandBody({ user: 'UCROSS', text: 'unlink', extra: { payload: click } });
+  assert.equal((await request(`${server.url}/slack/commands`, { method: 'POST', headers: signedHeaders(withPayload), body: withPayload })).status, 400);
+  const withCommand = `payload=${click}&command=%2Facct`;
+  assert.equal((await request(`${server.url}/slack/interactions`, { method: 'POST', headers: signedHeaders(withCommand), body: withCommand })).status, 400);
+  // The event itself, replayed, is refused too.
+  assert.equal((await sendEvent(server.url, undefined, { raw: body, timestamp: Number(headers['x-slack-request-timestamp']), signature: headers['x-slack-signature'] })).status, 401);
+  const db = new Database(server.databasePath, { readonly: true });
+  const actions = (db.prepare("SELECT action FROM audit_events WHERE slack_user_id = 'UCROSS' ORDER BY id").all() as Array<{ action: string }>).map((r) => r.action);
+  db.close();
+  assert.deepEqual(actions, ['link_created'], 'nothing ran as UCROSS');
 });
 
 test('identity headers are UTF-8: josé is josé; broken UTF-8, invisible characters and a trailing NBSP are refused', async () => {
