@@ -214,6 +214,21 @@ test('config: credentials in URLs are refused and redacted; wide ranges; the pro
   assert.throws(() => loadConfig({ ...required, PUBLIC_BASE_URL: 'https://corp.example/a%20b' }), /plain segments/);
 });
 
+test('a range that covers all of IPv4 is wide in any notation, in all three allow-lists; ADMIN_ALLOW past a /24 or /64 warns', () => {
+  for (const range of ['::ffff:0:0/96', '::ffff:0.0.0.0/96', '0:0:0:0:0:ffff::/96', '::fffe:0:0/95', '::ffff:0:0/97', '0.0.0.0/0', '::/0']) {
+    assert.throws(() => loadConfig({ ...required, TRUSTED_PROXIES: range }), /lets almost any address claim to be the sign-in proxy/, `TRUSTED_PROXIES=${range}`);
+    assert.match(loadConfig({ ...required, METRICS_ALLOW: range }).warnings.join(), /METRICS_ALLOW holds/, `METRICS_ALLOW=${range}`);
+    assert.throws(() => loadConfig({ ...required, ADMIN_ALLOW: range }), /ADMIN_ALLOW holds .* almost any address/, `ADMIN_ALLOW=${range}`);
+  }
+  for (const range of ['10.0.0.0/16', '::ffff:10.0.0.0/112', 'fd00::/48']) {
+    assert.match(loadConfig({ ...required, ADMIN_ALLOW: range }).warnings.join(), /ADMIN_ALLOW holds .* wider than a \/24/, range);
+  }
+  for (const range of ['10.0.0.0/24', '::ffff:10.0.0.0/120', 'fd00::/64', '::1', '::ffff:127.0.0.1']) {
+    assert.deepEqual(loadConfig({ ...required, ADMIN_ALLOW: range }).warnings, [], range);
+    assert.deepEqual(loadConfig({ ...required, METRICS_ALLOW: range }).warnings, [], range);
+  }
+});
+
 test('trusted proxies: every bad entry of a list is reported at once', () => {
   assert.throws(() => parseTrustedProxies('172.17.0.1/33, nginx, 10.0.0.1'), (e: unknown) => {
     const message = (e as Error).message;
