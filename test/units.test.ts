@@ -15,6 +15,7 @@ import { HttpError } from '../src/refusals.ts';
 import { createBackground } from '../src/lib/background.ts';
 import { sameEmail } from '../src/domain/link-proofs.ts';
 import { redactUrl } from '../src/config/index.ts';
+import { effectiveSettings } from '../src/doctor.ts';
 import { tempDir } from './support/server.ts';
 
 test('trusted proxies: addresses and CIDR ranges, IPv4 and IPv6', () => {
@@ -227,6 +228,24 @@ test('a range that covers all of IPv4 is wide in any notation, in all three allo
     assert.deepEqual(loadConfig({ ...required, ADMIN_ALLOW: range }).warnings, [], range);
     assert.deepEqual(loadConfig({ ...required, METRICS_ALLOW: range }).warnings, [], range);
   }
+});
+
+test('URL settings are printed without credentials or query values: refused DATABASE_URLs, INTERNAL_APP_URL in the settings', () => {
+  const PW = 's3cret-pw-9';
+  for (const url of [`mysql://u:${PW}@h/db`, `postgres:u:${PW}@h/db`, `postgres:///u:${PW}@h/db`, `postgres:/u:${PW}@h/db`, `http://u:${PW}@h/db?password=${PW}`, `postgres:///db?password=${PW}`, `not a url ${PW}`]) {
+    assert.throws(() => loadConfig({ ...required, DATABASE_URL: url }), (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.match(e.message, /DATABASE_URL must be a postgres/);
+      assert.doesNotMatch(e.message, new RegExp(PW), url);
+      return true;
+    });
+  }
+  const config = loadConfig({ ...required, INTERNAL_APP_URL: `https://app.example/slack?api_key=${PW}&team=acme`, INTERNAL_APP_TOKEN: 't'.repeat(32) });
+  assert.equal(config.internalApp!.url, `https://app.example/slack?api_key=${PW}&team=acme`, 'still used as given');
+  const printed = JSON.stringify(effectiveSettings(config));
+  assert.doesNotMatch(printed, new RegExp(PW));
+  assert.match(printed, /https:\/\/app\.example\/slack\?api_key=…&team=… \(credentials removed\)/);
+  assert.equal(redactUrl('https://h.example/x'), 'https://h.example/x');
 });
 
 test('trusted proxies: every bad entry of a list is reported at once', () => {
