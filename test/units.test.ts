@@ -248,6 +248,15 @@ test('URL settings are printed without credentials or query values: refused DATA
   assert.equal(redactUrl('https://h.example/x'), 'https://h.example/x');
 });
 
+test('ADMIN_API_TOKEN needs 32 characters, 10 of them distinct; a random hex token always passes', () => {
+  assert.throws(() => loadConfig({ ...required, ADMIN_API_TOKEN: 'a'.repeat(32) }), /ADMIN_API_TOKEN must hold at least 10 distinct characters/);
+  assert.throws(() => loadConfig({ ...required, ADMIN_API_TOKEN: 'abcdefghi'.repeat(4) }), /at least 10 distinct/);
+  assert.throws(() => loadConfig({ ...required, ADMIN_API_TOKEN: 'short' }), /at least 32 characters/);
+  assert.equal(loadConfig({ ...required, ADMIN_API_TOKEN: 'abcdefghij'.repeat(4) }).adminApiToken, 'abcdefghij'.repeat(4));
+  // `openssl rand -hex 32` (the documented way) with a digit missing, as 23% of them are.
+  assert.ok(loadConfig({ ...required, ADMIN_API_TOKEN: '0123456789abcde'.repeat(4) + '0123' }).adminApiToken);
+});
+
 test('trusted proxies: every bad entry of a list is reported at once', () => {
   assert.throws(() => parseTrustedProxies('172.17.0.1/33, nginx, 10.0.0.1'), (e: unknown) => {
     const message = (e as Error).message;
