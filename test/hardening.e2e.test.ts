@@ -93,6 +93,31 @@ test('a replayed signed request is refused and changes nothing', async () => {
   assert.equal(created, 1, 'one link, not two');
 });
 
+test('a replay is refused across a restart on SQLite: a request signed before the process started is refused', async () => {
+  const restarted = await startServer({ slackApiUrl: slack.url, env: CONFIRM_ONLY });
+  let again: RunningServer | undefined;
+  try {
+    const body = commandBody({ user: 'URESTART', text: 'link' });
+    const headers = signedHeaders(body);
+    assert.equal((await request(`${restarted.url}/slack/commands`, { method: 'POST', headers, body })).status, 200);
+    await restarted.stop();
+    // The next process starts in a later second than the one the request was signed in.
+    while (Math.floor(Date.now() / 1000) <= Number(headers['x-slack-request-timestamp'])) await new Promise((r) => setTimeout(r, 50));
+    again = await startServer({ slackApiUrl: slack.url, env: CONFIRM_ONLY, databasePath: restarted.databasePath });
+    const replayed = await request(`${again.url}/slack/commands`, { method: 'POST', headers, body });
+    assert.equal(replayed.status, 401, replayed.body);
+    await again.waitForLog((l) => l.event === 'slack_request_replayed' && /before the replay claims began/.test(String(l.reason)));
+    // A request signed now is served.
+    assert.equal((await slashCommand(again.url, { user: 'URESTART', text: 'help' })).status, 200);
+    const db = new Database(restarted.databasePath, { readonly: true });
+    const created = (db.prepare("SELECT count(*) AS n FROM audit_events WHERE slack_user_id = 'URESTART' AND action = 'link_created'").get() as { n: number }).n;
+    db.close();
+    assert.equal(created, 1, 'one link, not two');
+  } finally {
+    await again?.stop();
+  }
+});
+
 test('a signed event is not a command or a click: its bytes are claimed once, and a JSON body is not a form', async () => {
   await slashCommand(server.url, { user: 'UCROSS', text: 'link' });
   // The attacker chooses their own profile title; Slack signs the user_change event that carries it.
@@ -103,13 +128,13 @@ test('a signed event is not a command or a click: its bytes are claimed once, an
   const event = await request(`${server.url}/slack/events`, { method: 'POST', headers, body });
   assert.equal(event.status, 200, event.body);
   const asForm = { ...headers, 'content-type': 'application/x-www-form-urlencoded' };
-  let earlier = Number(headers['x-slack-request-timestamp']);
+  let later = Number(headers['x-slack-request-timestamp']);
   for (const path of ['/slack/commands', '/slack/interactions']) {
     // The same bytes, timestamp and signature: already claimed.
     const replayed = await request(`${server.url}${path}`, { method: 'POST', headers: asForm, body });
     assert.equal(replayed.status, 401, `${path}: ${replayed.body}`);
     // Signed afresh (a second event with the same bytes would be): still not a form.
-    const fresh = await request(`${server.url}${path}`, { method: 'POST', headers: signedHeaders(body, { timestamp: --earlier }), body });
+    const fresh = await request(`${server.url}${path}`, { method: 'POST', headers: signedHeaders(body, { timestamp: ++later }), body });
     assert.equal(fresh.status, 400, `${path}: ${fresh.body}`);
     assert.match(fresh.body, /well-formed form/);
   }

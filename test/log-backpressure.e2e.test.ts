@@ -15,12 +15,9 @@ const nextReport = async (lines: AsyncIterator<string>) => JSON.parse((await lin
 async function* linesOf(stream: NodeJS.ReadableStream): AsyncGenerator<string> {
   let buffered = '';
   for await (const chunk of stream) {
-    buffered += String(chunk);
-    let nl: number;
-    while ((nl = buffered.indexOf('\n')) !== -1) {
-      yield buffered.slice(0, nl);
-      buffered = buffered.slice(nl + 1);
-    }
+    const parts = (buffered + String(chunk)).split('\n');
+    buffered = parts.pop()!;
+    yield* parts;
   }
 }
 

@@ -554,6 +554,7 @@ function storeOn(pool: pg.Pool): Store {
     // 430. The whole transaction is one simple-protocol message, so its values are literals: the
     // key escaped by pg, the times checked to be whole numbers. (Also one transaction through
     // PgBouncer in transaction mode, which a session-level setting would not be.)
+    claimsRememberedSince: 0,
     claimRequest: async (key, expiresAt, now) => {
       if (!Number.isSafeInteger(expiresAt) || !Number.isSafeInteger(now)) throw new TypeError('claimRequest takes times in whole ms');
       const client = await pool.connect();
