@@ -257,3 +257,12 @@ test('the shipped nginx config and README use the hardened settings', () => {
   assert.match(readme, /-p 127\.0\.0\.1:3000:3000/);
   assert.doesNotMatch(readme, /-p 3000:3000/);
 });
+
+test('the documents say what the code does: CSRF keys derived, never stored; the internal app example compares in constant time', () => {
+  const security = readFileSync(join(ROOT, 'docs/security.md'), 'utf8');
+  assert.doesNotMatch(security, /key kept in\s+the database/);
+  assert.match(security, /CSRF token bound to the link and the signed-in user \(an HMAC under a key derived\s+from the signing secret, never stored\)/);
+  const example = /```js\n([\s\S]*?)```/.exec(readFileSync(join(ROOT, 'docs/internal-app.md'), 'utf8'))![1]!;
+  assert.doesNotMatch(example, /authorization\s*!==?/);
+  assert.match(example, /timingSafeEqual\(digest\(req\.headers\.authorization\), expected\)/);
+});

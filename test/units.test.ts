@@ -254,7 +254,7 @@ test('ADMIN_API_TOKEN needs 32 characters, 10 of them distinct; a random hex tok
   assert.throws(() => loadConfig({ ...required, ADMIN_API_TOKEN: 'short' }), /at least 32 characters/);
   assert.equal(loadConfig({ ...required, ADMIN_API_TOKEN: 'abcdefghij'.repeat(4) }).adminApiToken, 'abcdefghij'.repeat(4));
   // `openssl rand -hex 32` (the documented way) with a digit missing, as 23% of them are.
-  assert.ok(loadConfig({ ...required, ADMIN_API_TOKEN: '0123456789abcde'.repeat(4) + '0123' }).adminApiToken);
+  assert.ok(loadConfig({ ...required, ADMIN_API_TOKEN: `${'0123456789abcde'.repeat(4)}0123` }).adminApiToken);
 });
 
 test('trusted proxies: every bad entry of a list is reported at once', () => {
