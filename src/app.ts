@@ -43,7 +43,7 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): App {
     ? createSocketMode({ appToken: config.appToken, slackApiUrl: config.slackApiUrl, handle: socketHandler({ ...domain, log, metrics }), log, metrics, ...options.socket })
     : null;
   // Slack's HTTP paths need the signing secret; with Socket Mode alone they do not exist (404).
-  const slackGuard = config.signingSecret ? createSlackGuard({ signingSecret: config.signingSecret, claimRequest: store.claimRequest, log, metrics }) : null;
+  const slackGuard = config.signingSecret ? createSlackGuard({ signingSecret: config.signingSecret, claimRequest: store.claimRequest, claimsRememberedSince: store.claimsRememberedSince, log, metrics }) : null;
 
   const routes: Routes = {
     '/healthz': healthRoute(store, socket),

@@ -3,7 +3,7 @@
 import { accessSync, constants, existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Config } from './config/index.ts';
-import { describeDatabase } from './config/index.ts';
+import { describeDatabase, redactUrl } from './config/index.ts';
 import { describe } from './lib/log.ts';
 import { TOKEN_REJECTED } from './slack/api.ts';
 
@@ -140,7 +140,7 @@ export function effectiveSettings(config: Config): Record<string, unknown> {
     trusted_user_header: config.trustedJwt ? null : config.trustedUserHeader,
     metrics_allow: config.metricsAllow.text,
     admin_api: config.adminApiToken !== null ? `on, for ${config.adminAllow.text}` : 'off',
-    internal_app: config.internalApp ? config.internalApp.url : 'built-in commands',
+    internal_app: config.internalApp ? redactUrl(config.internalApp.url) : 'built-in commands',
     slack_api_url: config.slackApiUrl,
     link_ttl_seconds: config.nonceTtlSeconds, // NONCE_TTL_SECONDS (a field named nonce… would be redacted)
     link_rate_limit_per_minute: config.linkRateLimitPerMinute,

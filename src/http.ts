@@ -110,6 +110,26 @@ export function parseForm(body: Buffer): Form {
   return form;
 }
 
+/**
+ * A form Slack sends, refused unless it is exactly that: `key=value` pairs of `[a-z_]` keys, each
+ * once, none that `refused` names. Slack's signature covers the body, not the path or the content
+ * type, so a body signed for one path (an event's JSON, whose strings an attacker can choose) must
+ * not parse as a form of another path's fields.
+ */
+export function parseSlackForm(body: Buffer, refused: ReadonlySet<string>): Form {
+  const text = body.toString('latin1');
+  if (text.startsWith('{')) throw refusal('form_invalid', { detail: 'a JSON body where a form was expected' });
+  for (const pair of text.split('&')) {
+    const eq = pair.indexOf('=');
+    const key = eq === -1 ? pair : pair.slice(0, eq);
+    if (eq === -1 || !/^[a-z_]{1,64}$/.test(key)) throw refusal('form_invalid', { detail: 'a field that is not key=value with a key of [a-z_]' });
+    if (refused.has(key)) throw refusal('form_invalid', { detail: `a field ${key} that this path does not take` });
+  }
+  const form = parseForm(body);
+  if (form.size !== text.split('&').length) throw refusal('form_invalid', { detail: 'a field given twice' });
+  return form;
+}
+
 // Most of Slack's fields hold neither "+" nor "%": those are returned as they are.
 const decodeComponent = (s: string): string => {
   const spaced = s.includes('+') ? s.replaceAll('+', ' ') : s;

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { ConfigError, describeDatabase, loadConfig, type Config, type Env } from './config/index.ts';
 import { withEnvFile } from './config/env-file.ts';
 import { openStore } from './store/open.ts';
-import { createLogger, describe, type Logger } from './lib/log.ts';
+import { batchedStdout, createLogger, describe, type Logger } from './lib/log.ts';
 import { isEntry } from './lib/entry.ts';
 import { createSlackApi } from './slack/api.ts';
 import { reportRateLimits } from './slack/rate-limit.ts';
@@ -62,12 +62,14 @@ async function storeFor(config: Config): Promise<Store> {
 }
 
 export async function main(env: Env): Promise<void> {
-  const log = createLogger();
+  const stdout = batchedStdout();
+  const log = createLogger(stdout);
   const config = configFrom(env);
   await selfCheck(config, log);
   const store = await storeFor(config);
   const background = createBackground(log);
   const metrics = createMetrics();
+  stdout.onDropped = (count) => metrics.inc('log_lines_dropped_total', {}, count);
   const { server, socket, domain } = createApp({
     config,
     store,

@@ -56,7 +56,7 @@ export const OUTCOMES = {
   /** POST /slack/events, counted in slack_events_total{outcome}. */
   events: ['url_verification', 'duplicate', 'revoked', 'nothing_to_revoke', 'home_published', 'ignored', 'unusable', ...COMMON],
   /** POST /slack/interactions, counted in slack_interactions_total{outcome}. */
-  interactions: ['unlink', 'new_link', 'forwarded', 'acknowledged', 'ignored', ...COMMON],
+  interactions: ['unlink', 'new_link', 'forwarded', 'forward_refused', 'acknowledged', 'ignored', ...COMMON],
   /** GET and POST /links ("My Slack links"), counted in links_page_requests_total{outcome}. */
   links: ['listed', 'unlinked', 'not_yours', 'identity_refused', 'cross_site_refused', 'csrf_refused', ...COMMON],
   /** /admin/bindings, counted in admin_api_requests_total{outcome}. */

@@ -89,7 +89,7 @@ test('the internal application unreachable is a warning, reachable is ok', async
 });
 
 test('the effective settings hold no secret', () => {
-  const config = loadConfig({ ...required, SLACK_SIGNING_SECRET: 'sig-secret-value', SLACK_BOT_TOKEN: 'xoxb-token-value', TRUSTED_PROXY_SECRET: 'proxy-secret-value-123', ADMIN_API_TOKEN: 'a'.repeat(40), DATABASE_URL: 'postgres://u:pw-value@db/x' });
+  const config = loadConfig({ ...required, SLACK_SIGNING_SECRET: 'sig-secret-value', SLACK_BOT_TOKEN: 'xoxb-token-value', TRUSTED_PROXY_SECRET: 'proxy-secret-value-123', ADMIN_API_TOKEN: 'admin-token-0123456789abcdef-xyz', DATABASE_URL: 'postgres://u:pw-value@db/x' });
   const text = JSON.stringify(effectiveSettings(config));
   for (const secret of ['sig-secret-value', 'xoxb-token-value', 'proxy-secret-value-123', 'a'.repeat(40), 'pw-value']) assert.ok(!text.includes(secret), secret);
   assert.match(text, /"proxy_header_required":true/);

@@ -10,7 +10,7 @@ import Database from 'better-sqlite3';
 import { request } from './support/http-client.ts';
 import { ROOT, SIGNING_SECRET, startServer, runToExit, tempDir, CONFIRM_ONLY, type RunningServer } from './support/server.ts';
 import { startSlackStub, type SlackStub } from './support/slack-stand-in.ts';
-import { commandBody, linkFrom, signedHeaders, slashCommand } from './support/slack.ts';
+import { blockActions, commandBody, eventEnvelope, linkFrom, sendEvent, signedHeaders, slashCommand } from './support/slack.ts';
 import { confirm, formFields, openLink } from './support/browser.ts';
 import { boundTo } from './support/db.ts';
 import { deriveKeys } from '../src/domain/secrets.ts';
@@ -91,6 +91,64 @@ test('a replayed signed request is refused and changes nothing', async () => {
   const created = (audit.prepare("SELECT count(*) AS n FROM audit_events WHERE slack_user_id = 'UREPLAY' AND action = 'link_created'").get() as { n: number }).n;
   audit.close();
   assert.equal(created, 1, 'one link, not two');
+});
+
+test('a replay is refused across a restart on SQLite: a request signed before the process started is refused', async () => {
+  const restarted = await startServer({ slackApiUrl: slack.url, env: CONFIRM_ONLY });
+  let again: RunningServer | undefined;
+  try {
+    const body = commandBody({ user: 'URESTART', text: 'link' });
+    const headers = signedHeaders(body);
+    assert.equal((await request(`${restarted.url}/slack/commands`, { method: 'POST', headers, body })).status, 200);
+    await restarted.stop();
+    // The next process starts in a later second than the one the request was signed in.
+    while (Math.floor(Date.now() / 1000) <= Number(headers['x-slack-request-timestamp'])) await new Promise((r) => setTimeout(r, 50));
+    again = await startServer({ slackApiUrl: slack.url, env: CONFIRM_ONLY, databasePath: restarted.databasePath });
+    const replayed = await request(`${again.url}/slack/commands`, { method: 'POST', headers, body });
+    assert.equal(replayed.status, 401, replayed.body);
+    await again.waitForLog((l) => l.event === 'slack_request_replayed' && /before the replay claims began/.test(String(l.reason)));
+    // A request signed now is served.
+    assert.equal((await slashCommand(again.url, { user: 'URESTART', text: 'help' })).status, 200);
+    const db = new Database(restarted.databasePath, { readonly: true });
+    const created = (db.prepare("SELECT count(*) AS n FROM audit_events WHERE slack_user_id = 'URESTART' AND action = 'link_created'").get() as { n: number }).n;
+    db.close();
+    assert.equal(created, 1, 'one link, not two');
+  } finally {
+    await again?.stop();
+  }
+});
+
+test('a signed event is not a command or a click: its bytes are claimed once, and a JSON body is not a form', async () => {
+  await slashCommand(server.url, { user: 'UCROSS', text: 'link' });
+  // The attacker chooses their own profile title; Slack signs the user_change event that carries it.
+  const click = encodeURIComponent(JSON.stringify(blockActions({ user: 'UCROSS', actionId: 'unlink' })));
+  const title = `&payload=${click}&team_id=T0001&user_id=UCROSS&command=/acct&text=unlink&`;
+  const body = JSON.stringify(eventEnvelope({ type: 'user_change', user: { id: 'UATTACK', team_id: 'T0001', profile: { title } } }));
+  const headers = { ...signedHeaders(body), 'content-type': 'application/json' };
+  const event = await request(`${server.url}/slack/events`, { method: 'POST', headers, body });
+  assert.equal(event.status, 200, event.body);
+  const asForm = { ...headers, 'content-type': 'application/x-www-form-urlencoded' };
+  let later = Number(headers['x-slack-request-timestamp']);
+  for (const path of ['/slack/commands', '/slack/interactions']) {
+    // The same bytes, timestamp and signature: already claimed.
+    const replayed = await request(`${server.url}${path}`, { method: 'POST', headers: asForm, body });
+    assert.equal(replayed.status, 401, `${path}: ${replayed.body}`);
+    // Signed afresh (a second event with the same bytes would be): still not a form.
+    const fresh = await request(`${server.url}${path}`, { method: 'POST', headers: signedHeaders(body, { timestamp: ++later }), body });
+    assert.equal(fresh.status, 400, `${path}: ${fresh.body}`);
+    assert.match(fresh.body, /well-formed form/);
+  }
+  // A form that is well formed but carries the other path's field.
+  const withPayload = commandBody({ user: 'UCROSS', text: 'unlink', extra: { payload: click } });
+  assert.equal((await request(`${server.url}/slack/commands`, { method: 'POST', headers: signedHeaders(withPayload), body: withPayload })).status, 400);
+  const withCommand = `payload=${click}&command=%2Facct`;
+  assert.equal((await request(`${server.url}/slack/interactions`, { method: 'POST', headers: signedHeaders(withCommand), body: withCommand })).status, 400);
+  // The event itself, replayed, is refused too.
+  assert.equal((await sendEvent(server.url, undefined, { raw: body, timestamp: Number(headers['x-slack-request-timestamp']), signature: headers['x-slack-signature'] })).status, 401);
+  const db = new Database(server.databasePath, { readonly: true });
+  const actions = (db.prepare("SELECT action FROM audit_events WHERE slack_user_id = 'UCROSS' ORDER BY id").all() as Array<{ action: string }>).map((r) => r.action);
+  db.close();
+  assert.deepEqual(actions, ['link_created'], 'nothing ran as UCROSS');
 });
 
 test('identity headers are UTF-8: josé is josé; broken UTF-8, invisible characters and a trailing NBSP are refused', async () => {
@@ -198,4 +256,13 @@ test('the shipped nginx config and README use the hardened settings', () => {
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
   assert.match(readme, /-p 127\.0\.0\.1:3000:3000/);
   assert.doesNotMatch(readme, /-p 3000:3000/);
+});
+
+test('the documents say what the code does: CSRF keys derived, never stored; the internal app example compares in constant time', () => {
+  const security = readFileSync(join(ROOT, 'docs/security.md'), 'utf8');
+  assert.doesNotMatch(security, /key kept in\s+the database/);
+  assert.match(security, /CSRF token bound to the link and the signed-in user \(an HMAC under a key derived\s+from the signing secret, never stored\)/);
+  const example = /```js\n([\s\S]*?)```/.exec(readFileSync(join(ROOT, 'docs/internal-app.md'), 'utf8'))![1]!;
+  assert.doesNotMatch(example, /authorization\s*!==?/);
+  assert.match(example, /timingSafeEqual\(digest\(req\.headers\.authorization\), expected\)/);
 });

@@ -141,11 +141,13 @@ test('a retry and a duplicate are processed once, also across a restart', async 
   assert.equal(boundTo('UDUP'), undefined);
   // The user links again; Slack retries the old delivery: it must not undo the new binding.
   await bind('UDUP', 'dora');
-  assert.equal((await sendEvent(server.url, event, { headers: { 'x-slack-retry-num': '1', 'x-slack-retry-reason': 'http_timeout' } })).status, 200);
+  // A retry is signed anew (its own timestamp): the same signature twice is a replay, refused.
+  const later = (s: number) => Math.floor(Date.now() / 1000) + s;
+  assert.equal((await sendEvent(server.url, event, { timestamp: later(1), headers: { 'x-slack-retry-num': '1', 'x-slack-retry-reason': 'http_timeout' } })).status, 200);
   assert.equal(boundTo('UDUP'), 'dora');
   await server.stop();
   server = await startServer({ slackApiUrl: slack.url, databasePath, env: env() });
-  assert.equal((await sendEvent(server.url, event, { headers: { 'x-slack-retry-num': '2' } })).status, 200);
+  assert.equal((await sendEvent(server.url, event, { timestamp: later(2), headers: { 'x-slack-retry-num': '2' } })).status, 200);
   assert.equal(boundTo('UDUP'), 'dora', 'still once after a restart');
   await server.waitForLog((l) => l.event === 'http' && l.path === '/slack/events' && l.outcome === 'duplicate');
 });
@@ -279,7 +281,8 @@ test("a revocation that fails (the database refuses) is answered 500 and done by
     cleanup.exec('DROP TRIGGER test_no_delete');
     cleanup.close();
   }
-  const retried = await sendEvent(server.url, event, { headers: { 'x-slack-retry-num': '1', 'x-slack-retry-reason': 'http_error' } });
+  // Slack signs its retry anew (a new timestamp).
+  const retried = await sendEvent(server.url, event, { timestamp: Math.floor(Date.now() / 1000) + 1, headers: { 'x-slack-retry-num': '1', 'x-slack-retry-reason': 'http_error' } });
   assert.equal(retried.status, 200);
   assert.equal(boundTo('URETRY'), undefined, 'the retry did the work');
 });

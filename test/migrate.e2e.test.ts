@@ -147,6 +147,17 @@ describe('admin migrate, SQLite → PostgreSQL', { skip }, () => {
     assert.deepEqual(both.out, run(['list', '--json', '--database-url', url]).out);
   });
 
+  test('migrating again after an unlink in PostgreSQL does not bring the binding back: listed, exit 1', () => {
+    // dan (U4 in T1) was copied by an earlier run, then unlinked in PostgreSQL (the test above).
+    assert.equal(jsonLines(onSqlite('show', '--workspace', 'T1', '--slack-user', 'U4', '--json').out)[0].internal_user, 'dan');
+    const again = onSqlite('migrate', '--to', url);
+    assert.equal(again.code, 1, again.out);
+    assert.match(again.out, /^bindings: +0 copied, 3 already there, 1 not copied \(changed later in PostgreSQL\)$/m);
+    assert.match(again.err, /not copied: U4 in T1 is bound to dan in .*source\.db, but PostgreSQL's audit trail has a later change/);
+    assert.deepEqual(jsonLines(onPostgres('show', '--workspace', 'T1', '--slack-user', 'U4', '--json').out), []);
+    assert.equal(jsonLines(onPostgres('audit', '--internal-user', 'dan', '--format', 'jsonl').out).at(-1).action, 'revoked');
+  });
+
   test('an unreachable PostgreSQL: exit 1, named without its password', () => {
     const down = `postgres://postgres:${PASSWORD}@127.0.0.1:1/nowhere`;
     const r = run(['list', '--database-url', down]);

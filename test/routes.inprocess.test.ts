@@ -29,10 +29,13 @@ test('events: a deactivated user loses their binding once; a retry is a duplicat
   const a = await app();
   await bound(a, 'UGONE', 'gina');
   const envelope = eventEnvelope({ type: 'user_change', user: { id: 'UGONE', team_id: 'T0001', deleted: true } });
-  assert.equal((await sendEvent(a.url, envelope)).status, 200);
+  const timestamp = Math.floor(Date.now() / 1000);
+  assert.equal((await sendEvent(a.url, envelope, { timestamp })).status, 200);
   assert.equal(await a.store.getBinding({ org: 'T0001', userId: 'UGONE' }), undefined);
   assert.equal(lastRequest(a, '/slack/events').outcome, 'revoked');
-  assert.equal((await sendEvent(a.url, envelope)).status, 200);
+  // A retry is signed anew; the same signature again is a replay (401).
+  assert.equal((await sendEvent(a.url, envelope, { timestamp })).status, 401);
+  assert.equal((await sendEvent(a.url, envelope, { timestamp: timestamp + 1 })).status, 200);
   assert.equal(lastRequest(a, '/slack/events').outcome, 'duplicate');
   assert.match(a.metrics.render(), /slack_events_total\{outcome="revoked"\} 1\n/);
   assert.match(a.metrics.render(), /bindings_revoked_total\{reason="slack_user_deactivated"\} 1/);

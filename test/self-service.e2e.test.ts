@@ -140,6 +140,9 @@ test('a response_url that is not allowed is never called; an unbound user clicki
   await server.waitForLog((l) => l.event === 'response_url_refused' && l.slack_user === 'UFWD2');
   await new Promise((r) => setTimeout(r, 200));
   assert.equal(hooks.received.length, before);
+  // Refused before the internal application is called: nothing could carry its answer back.
+  assert.equal(app.received.filter((r) => r.body.slack?.user_id === 'UFWD2').length, 0, 'the click did not run');
+  await server.waitForLog((l) => l.event === 'http' && l.path === '/slack/interactions' && l.outcome === 'forward_refused');
 
   const url = `${hooks.url}actions/unbound`;
   await sendInteraction(server.url, blockActions({ user: 'UNOBODY', actionId: 'report.approve', responseUrl: url }));

@@ -15,6 +15,7 @@ import { HttpError } from '../src/refusals.ts';
 import { createBackground } from '../src/lib/background.ts';
 import { sameEmail } from '../src/domain/link-proofs.ts';
 import { redactUrl } from '../src/config/index.ts';
+import { effectiveSettings } from '../src/doctor.ts';
 import { tempDir } from './support/server.ts';
 
 test('trusted proxies: addresses and CIDR ranges, IPv4 and IPv6', () => {
@@ -212,6 +213,48 @@ test('config: credentials in URLs are refused and redacted; wide ranges; the pro
   const prefixed = loadConfig({ ...required, PUBLIC_BASE_URL: 'https://corp.example/slack-link/' });
   assert.deepEqual([prefixed.publicBaseUrl, prefixed.basePath, prefixed.publicOrigin], ['https://corp.example/slack-link', '/slack-link', 'https://corp.example']);
   assert.throws(() => loadConfig({ ...required, PUBLIC_BASE_URL: 'https://corp.example/a%20b' }), /plain segments/);
+});
+
+test('a range that covers all of IPv4 is wide in any notation, in all three allow-lists; ADMIN_ALLOW past a /24 or /64 warns', () => {
+  for (const range of ['::ffff:0:0/96', '::ffff:0.0.0.0/96', '0:0:0:0:0:ffff::/96', '::fffe:0:0/95', '::ffff:0:0/97', '0.0.0.0/0', '::/0']) {
+    assert.throws(() => loadConfig({ ...required, TRUSTED_PROXIES: range }), /lets almost any address claim to be the sign-in proxy/, `TRUSTED_PROXIES=${range}`);
+    assert.match(loadConfig({ ...required, METRICS_ALLOW: range }).warnings.join(), /METRICS_ALLOW holds/, `METRICS_ALLOW=${range}`);
+    assert.throws(() => loadConfig({ ...required, ADMIN_ALLOW: range }), /ADMIN_ALLOW holds .* almost any address/, `ADMIN_ALLOW=${range}`);
+  }
+  for (const range of ['10.0.0.0/16', '::ffff:10.0.0.0/112', 'fd00::/48']) {
+    assert.match(loadConfig({ ...required, ADMIN_ALLOW: range }).warnings.join(), /ADMIN_ALLOW holds .* wider than a \/24/, range);
+  }
+  for (const range of ['10.0.0.0/24', '::ffff:10.0.0.0/120', 'fd00::/64', '::1', '::ffff:127.0.0.1']) {
+    assert.deepEqual(loadConfig({ ...required, ADMIN_ALLOW: range }).warnings, [], range);
+    assert.deepEqual(loadConfig({ ...required, METRICS_ALLOW: range }).warnings, [], range);
+  }
+});
+
+test('URL settings are printed without credentials or query values: refused DATABASE_URLs, INTERNAL_APP_URL in the settings', () => {
+  const PW = 's3cret-pw-9';
+  for (const url of [`mysql://u:${PW}@h/db`, `postgres:u:${PW}@h/db`, `postgres:///u:${PW}@h/db`, `postgres:/u:${PW}@h/db`, `http://u:${PW}@h/db?password=${PW}`, `postgres:///db?password=${PW}`, `not a url ${PW}`]) {
+    assert.throws(() => loadConfig({ ...required, DATABASE_URL: url }), (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.match(e.message, /DATABASE_URL must be a postgres/);
+      assert.doesNotMatch(e.message, new RegExp(PW), url);
+      return true;
+    });
+  }
+  const config = loadConfig({ ...required, INTERNAL_APP_URL: `https://app.example/slack?api_key=${PW}&team=acme`, INTERNAL_APP_TOKEN: 't'.repeat(32) });
+  assert.equal(config.internalApp!.url, `https://app.example/slack?api_key=${PW}&team=acme`, 'still used as given');
+  const printed = JSON.stringify(effectiveSettings(config));
+  assert.doesNotMatch(printed, new RegExp(PW));
+  assert.match(printed, /https:\/\/app\.example\/slack\?api_key=…&team=… \(credentials removed\)/);
+  assert.equal(redactUrl('https://h.example/x'), 'https://h.example/x');
+});
+
+test('ADMIN_API_TOKEN needs 32 characters, 10 of them distinct; a random hex token always passes', () => {
+  assert.throws(() => loadConfig({ ...required, ADMIN_API_TOKEN: 'a'.repeat(32) }), /ADMIN_API_TOKEN must hold at least 10 distinct characters/);
+  assert.throws(() => loadConfig({ ...required, ADMIN_API_TOKEN: 'abcdefghi'.repeat(4) }), /at least 10 distinct/);
+  assert.throws(() => loadConfig({ ...required, ADMIN_API_TOKEN: 'short' }), /at least 32 characters/);
+  assert.equal(loadConfig({ ...required, ADMIN_API_TOKEN: 'abcdefghij'.repeat(4) }).adminApiToken, 'abcdefghij'.repeat(4));
+  // `openssl rand -hex 32` (the documented way) with a digit missing, as 23% of them are.
+  assert.ok(loadConfig({ ...required, ADMIN_API_TOKEN: `${'0123456789abcde'.repeat(4)}0123` }).adminApiToken);
 });
 
 test('trusted proxies: every bad entry of a list is reported at once', () => {

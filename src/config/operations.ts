@@ -1,6 +1,6 @@
 // Running it: where it listens, what users see it called, who may read metrics and call the
 // offboarding API, and how long the audit trail and idle bindings are kept.
-import type { AddressList } from '../lib/address-list.ts';
+import { widerThan, type AddressList } from '../lib/address-list.ts';
 import { isWideRange } from './sso.ts';
 import type { Reader } from './reader.ts';
 
@@ -26,8 +26,14 @@ export function readOperations(r: Reader): OperationSettings {
   const wideMetrics = metricsAllow.text.split(',').filter(isWideRange);
   if (wideMetrics.length) r.warn(`METRICS_ALLOW holds ${wideMetrics.join(', ')}: /metrics is readable from almost anywhere (::/0 also matches every IPv4 address)`);
   const adminAllow = r.addresses('ADMIN_ALLOW');
+  const wideAdmin = adminAllow.text.split(',').filter(isWideRange);
+  if (wideAdmin.length) r.problem(`ADMIN_ALLOW holds ${wideAdmin.join(', ')}, which lets almost any address call the offboarding API: name the hosts that call it`);
+  else if (widerThan(adminAllow, 24, 64).length) r.warn(`ADMIN_ALLOW holds ${widerThan(adminAllow, 24, 64).join(', ')}, wider than a /24 (or /64): the offboarding API should be reachable from a few hosts only`);
   const adminApiToken = r.secret('ADMIN_API_TOKEN', false) || null;
   if (adminApiToken !== null && adminApiToken.length < 32) r.problem('ADMIN_API_TOKEN must be at least 32 characters (say, openssl rand -hex 32)');
+  // 32 × "a" is long but guessable. Not 16: hex has only 16 digits, and 23% of `openssl rand -hex 32`
+  // tokens lack one of them; none of 20,000 had fewer than 10.
+  else if (adminApiToken !== null && new Set(adminApiToken).size < 10) r.problem('ADMIN_API_TOKEN must hold at least 10 distinct characters: make it random (say, openssl rand -hex 32)');
   if ((r.env.APP_NAME ?? '').length > 60) r.problem('APP_NAME must be at most 60 characters');
   return {
     port: r.integer('PORT', 3000, 0, 65535),

@@ -6,17 +6,24 @@ import { parseAddressList, type AddressList } from '../lib/address-list.ts';
 
 export type Env = Record<string, string | undefined>;
 
-/** A URL as it may be shown in a log or an error: never its user name or password. */
+/** A URL as it may be shown in a log or an error: never its user name, password or query values. */
 export function redactUrl(raw: string): string {
+  let url: URL;
   try {
-    const url = new URL(raw);
-    if (!url.username && !url.password) return raw;
-    url.username = '';
-    url.password = '';
-    return `${url.href} (credentials removed)`;
+    url = new URL(raw);
   } catch {
-    return raw.replace(/\/\/[^/@]*@/, '//[credentials removed]@');
+    return 'a value that is not a URL (not shown: it may hold credentials)';
   }
+  const hidden = Boolean(url.username || url.password || url.search);
+  url.username = '';
+  url.password = '';
+  // Query values are often keys (?api_key=…): the names stay, to say which one it is.
+  const query = url.search ? `?${[...url.searchParams.keys()].map((k) => `${encodeURIComponent(k)}=…`).join('&')}` : '';
+  url.search = '';
+  url.hash = '';
+  // An '@' left over (an opaque "postgres:user:pw@host") may still be a password.
+  if (url.href.includes('@')) return `${url.protocol}… (not shown: it may hold credentials)`;
+  return hidden ? `${url.href}${query} (credentials removed)` : url.href;
 }
 
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;

@@ -1,6 +1,6 @@
 // Who may speak for an internal user: the SSO proxy's headers (from TRUSTED_PROXIES, with its
 // TRUSTED_PROXY_SECRET), or a signed assertion (TRUSTED_JWT_*), which is then the only source.
-import type { AddressList } from '../lib/address-list.ts';
+import { prefixes, type AddressList } from '../lib/address-list.ts';
 import type { Reader } from './reader.ts';
 
 /** A signed identity assertion from a zero-trust proxy (Cloudflare Access, IAP, Pomerium…). */
@@ -25,11 +25,13 @@ export interface SsoSettings {
   trustedProxySecret: string | null;
 }
 
-/** IPv4 ranges wider than /8 and IPv6 ranges wider than /16 are "everyone" in practice. */
+/**
+ * IPv4 ranges wider than /8 and IPv6 ranges wider than /16 are "everyone" in practice, in any
+ * notation: `::ffff:0:0/96` admits every IPv4 address as surely as `::/0` does.
+ */
 export const isWideRange = (entry: string): boolean => {
-  const [address = '', prefix] = entry.split('/');
-  if (prefix === undefined) return false;
-  return address.includes(':') ? Number(prefix) < 16 : Number(prefix) < 8;
+  const p = prefixes(entry);
+  return (p.ipv4 ?? 32) < 8 || (p.ipv6 ?? 128) < 16;
 };
 
 function readJwt(r: Reader): JwtConfig | null {

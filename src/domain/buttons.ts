@@ -91,6 +91,12 @@ export function createButtons({ config, store, linking, runAsUser, home, slack, 
               id.startsWith(messages.OWN_ACTION_PREFIX)
               ? (['acknowledged', null] as const)
               : (['forwarded', forward] as const);
+      // Its answer could only go back through the response_url: refused, the click would run as the
+      // user with nothing to tell them, so the internal application is not called at all.
+      if (outcome === 'forwarded' && !slack.responseUrlAllowed(interaction.responseUrl)) {
+        log.warn('response_url_refused', { request_id: requestId, slack_user: interaction.user.userId });
+        return { outcome: 'forward_refused', who: interaction.user, detail: id };
+      }
       if (work) background.run('slack_interaction', { request_id: requestId, slack_user: interaction.user.userId, action_id: id }, () => work(interaction, requestId));
       return { outcome, who: interaction.user };
     },

@@ -56,6 +56,52 @@ export function parseAddressList(text: string): AddressList {
   return { list, text: entries.join(',') };
 }
 
+/** The 16-bit groups of an IPv6 address written any way (`::ffff:1.2.3.4`, `0:0::ffff:102:304`). */
+function ipv6Groups(address: string): number[] {
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(address);
+  const hex = dotted ? `${address.slice(0, dotted.index)}${((+dotted[1]! << 8) | +dotted[2]!).toString(16)}:${((+dotted[3]! << 8) | +dotted[4]!).toString(16)}` : address;
+  const [head = '', tail] = hex.split('::');
+  const parse = (part: string) => (part ? part.split(':').map((g) => Number.parseInt(g, 16)) : []);
+  const before = parse(head);
+  const after = tail === undefined ? [] : parse(tail);
+  return [...before, ...Array<number>(8 - before.length - after.length).fill(0), ...after];
+}
+
+/**
+ * How wide an entry is for each family, whatever its notation: an IPv6 range over IPv4-mapped
+ * addresses (`::ffff:0:0/96`, `::ffff:0.0.0.0/96`, or anything wider such as `::/0`) admits every
+ * IPv4 address it maps, so it counts as that IPv4 prefix too. Undefined: the entry admits none of
+ * that family.
+ */
+export function prefixes(entry: string): { ipv4?: number; ipv6?: number } {
+  const [address = '', prefixText] = entry.split('/');
+  const type = familyOf(address);
+  if (!type) return {};
+  if (type === 'ipv4') return { ipv4: prefixText === undefined ? 32 : Number(prefixText) };
+  const prefix = prefixText === undefined ? 128 : Number(prefixText);
+  const groups = ipv6Groups(address);
+  // ::ffff:0:0/96 is where IPv4 lives in IPv6; compare the entry's first min(prefix, 96) bits with it.
+  const mapped = [0, 0, 0, 0, 0, 0xffff];
+  let covers = true;
+  for (let bit = 0; bit < Math.min(prefix, 96); bit++) {
+    const g = bit >> 4;
+    const mask = 0x8000 >> (bit & 15);
+    if ((groups[g]! & mask) !== (mapped[g]! & mask)) covers = false;
+  }
+  return covers ? { ipv6: prefix, ipv4: Math.max(0, prefix - 96) } : { ipv6: prefix };
+}
+
+/**
+ * Entries wider than an IPv4 /`v4` or an IPv6 /`v6`, in any notation (an IPv4-mapped IPv6 range
+ * is measured as the IPv4 range it admits).
+ */
+export function widerThan(allowed: AddressList, v4: number, v6: number): string[] {
+  return allowed.text.split(',').filter(Boolean).filter((entry) => {
+    const p = prefixes(entry);
+    return (p.ipv4 !== undefined && p.ipv4 < v4) || (p.ipv6 !== undefined && p.ipv6 < v6);
+  });
+}
+
 export function isAllowed(allowed: AddressList, address: string | undefined): boolean {
   const type = address ? familyOf(address) : undefined;
   return type !== undefined && allowed.list.check(address!, type);

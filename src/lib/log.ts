@@ -21,24 +21,57 @@ const isSecretField = (key: string): boolean => {
   return secret;
 };
 
+/** Past this much unwritten output, lines are dropped: a stuck log reader must not grow the server. */
+export const MAX_UNWRITTEN_LOG_BYTES = 4 * 1024 * 1024;
+
+export interface BatchedOutput {
+  (line: string): void;
+  /** Told how many lines were dropped each time some are (e.g. to count them in a metric). */
+  onDropped: (count: number) => void;
+  /** Lines dropped since start. */
+  readonly dropped: number;
+}
+
 /**
  * stdout, with the lines of one event-loop turn joined into one write: under load a write per
  * line cost a fifth of a bound user's command. What is pending is written at exit; a SIGKILL can
- * lose at most the lines of the turn it interrupts.
+ * lose at most the lines of the turn it interrupts. A reader that stops reading (a stuck logging
+ * agent) leaves the output in memory: past `maxUnwritten` bytes lines are dropped and counted, and
+ * once the reader catches up one line says how many. A reader gone (EPIPE) is not a crash: the
+ * lines are dropped from then on.
  */
-export function batchedStdout(): (line: string) => void {
+export function batchedStdout(stream: NodeJS.WritableStream & { writableLength: number } = process.stdout, maxUnwritten = MAX_UNWRITTEN_LOG_BYTES): BatchedOutput {
   let pending: string[] = [];
+  let dropped = 0;
+  let droppedUnsaid = 0;
+  let broken = false;
+  const drop = (count: number) => {
+    dropped += count;
+    droppedUnsaid += count;
+    out.onDropped(count);
+  };
+  stream.on('error', () => {
+    broken = true;
+  });
   const flush = () => {
     if (!pending.length) return;
-    const out = pending.join('');
+    const lines = pending;
     pending = [];
-    process.stdout.write(out);
+    if (broken || stream.writableLength > maxUnwritten) return drop(lines.length);
+    if (droppedUnsaid) {
+      lines.unshift(`${JSON.stringify({ time: new Date().toISOString(), level: 'warn', event: 'log_lines_dropped', count: droppedUnsaid, reason: 'the log reader was not reading' })}\n`);
+      droppedUnsaid = 0;
+    }
+    stream.write(lines.join(''));
   };
   process.on('exit', flush);
-  return (line) => {
+  const out = ((line: string) => {
     if (!pending.length) setImmediate(flush);
     pending.push(line);
-  };
+  }) as BatchedOutput;
+  out.onDropped = () => undefined;
+  Object.defineProperty(out, 'dropped', { get: () => dropped });
+  return out;
 }
 
 /**

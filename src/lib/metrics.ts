@@ -21,6 +21,7 @@ const HELP = {
   slack_rate_limited_total: 'Calls to Slack answered 429, by method and outcome (waited as Retry-After said, or gave up past 30 s).',
   bindings_revoked_total: 'Bindings revoked because someone left (Slack events, the internal application, the offboarding API, the CLI, idle), by reason.',
   slack_socket_reconnects_total: 'Socket Mode connections opened after the first (refreshes Slack asked for, and reconnections after a drop).',
+  log_lines_dropped_total: 'Log lines dropped because stdout was not being read (a stuck log reader).',
   internal_app_request_duration_seconds: 'Time the internal application took to answer a command or a click.',
   slack_socket_connected: 'Socket Mode: 1 while a connection to Slack is up (it said hello), else 0.',
 } as const;

@@ -1,6 +1,6 @@
 // POST /slack/commands: verify Slack's signature → parse the slash command → the slash-command
 // domain → reply. Our own failures are an ephemeral apology, never a 5xx to Slack.
-import { handled, json, mediaType, parseForm, type Route } from '../http.ts';
+import { handled, json, mediaType, parseSlackForm, type Route } from '../http.ts';
 import { HttpError, refusal } from '../refusals.ts';
 import { parseSlashCommand } from '../slack/command-payload.ts';
 import { apology } from '../slack/messages.ts';
@@ -10,6 +10,9 @@ import type { SlashCommands } from '../domain/slash-command.ts';
 
 /** Slack's payloads are a few KiB; anything near this is not from Slack. */
 export const MAX_COMMAND_BODY = 64 * 1024;
+
+/** Fields of the other Slack paths: a body carrying them was not signed as a slash command. */
+const NOT_A_COMMAND: ReadonlySet<string> = new Set(['payload', 'type', 'event', 'event_id', 'challenge']);
 
 export interface CommandsRouteDeps {
   guard: SlackGuard;
@@ -32,7 +35,7 @@ export function commandsRoute({ guard, slashCommands, log }: CommandsRouteDeps):
         return handled('error', json(200, apology(ctx.requestId)));
       }
       if (mediaType(ctx.req) !== 'application/x-www-form-urlencoded') throw refusal('slack_form_expected');
-      const form = parseForm(body);
+      const form = parseSlackForm(body, NOT_A_COMMAND);
       // Slack checks our certificate with this; it expects a 200 and nothing else.
       if (form.get('ssl_check') === '1') return handled('ssl_check', { status: 200 });
       const parsed = parseSlashCommand(form);

@@ -1,7 +1,7 @@
 // POST /slack/events, the Events API request URL: verify Slack's signature → parse the envelope →
 // the events domain (once per event_id) → 200. A failure is a 500, so that Slack retries.
 import { handled, json, mediaType, type Route } from '../http.ts';
-import { refusal } from '../refusals.ts';
+import { HttpError, refusal } from '../refusals.ts';
 import { parseSlackEvent } from '../slack/event-payload.ts';
 import { parseJsonObject } from '../lib/json.ts';
 import type { SlackGuard } from './slack-guard.ts';
@@ -20,6 +20,14 @@ export function eventsRoute({ guard, events }: EventsRouteDeps): Route<'events'>
     operation: 'events',
     async POST(ctx) {
       const body = await guard.readSigned(ctx, MAX_EVENT_BODY);
+      // Claimed like a command or a click: the same signed bytes must not be accepted twice on any
+      // path (a retry of an event is signed anew). A claim that cannot be recorded is a 500: Slack retries.
+      try {
+        await guard.refuseReplay(ctx);
+      } catch (err) {
+        if (err instanceof HttpError) throw err;
+        throw refusal('slack_event_failed', { about: { detail: 'replay claim' } });
+      }
       if (mediaType(ctx.req) !== 'application/json') throw refusal('slack_json_expected');
       const parsed = parseSlackEvent(parseJsonObject(body.toString('utf8')));
       if (!parsed.ok) throw refusal('slack_payload_invalid', { detail: parsed.reason });

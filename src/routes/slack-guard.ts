@@ -23,13 +23,19 @@ export const verifySlackSignature = (req: IncomingMessage, rawBody: Buffer, sign
 export interface SlackGuardDeps {
   signingSecret: string;
   claimRequest: ClaimRequest;
+  /** Claims made before this time (ms) are forgotten (SQLite keeps them in memory): requests signed before it are refused. */
+  claimsRememberedSince: number;
   log: Logger;
   metrics: Metrics;
 }
 
 export type SlackGuard = ReturnType<typeof createSlackGuard>;
 
-export function createSlackGuard({ signingSecret, claimRequest, log, metrics }: SlackGuardDeps) {
+export function createSlackGuard({ signingSecret, claimRequest, claimsRememberedSince, log, metrics }: SlackGuardDeps) {
+  // In whole seconds, as Slack signs: a request signed in the second the claims began is accepted
+  // (else the first second after a start would refuse everything); any earlier one may have been
+  // claimed by the process before a restart, whose claims are gone.
+  const signedSince = Math.floor(claimsRememberedSince / 1000);
   return {
     /** The raw body of a request Slack signed, or a 401 (logged and counted) when it is not. */
     async readSigned(ctx: Context, limit: number): Promise<Buffer> {
@@ -52,6 +58,11 @@ export function createSlackGuard({ signingSecret, claimRequest, log, metrics }: 
     async refuseReplay(ctx: Context): Promise<void> {
       const signature = ctx.req.headers['x-slack-signature'] as string;
       const timestamp = Number(ctx.req.headers['x-slack-request-timestamp']);
+      if (timestamp < signedSince) {
+        log.warn('slack_request_replayed', { request_id: ctx.requestId, path: ctx.path, reason: 'signed before the replay claims began (a restart on SQLite)' });
+        metrics.inc('slack_replays_refused_total');
+        throw refusal('slack_replayed');
+      }
       if (await claimRequest(signature, (timestamp + MAX_CLOCK_SKEW_SECONDS) * 1000, Date.now())) return;
       log.warn('slack_request_replayed', { request_id: ctx.requestId, path: ctx.path });
       metrics.inc('slack_replays_refused_total');

@@ -12,7 +12,7 @@ import type { Actor, AuditAction, Binding, LinkVerification, RevokeScope, SlackU
 import type { BindResult, Store, WorkspaceStats } from './store.ts';
 import { auditOf, bindingOf, linkOf, slackUserOf, type AuditRow, type BindingRow, type LinkRow, type PendingRow, type Row } from './rows.ts';
 import { LAST_USED_RESOLUTION_MS } from '../model.ts';
-import type { ExportedAuditEvent, ImportedAudit, ImportedBindings } from './transfer.ts';
+import type { BindingToImport, ExportedAuditEvent, ImportedAudit, ImportedBindings } from './transfer.ts';
 
 /** The schema version schema.postgres.sql describes; see MIGRATIONS for older databases. */
 export const SCHEMA_VERSION = 1;
@@ -81,7 +81,7 @@ export interface PostgresStore extends Store {
    * kept as it is (never replaced), counted as already there, or as differing when bound to
    * someone else.
    */
-  importBindings(bindings: Binding[]): Promise<ImportedBindings>;
+  importBindings(bindings: BindingToImport[]): Promise<ImportedBindings>;
   /** admin migrate: audit rows from another store, keeping their ids; a row whose id is there is skipped. */
   importAudit(rows: ExportedAuditEvent[]): Promise<ImportedAudit>;
 }
@@ -554,6 +554,7 @@ function storeOn(pool: pg.Pool): Store {
     // 430. The whole transaction is one simple-protocol message, so its values are literals: the
     // key escaped by pg, the times checked to be whole numbers. (Also one transaction through
     // PgBouncer in transaction mode, which a session-level setting would not be.)
+    claimsRememberedSince: 0,
     claimRequest: async (key, expiresAt, now) => {
       if (!Number.isSafeInteger(expiresAt) || !Number.isSafeInteger(now)) throw new TypeError('claimRequest takes times in whole ms');
       const client = await pool.connect();
@@ -588,8 +589,18 @@ function importsOn(pool: pg.Pool): Pick<PostgresStore, 'importBindings' | 'impor
   return {
     importBindings: (bindings) =>
       inTransaction(pool, async (c) => {
-        const result: ImportedBindings = { copied: 0, already: 0, differing: [] };
-        for (const batch of batches(bindings)) {
+        const result: ImportedBindings = { copied: 0, already: 0, differing: [], superseded: [] };
+        for (const all of batches(bindings)) {
+          // A later change on the target (an unlink after an earlier run) wins: never resurrected.
+          const later = await c.query<{ slack_org: string; slack_user_id: string }>(
+            `SELECT DISTINCT a.slack_org, a.slack_user_id FROM audit_events a
+               JOIN unnest($1::text[], $2::text[], $3::bigint[]) AS k (org, usr, since) ON a.slack_org = k.org AND a.slack_user_id = k.usr
+             WHERE a.time > k.since`,
+            [all.map((b) => b.org), all.map((b) => b.userId), all.map((b) => b.sourceLatest)],
+          );
+          const changedThere = new Set(later.rows.map((r) => `${r.slack_org}\0${r.slack_user_id}`));
+          const heldBack = all.filter((b) => changedThere.has(`${b.org}\0${b.userId}`));
+          const batch = all.filter((b) => !changedThere.has(`${b.org}\0${b.userId}`));
           const col = <K extends keyof Binding>(k: K) => batch.map((b) => b[k]);
           const inserted = await c.query<{ slack_org: string; slack_user_id: string }>(
             `INSERT INTO bindings
@@ -612,7 +623,7 @@ function importsOn(pool: pg.Pool): Pick<PostgresStore, 'importBindings' | 'impor
           );
           result.copied += inserted.rowCount ?? 0;
           const fresh = new Set(inserted.rows.map((r) => `${r.slack_org}\0${r.slack_user_id}`));
-          const rest = batch.filter((b) => !fresh.has(`${b.org}\0${b.userId}`));
+          const rest = [...batch.filter((b) => !fresh.has(`${b.org}\0${b.userId}`)), ...heldBack];
           if (!rest.length) continue;
           // Read after the INSERT: a binding another transaction committed meanwhile is seen too.
           const existing = await c.query<BindingRow>(
@@ -623,7 +634,8 @@ function importsOn(pool: pg.Pool): Pick<PostgresStore, 'importBindings' | 'impor
           for (const b of rest) {
             const row = there.get(`${b.org}\0${b.userId}`);
             if (row && row.internal_user === b.internalUser) result.already++;
-            else result.differing.push(b);
+            else if (row) result.differing.push(b);
+            else result.superseded.push(b);
           }
         }
         return result;

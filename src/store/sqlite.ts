@@ -365,6 +365,7 @@ export function openSqliteStore(path: string, { mustExist = false } = {}): Sqlit
     statsByWorkspace: async (now) => s.countsByWorkspace.all({ now }),
     listAudit: async (filter = {}) => s.listAudit.all({ since: null, internalUser: null, slackUser: null, ...filter }).map(auditOf),
     claimRequest: async (key, expiresAt, now) => seenRequests.claim(key, expiresAt, now),
+    claimsRememberedSince: Date.now(),
     exportAudit: async () => s.exportAudit.all().map((r) => Object.assign(auditOf(r), { id: r.id })),
     backup: async (file) => {
       // Created owner-only before SQLite writes a byte into it, like the database itself.

@@ -136,5 +136,10 @@ export interface Store {
    * (bounded: src/store/seen-in-memory.ts); a store shared by replicas keeps them in the database.
    */
   claimRequest(key: string, expiresAt: number, now: number): Promise<boolean>;
+  /**
+   * Claims made before this time (ms) are not remembered: SQLite's live in this process's memory,
+   * so it is when the store was opened; PostgreSQL's are in the database (0).
+   */
+  readonly claimsRememberedSince: number;
   close(): Promise<void>;
 }

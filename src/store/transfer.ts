@@ -15,6 +15,16 @@ export interface ImportedBindings {
   already: number;
   /** There already, bound to someone else (the target's binding is kept: bindings are never replaced). */
   differing: Binding[];
+  /**
+   * Not there, and not copied: the target's audit trail has a row for that identity later than the
+   * source's last one (unlinked or revoked there after an earlier run), so copying would undo it.
+   */
+  superseded: Binding[];
+}
+
+/** A binding to import, with the time of the source's last audit row for its identity. */
+export interface BindingToImport extends Binding {
+  sourceLatest: number;
 }
 
 export interface ImportedAudit {
