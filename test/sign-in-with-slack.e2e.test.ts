@@ -245,6 +245,18 @@ describe('Sign in with Slack: every refusal is a clear page that binds nothing',
     }
   });
 
+  test('Enterprise Grid: the same org-wide user from another workspace of the enterprise binds; another enterprise does not', async () => {
+    const link = linkFrom(await slashCommand(server.url, { user: 'UGRID', team: 'T0A', enterprise: 'E0001', text: 'link' }));
+    slack.oidc.signedInAs = { userId: 'UGRID', teamId: 'T0A', enterpriseId: 'E0OTHER' };
+    assert.equal((await signIn(server, link, 'kai')).res.status, 403);
+    assert.equal(boundTo('UGRID'), undefined);
+    slack.oidc.signedInAs = { userId: 'UGRID', teamId: 'T0B', enterpriseId: 'E0001' };
+    const { authorize, res } = await signIn(server, link, 'kai');
+    assert.equal(authorize.searchParams.get('team'), 'T0A');
+    assert.equal(res.status, 200, res.body);
+    assert.equal(boundTo('UGRID'), 'kai');
+  });
+
   test('an expired link: the link-gone page', async () => {
     const link = await newLink(server, 'UEXPIRED');
     slack.oidc.signedInAs = { userId: 'UEXPIRED', teamId: 'T0001' };

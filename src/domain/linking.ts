@@ -85,9 +85,17 @@ export type UnlinkOutcome = { outcome: 'unlinked'; binding: Binding } | { outcom
 
 export type Linking = ReturnType<typeof createLinking>;
 
-/** The Slack user who signed in is the link's: same user, same team, and the same enterprise where there is one. */
-const sameSlackUser = (who: SlackSignedIn, link: Link): boolean =>
-  who.userId === link.userId && who.teamId === link.teamId && (who.enterpriseId ?? null) === (link.enterpriseId ?? null);
+/**
+ * The Slack user who signed in is the link's. On Enterprise Grid user ids are org-wide, so the
+ * enterprise decides (they may have signed in to another workspace of it); elsewhere the team does.
+ * An enterprise claim, where Slack gives one, must always be the link's.
+ */
+const sameSlackUser = (who: SlackSignedIn, link: Link): boolean => {
+  if (who.userId !== link.userId) return false;
+  if (who.enterpriseId !== null && who.enterpriseId !== link.enterpriseId) return false;
+  if (link.enterpriseId) return who.enterpriseId === link.enterpriseId || who.teamId === link.teamId;
+  return who.teamId === link.teamId;
+};
 
 export function createLinking({ config, store, keys, slack, log, metrics, background, runAsUser, home }: LinkingDeps) {
   const ttlMs = config.nonceTtlSeconds * 1000;
