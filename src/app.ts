@@ -7,6 +7,7 @@ import { createDomain, type Domain, type DomainDeps } from './domain/service.ts'
 import { createPages } from './pages.ts';
 import { commandsRoute } from './routes/commands.ts';
 import { associateRoute } from './routes/associate.ts';
+import { associateSlackRoute } from './routes/associate-slack.ts';
 import { healthRoute } from './routes/health.ts';
 import { metricsRoute } from './routes/metrics.ts';
 import { eventsRoute } from './routes/events.ts';
@@ -54,6 +55,7 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): App {
       '/slack/interactions': interactionsRoute({ guard: slackGuard, buttons: domain.buttons }),
     }),
     '/associate': associateRoute({ config, keys, linking: domain.linking, guard: pageGuard, pages, log }),
+    ...(config.linkVerification === 'slack' && { '/associate/slack': associateSlackRoute({ config, linking: domain.linking, guard: pageGuard, pages }) }),
     '/links': linksRoute({ config, keys, store, linking: domain.linking, guard: pageGuard, pages, log }),
     '/admin/bindings': adminRoute({ token: config.adminApiToken, allow: config.adminAllow, store, revocation: domain.revocation, log }),
   };

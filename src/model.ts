@@ -2,8 +2,8 @@
 // them (a binding, made through a link), who changed what (an actor, an audit event) and why a
 // binding ended. Every layer speaks it; it depends on nothing.
 
-export type LinkVerification = 'email' | 'code' | 'confirm';
-export const LINK_VERIFICATIONS: readonly LinkVerification[] = ['email', 'code', 'confirm'];
+export type LinkVerification = 'email' | 'code' | 'confirm' | 'slack';
+export const LINK_VERIFICATIONS: readonly LinkVerification[] = ['email', 'code', 'confirm', 'slack'];
 
 export interface SlackIdentity {
   /** enterprise_id on Enterprise Grid (user ids are org-wide there), else team_id. */

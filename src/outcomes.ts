@@ -35,7 +35,7 @@ export const OUTCOMES = {
     'command_undeliverable',
     ...COMMON,
   ],
-  /** GET and POST /associate, counted in associate_requests_total{outcome}. */
+  /** GET and POST /associate, and GET /associate/slack (Sign in with Slack's return), counted in associate_requests_total{outcome}. */
   associate: [
     'confirm_shown',
     'link_gone',
@@ -48,6 +48,11 @@ export const OUTCOMES = {
     'slack_email_hidden',
     'slack_unavailable',
     'slack_misconfigured',
+    'slack_sign_in_required',
+    'slack_denied',
+    'slack_state_refused',
+    'slack_sign_in_failed',
+    'slack_user_mismatch',
     'identity_refused',
     'cross_site_refused',
     'csrf_refused',

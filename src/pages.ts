@@ -34,6 +34,7 @@ h1{font-size:1.4rem;margin-top:0}
 .who{background:#f4f4f4;border-radius:6px;padding:.75rem 1rem}
 button{font:inherit;padding:.6rem 1.2rem;border-radius:6px;border:1px solid #007a5a;background:#007a5a;color:#fff;cursor:pointer}
 button.secondary{background:#fff;color:#1d1c1d;border-color:#6b6b6b;margin-left:.5rem}
+a.button{display:inline-block;padding:.6rem 1.2rem;border-radius:6px;background:#4a154b;color:#fff;text-decoration:none;margin:0 .5rem .5rem 0}
 .note{color:#616061;font-size:.9rem}
 .brand{color:#4a4a4a;font-size:.85rem;font-weight:600;margin:0 0 .25rem}`;
 
@@ -89,6 +90,8 @@ export interface ConfirmView {
   action: string;
   /** The command typed before linking ("/acct report q3"), which runs only if asked for here. */
   pendingCommand: string | null;
+  /** LINK_VERIFICATION=slack: "Continue with Slack" (and "… and run") go to Slack instead of linking here. */
+  signInWithSlack?: { link: string; linkAndRun: string } | null;
 }
 
 export interface LinkRow {
@@ -134,11 +137,21 @@ ${
 <strong>${v.internalUser}</strong> only if you choose "Link and run". Run nothing you did not type yourself.</p>`
     : ''
 }
+${
+  v.signInWithSlack
+    ? html`<p><a class="button" href="${v.signInWithSlack.link}">Continue with Slack</a>
+${v.pendingCommand ? html`<a class="button" href="${v.signInWithSlack.linkAndRun}">Continue with Slack and run <code>${v.pendingCommand}</code></a>` : ''}</p>`
+    : ''
+}
 <form method="post" action="${v.action}">
 <input type="hidden" name="nonce" value="${v.nonce}">
 <input type="hidden" name="csrf" value="${v.csrf}">
-<button type="submit" name="decision" value="link">Link accounts</button>
-${v.pendingCommand ? html`<button type="submit" name="decision" value="link_and_run" class="secondary">Link and run <code>${v.pendingCommand}</code></button>` : ''}
+${
+  v.signInWithSlack
+    ? ''
+    : html`<button type="submit" name="decision" value="link">Link accounts</button>
+${v.pendingCommand ? html`<button type="submit" name="decision" value="link_and_run" class="secondary">Link and run <code>${v.pendingCommand}</code></button>` : ''}`
+}
 <button type="submit" name="decision" value="cancel" class="secondary">Cancel</button>
 </form>`,
   );
@@ -169,6 +182,15 @@ const emailMismatchPage = (): Reply =>
     html`<p>The Slack user who asked for this link does not have your email address, so nothing was linked.</p>
 <p>If someone sent you this link, they were trying to act as you: do not confirm links you did not ask for,
 and tell your security team. To link your own Slack user, run the slash command in Slack yourself.</p>`,
+  );
+
+const slackMismatchPage = (): Reply =>
+  page(
+    403,
+    'This link belongs to another Slack account',
+    html`<p>The Slack account that signed in is not the one that asked for this link, so nothing was linked.</p>
+<p>If you have several Slack accounts, go back and sign in to Slack as the one that ran the slash command. If someone
+sent you this link, they were trying to act as you: do not use it, and tell your security team.</p>`,
   );
 
 const noEmailPage = (header: string): Reply =>
@@ -246,5 +268,5 @@ ${
 <p class="note">Not you, or a workspace you do not know? Unlink it and tell your security team.</p>`,
   );
 
-return { confirmPage, linkedPage, codePage, emailMismatchPage, noEmailPage, slackUnavailablePage, misconfiguredPage, cancelledPage, goneLinkPage, alreadyBoundPage, errorPage, linksPage };
+return { confirmPage, linkedPage, codePage, emailMismatchPage, slackMismatchPage, noEmailPage, slackUnavailablePage, misconfiguredPage, cancelledPage, goneLinkPage, alreadyBoundPage, errorPage, linksPage };
 }

@@ -34,7 +34,17 @@ test('the bot scopes are exactly those of the Web API methods the code calls, pl
   for (const method of methods) assert.ok(SCOPES_BY_METHOD[method], `no scope known for ${method}: add it to this test and the manifest`);
   const needed = new Set(['commands', ...methods.flatMap((m) => SCOPES_BY_METHOD[m]!)]);
   assert.deepEqual([...manifest.oauth_config.scopes.bot].sort(), [...needed].sort());
-  assert.equal(manifest.oauth_config.scopes.user, undefined, 'no user scopes');
+  // One user scope: Sign in with Slack (LINK_VERIFICATION=slack) asks for openid and nothing else.
+  const openid = readFileSync(join(ROOT, 'src/slack/openid.ts'), 'utf8');
+  assert.match(openid, /scope: 'openid'/);
+  assert.deepEqual(manifest.oauth_config.scopes.user, ['openid']);
+});
+
+test("the manifest allows Sign in with Slack's return, /associate/slack, as the only redirect URL", () => {
+  const redirects: string[] = manifest.oauth_config.redirect_urls;
+  assert.equal(redirects.length, 1);
+  assert.equal(new URL(redirects[0]!).pathname, '/associate/slack');
+  assert.equal(new URL(redirects[0]!).origin, new URL(manifest.features.slash_commands[0].url).origin, 'on PUBLIC_BASE_URL, like the rest');
 });
 
 test('the manifest subscribes to the events that end bindings, at /slack/events, with the scopes they need', () => {
@@ -56,7 +66,11 @@ test('the manifest enables the Home tab and interactivity, and subscribes to app
 
 test('the Socket Mode manifest is the same app with socket_mode_enabled and no request URL at all', () => {
   assert.equal(socketManifest.settings.socket_mode_enabled, true);
-  const urls = JSON.stringify(socketManifest).match(/https?:\/\/[^"]+/g) ?? [];
+  // Slack never calls a redirect URL: it sends the user's browser there, which reaches us through
+  // the SSO proxy as /associate does. Every other URL would be Slack calling us.
+  const { redirect_urls: redirects, ...oauth } = socketManifest.oauth_config;
+  assert.deepEqual(redirects, manifest.oauth_config.redirect_urls);
+  const urls = JSON.stringify({ ...socketManifest, oauth_config: oauth }).match(/https?:\/\/[^"]+/g) ?? [];
   assert.deepEqual(urls, [], 'nothing of ours needs to be reachable by Slack');
   // Everything else equal: the same command, scopes, events and features.
   const withoutUrls = (m: any) => {

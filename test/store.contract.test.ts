@@ -264,6 +264,20 @@ function contract(backend: Backend): void {
       );
     });
 
+    it('refuseLink: an audit row naming who tried, and the link stays live for its owner', async ({ store }) => {
+      await create(store, user('U1'), 'a');
+      assert.deepEqual(await store.refuseLink(nonce('a'), T0 + 1, 'slack_user_mismatch', 'mallory', by), linkOf(user('U1'), T0));
+      assert.deepEqual(await store.getLiveLink(nonce('a'), T0 + 2), linkOf(user('U1'), T0), 'still live');
+      assert.equal(await store.refuseLink(nonce('zz'), T0 + 2, 'slack_user_mismatch', 'mallory', by), undefined, 'no such link: no row');
+      assert.equal(await store.refuseLink(nonce('a'), T0 + TTL, 'slack_user_mismatch', 'mallory', by), undefined, 'expired: no row');
+      const bound = await store.completeLink(nonce('a'), 'alice', 'slack', T0 + 3, by);
+      assert.equal(bound.outcome, 'bound');
+      assert.equal((await store.getBinding(user('U1')))?.verifiedBy, 'slack');
+      assert.deepEqual(await actions(store), ['link_created', 'verification_failed:slack_user_mismatch', 'linked:slack']);
+      const refused = (await store.listAudit()).find((a) => a.action === 'verification_failed')!;
+      assert.deepEqual([refused.time, refused.slackUser, refused.internalUser], [T0 + 1, 'U1', 'mallory']);
+    });
+
     it('deferLink then confirmCode: pending, wrong, bound, none; the typed command dropped unless kept', async ({ store }) => {
       const seen: SlackIdentity[] = [];
       await create(store, user('U1'), 'a', T0, 0, 'report');
@@ -631,6 +645,25 @@ describe('PostgreSQL only', { skip: postgresSkip }, () => {
       await assert.rejects(openPostgresStore(url), new RegExp(`schema version ${SCHEMA_VERSION + 1}, newer than this program's ${SCHEMA_VERSION}`));
     } finally {
       for (const s of stores) await s.close();
+    }
+  });
+
+  test('a version 1 database migrates to allow verified_by slack', async () => {
+    const url = await fresh();
+    const first = await openPostgresStore(url);
+    await first.pool.query(`ALTER TABLE bindings DROP CONSTRAINT bindings_verified_by_check;
+      ALTER TABLE bindings ADD CONSTRAINT bindings_verified_by_check CHECK (verified_by IN ('email', 'code', 'confirm'));
+      UPDATE schema_version SET version = 1`);
+    await first.close();
+    const store = await openPostgresStore(url);
+    try {
+      assert.deepEqual((await store.pool.query('SELECT version FROM schema_version')).rows, [{ version: SCHEMA_VERSION }]);
+      await store.pool.query(`INSERT INTO bindings (slack_org, slack_user_id, slack_team_id, slack_user_name, slack_team_domain, internal_user, created_at, verified_by)
+        VALUES ('T1', 'U1', 'T1', 'u', 'd', 'alice', 0, 'slack')`);
+      await assert.rejects(store.pool.query(`INSERT INTO bindings (slack_org, slack_user_id, slack_team_id, slack_user_name, slack_team_domain, internal_user, created_at, verified_by)
+        VALUES ('T1', 'U2', 'T1', 'u', 'd', 'alice', 0, 'other')`), /check constraint/);
+    } finally {
+      await store.close();
     }
   });
 

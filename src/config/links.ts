@@ -1,5 +1,5 @@
 // The links users open: where this service is reached (PUBLIC_BASE_URL), how a link is proven
-// (LINK_VERIFICATION), how long a link lives and how many a user may ask for.
+// (LINK_VERIFICATION, with Sign in with Slack's client for `slack`), how long a link lives and how many a user may ask for.
 import { LINK_VERIFICATIONS, type LinkVerification } from '../model.ts';
 import type { Reader } from './reader.ts';
 
@@ -13,6 +13,9 @@ export interface LinkSettings {
   nonceTtlSeconds: number;
   /** Association links one Slack user may create per minute; 0 turns the limit off. */
   linkRateLimitPerMinute: number;
+  /** Sign in with Slack (LINK_VERIFICATION=slack): the app's OAuth client; "" when not used. */
+  slackClientId: string;
+  slackClientSecret: string;
 }
 
 export function readLinks(r: Reader): LinkSettings {
@@ -36,6 +39,13 @@ export function readLinks(r: Reader): LinkSettings {
     r.problem(`LINK_VERIFICATION must be one of ${LINK_VERIFICATIONS.join(', ')} (got "${r.env.LINK_VERIFICATION}")`);
   }
 
+  // Sign in with Slack needs the app's OAuth client (Basic Information → App Credentials).
+  const signIn = linkVerification === 'slack';
+  const why = ' (LINK_VERIFICATION=slack signs users in with Slack: copy it from Basic Information → App Credentials)';
+  const slackClientId = r.secret('SLACK_CLIENT_ID', signIn, why).trim();
+  const slackClientSecret = r.secret('SLACK_CLIENT_SECRET', signIn, why);
+  if (slackClientId && !/^[0-9]+\.[0-9]+$/.test(slackClientId)) r.warn('SLACK_CLIENT_ID does not look like the digits.digits Slack issues (Basic Information → App Credentials → Client ID)');
+
   return {
     publicBaseUrl,
     publicOrigin,
@@ -43,5 +53,7 @@ export function readLinks(r: Reader): LinkSettings {
     linkVerification,
     nonceTtlSeconds: r.integer('NONCE_TTL_SECONDS', 600, 1, 86400),
     linkRateLimitPerMinute: r.integer('LINK_RATE_LIMIT_PER_MINUTE', 5, 0, 10_000),
+    slackClientId,
+    slackClientSecret,
   };
 }

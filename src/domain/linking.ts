@@ -3,7 +3,8 @@
 // and knows nothing of HTTP; the routes and the socket authenticate and parse, call, and render.
 // Bindings that end otherwise (someone left) are src/domain/revocation.ts's.
 import { hashNonce, newNonce } from './secrets.ts';
-import { CODE_TTL_MS, MAX_CODE_FAILURES, codeMac, codeMatches, newCode, sameEmail } from './link-proofs.ts';
+import { CODE_TTL_MS, MAX_CODE_FAILURES, codeMac, codeMatches, newCode, readSlackState, sameEmail, slackNonce, slackState } from './link-proofs.ts';
+import { createSlackSignIn, type SlackSignedIn } from '../slack/openid.ts';
 import { linkedDm } from '../slack/messages.ts';
 import { describe } from '../lib/log.ts';
 import type { Config } from '../config/index.ts';
@@ -18,7 +19,7 @@ import type { Actor, Binding, InternalIdentity, Link, LinkRequest, SlackIdentity
 import type { Store } from '../store/store.ts';
 
 export interface LinkingDeps {
-  config: Pick<Config, 'publicBaseUrl' | 'nonceTtlSeconds' | 'linkRateLimitPerMinute' | 'linkVerification'>;
+  config: Pick<Config, 'publicBaseUrl' | 'nonceTtlSeconds' | 'linkRateLimitPerMinute' | 'linkVerification' | 'slackApiUrl' | 'slackClientId' | 'slackClientSecret'>;
   store: Store;
   keys: ServerKeys;
   slack: SlackApi;
@@ -43,7 +44,32 @@ export type ConfirmOutcome =
   | { outcome: 'no_email' }
   | { outcome: 'slack_email_hidden'; link: Link }
   | { outcome: 'slack_unavailable'; link: Link }
-  | { outcome: 'slack_misconfigured'; link: Link };
+  | { outcome: 'slack_misconfigured'; link: Link }
+  | { outcome: 'slack_sign_in_required' };
+
+/** Sign in with Slack came back (GET /associate/slack). */
+export type SlackSignInOutcome =
+  | { outcome: 'bound'; binding: Binding }
+  | { outcome: 'link_gone' }
+  | { outcome: 'already_bound'; binding: Binding }
+  | { outcome: 'slack_denied' }
+  | { outcome: 'slack_state_refused' }
+  | { outcome: 'slack_sign_in_failed' }
+  | { outcome: 'slack_unavailable' }
+  | { outcome: 'slack_user_mismatch'; link: Link };
+
+/** What Slack sent the browser back with. */
+export interface SlackReturn {
+  code: string | null;
+  state: string | null;
+  error: string | null;
+}
+
+/** The two ways on from the confirmation page in slack mode: sign in, and sign in then run the pending command. */
+export interface SlackAuthorizeUrls {
+  link: string;
+  linkAndRun: string;
+}
 
 export type CancelOutcome = { outcome: 'cancelled'; link: Link } | { outcome: 'link_gone' };
 
@@ -59,8 +85,24 @@ export type UnlinkOutcome = { outcome: 'unlinked'; binding: Binding } | { outcom
 
 export type Linking = ReturnType<typeof createLinking>;
 
+/**
+ * The Slack user who signed in is the link's. On Enterprise Grid user ids are org-wide, so the
+ * enterprise decides (they may have signed in to another workspace of it); elsewhere the team does.
+ * An enterprise claim, where Slack gives one, must always be the link's.
+ */
+const sameSlackUser = (who: SlackSignedIn, link: Link): boolean => {
+  if (who.userId !== link.userId) return false;
+  if (who.enterpriseId !== null && who.enterpriseId !== link.enterpriseId) return false;
+  if (link.enterpriseId) return who.enterpriseId === link.enterpriseId || who.teamId === link.teamId;
+  return who.teamId === link.teamId;
+};
+
 export function createLinking({ config, store, keys, slack, log, metrics, background, runAsUser, home }: LinkingDeps) {
   const ttlMs = config.nonceTtlSeconds * 1000;
+  const signIn = config.slackClientId
+    ? createSlackSignIn({ slackApiUrl: config.slackApiUrl, clientId: config.slackClientId, clientSecret: config.slackClientSecret })
+    : null;
+  const slackRedirectUri = `${config.publicBaseUrl}/associate/slack`;
 
   /**
    * The DM and the pending command that follow every new binding, in the background. The command
@@ -124,7 +166,7 @@ export function createLinking({ config, store, keys, slack, log, metrics, backgr
     return bind(nonceHash, identity.user, 'email', runPending, by);
   };
 
-  const bind = async (nonceHash: Buffer, internalUser: string, verification: 'email' | 'confirm', runPending: boolean, by: Actor): Promise<ConfirmOutcome> => {
+  const bind = async (nonceHash: Buffer, internalUser: string, verification: 'email' | 'confirm' | 'slack', runPending: boolean, by: Actor): Promise<ConfirmOutcome> => {
     const result = await store.completeLink(nonceHash, internalUser, verification, Date.now(), by);
     if (result.outcome === 'gone') return { outcome: 'link_gone' };
     if (result.outcome === 'already_bound') return result;
@@ -178,7 +220,57 @@ export function createLinking({ config, store, keys, slack, log, metrics, backgr
           return deferToCode(nonceHash, identity, runPending, by);
         case 'confirm':
           return bind(nonceHash, identity.user, 'confirm', runPending, by);
+        case 'slack':
+          // The proof is the Slack sign-in (slackReturned), never the page's button alone.
+          return { outcome: 'slack_sign_in_required' };
       }
+    },
+
+    /** slack mode: where "Continue with Slack" sends the browser, for this link and this signed-in user. */
+    slackAuthorizeUrls(nonceHash: Buffer, link: Link, internalUser: string): SlackAuthorizeUrls | null {
+      if (!signIn) return null;
+      const url = (runPending: boolean) => {
+        const state = slackState(keys.slackState, { nonceHash, internalUser, runPending }, Date.now());
+        return signIn.authorizeUrl({ redirectUri: slackRedirectUri, state, nonce: slackNonce(keys.slackState, state), team: link.teamId });
+      };
+      return { link: url(false), linkAndRun: url(true) };
+    },
+
+    /**
+     * slack mode: Slack sent the browser back. The state must be ours, for this signed-in user and a
+     * live link; the Slack user who signed in must be the link's. Then bind as every mode does.
+     */
+    async slackReturned(back: SlackReturn, identity: InternalIdentity, by: Actor): Promise<SlackSignInOutcome> {
+      const fields = { request_id: by.requestId ?? undefined, internal_user: identity.user };
+      const state = readSlackState(keys.slackState, back.state, identity.user, Date.now());
+      if (!state || state === 'expired' || !signIn) {
+        log.warn('slack_sign_in_state_refused', { ...fields, reason: state === 'expired' ? 'expired' : 'not for this user or not ours' });
+        return { outcome: 'slack_state_refused' };
+      }
+      if (back.error) {
+        log.info('slack_sign_in_denied', { ...fields, error: back.error.slice(0, 64) });
+        return { outcome: 'slack_denied' };
+      }
+      const link = await store.getLiveLink(state.nonceHash, Date.now());
+      if (!link) return { outcome: 'link_gone' };
+      const existing = await store.getBinding(link);
+      if (existing) return { outcome: 'already_bound', binding: existing };
+      if (!back.code) return { outcome: 'slack_sign_in_failed' };
+      const who = await signIn.identify(back.code, slackRedirectUri, slackNonce(keys.slackState, back.state!));
+      if (!who.ok) {
+        log.warn('slack_sign_in_failed', { ...fields, slack_user: link.userId, reason: who.reason, detail: who.detail });
+        return { outcome: who.reason === 'unavailable' ? 'slack_unavailable' : 'slack_sign_in_failed' };
+      }
+      if (!sameSlackUser(who.value, link)) {
+        // Someone else's Slack account signed in: most likely a forwarded link. Nothing is bound;
+        // the link stays its owner's until it expires (their own sign-in still works).
+        await store.refuseLink(state.nonceHash, Date.now(), 'slack_user_mismatch', identity.user, by);
+        log.warn('security_link_slack_user_mismatch', { ...fields, slack_team: link.teamId, slack_user: link.userId, signed_in_slack_user: who.value.userId, signed_in_slack_team: who.value.teamId });
+        return { outcome: 'slack_user_mismatch', link };
+      }
+      const bound = await bind(state.nonceHash, identity.user, 'slack', state.runPending, by);
+      if (bound.outcome === 'bound' || bound.outcome === 'already_bound') return bound;
+      return { outcome: 'link_gone' };
     },
 
     async cancel(nonceHash: Buffer, by: Actor): Promise<CancelOutcome> {

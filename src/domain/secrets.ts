@@ -54,13 +54,15 @@ export interface ServerKeys {
   csrf: Buffer;
   /** HMACs of the six-digit codes of LINK_VERIFICATION=code. */
   code: Buffer;
+  /** The `state` and `nonce` of Sign in with Slack (LINK_VERIFICATION=slack). */
+  slackState: Buffer;
 }
 
 const derive = (secret: string, purpose: string): Buffer =>
   Buffer.from(hkdfSync('sha256', secret, 'slack-account-binding', `slack-account-binding ${purpose} v1`, 32));
 
 export function deriveKeys(signingSecret: string): ServerKeys {
-  return { csrf: derive(signingSecret, 'csrf'), code: derive(signingSecret, 'confirmation-code') };
+  return { csrf: derive(signingSecret, 'csrf'), code: derive(signingSecret, 'confirmation-code'), slackState: derive(signingSecret, 'sign-in-with-slack-state') };
 }
 
 /**

@@ -47,6 +47,8 @@ export function associateRoute({ config, keys, linking, guard, pages, log }: Ass
         return done(pages.misconfiguredPage(requestId), result.link);
       case 'email_mismatch':
         return done(pages.emailMismatchPage(), result.link);
+      case 'slack_sign_in_required':
+        return done(pages.errorPage(400, 'This link is verified by Sign in with Slack: open it again and use "Continue with Slack". Nothing was linked.'));
       case 'slack_email_hidden':
         return done(
           pages.errorPage(403, 'Your Slack profile shows no email address, so this link cannot be verified. Nothing was linked. Ask your Slack administrator.'),
@@ -75,6 +77,7 @@ export function associateRoute({ config, keys, linking, guard, pages, log }: Ass
         verification: describeVerification(config.linkVerification, link.command),
         action: `${config.basePath}/associate`,
         pendingCommand: link.pendingText ? `${link.command} ${link.pendingText}` : null,
+        signInWithSlack: config.linkVerification === 'slack' ? linking.slackAuthorizeUrls(nonceHash!, link, user) : null,
       });
       return handled(shown.outcome, page, about(user, link));
     },

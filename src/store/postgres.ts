@@ -15,10 +15,14 @@ import { LAST_USED_RESOLUTION_MS } from '../model.ts';
 import type { BindingToImport, ExportedAuditEvent, ImportedAudit, ImportedBindings } from './transfer.ts';
 
 /** The schema version schema.postgres.sql describes; see MIGRATIONS for older databases. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /** SQL that brings a database from version N to N+1, for steps the schema's idempotent CREATEs cannot take. */
-const MIGRATIONS: Record<number, string> = {};
+const MIGRATIONS: Record<number, string> = {
+  // LINK_VERIFICATION=slack: bindings verified by Sign in with Slack.
+  1: `ALTER TABLE bindings DROP CONSTRAINT IF EXISTS bindings_verified_by_check;
+      ALTER TABLE bindings ADD CONSTRAINT bindings_verified_by_check CHECK (verified_by IN ('email', 'code', 'confirm', 'slack'));`,
+};
 
 const SCHEMA_SQL = readFileSync(new URL('./schema.postgres.sql', import.meta.url), 'utf8');
 
@@ -357,6 +361,15 @@ function storeOn(pool: pg.Pool): Store {
         if (!row) return undefined;
         const link = linkOf(row);
         await audit(c, now, by, [{ action: ending.action, reason: ending.reason, who: link, internalUser: null }]);
+        return link;
+      }),
+
+    refuseLink: (nonceHash, now, reason, internalUser, by) =>
+      inTransaction(pool, async (c) => {
+        const { rows } = await c.query<LinkRow>('SELECT * FROM link_nonces WHERE nonce_hash = $1 AND expires_at > $2', [nonceHash, now]);
+        if (!rows[0]) return undefined;
+        const link = linkOf(rows[0]);
+        await audit(c, now, by, [{ action: 'verification_failed', reason, who: link, internalUser }]);
         return link;
       }),
 

@@ -20,7 +20,7 @@ CREATE TABLE IF NOT EXISTS bindings (
   slack_team_domain   text NOT NULL,
   internal_user       text NOT NULL,
   created_at          bigint NOT NULL,
-  verified_by         text CHECK (verified_by IN ('email', 'code', 'confirm')), -- NULL: bound before it was recorded
+  verified_by         text CHECK (verified_by IN ('email', 'code', 'confirm', 'slack')), -- NULL: bound before it was recorded
   last_used_at        bigint,           -- the last command, written at most once an hour
   PRIMARY KEY (slack_org, slack_user_id)
 );
@@ -122,4 +122,4 @@ CREATE TABLE IF NOT EXISTS request_claims (
 );
 CREATE INDEX IF NOT EXISTS request_claims_by_expiry ON request_claims (expires_at);
 
-INSERT INTO schema_version (version) VALUES (1) ON CONFLICT (one_row) DO UPDATE SET version = excluded.version;
+INSERT INTO schema_version (version) VALUES (2) ON CONFLICT (one_row) DO UPDATE SET version = excluded.version;

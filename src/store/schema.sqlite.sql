@@ -13,7 +13,7 @@ CREATE TABLE IF NOT EXISTS bindings (
   slack_team_domain   TEXT NOT NULL,
   internal_user       TEXT NOT NULL,
   created_at          INTEGER NOT NULL, -- ms since the epoch
-  verified_by         TEXT,             -- email, code or confirm (NULL: bound before it was recorded)
+  verified_by         TEXT,             -- email, code, confirm or slack (NULL: bound before it was recorded)
   last_used_at        INTEGER,          -- the last command, written at most once an hour
   PRIMARY KEY (slack_org, slack_user_id)
 ) WITHOUT ROWID;

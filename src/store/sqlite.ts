@@ -227,6 +227,14 @@ export function openSqliteStore(path: string, { mustExist = false } = {}): Sqlit
     return link;
   });
 
+  const refuseLink = db.transaction((nonceHash: Buffer, now: number, reason: string, internalUser: string, by: Actor): Link | undefined => {
+    const row = s.getLiveLink.get(nonceHash, now);
+    if (!row) return undefined;
+    const link = linkOf(row);
+    audit(now, 'verification_failed', reason, link, internalUser, by);
+    return link;
+  });
+
   const deferLink = db.transaction(
     (nonceHash: Buffer, internalUser: string, codeMacFor: (id: SlackIdentity) => Buffer, now: number, ttlMs: number, keep: boolean, by: Actor): DeferResult => {
       const row = consumeLink(nonceHash, now);
@@ -348,6 +356,7 @@ export function openSqliteStore(path: string, { mustExist = false } = {}): Sqlit
     },
     createLink: (link, by) => createLink({ link, by }),
     endLink: async (nonceHash, now, ending, by) => endLink.immediate(nonceHash, now, ending, by),
+    refuseLink: async (nonceHash, now, reason, internalUser, by) => refuseLink.immediate(nonceHash, now, reason, internalUser, by),
     completeLink: (nonceHash, internalUser, verification, now, by) => completeLink({ nonceHash, internalUser, verification, now, by }),
     deferLink: async (nonceHash, internalUser, codeMacFor, now, ttlMs, keep, by) => deferLink.immediate(nonceHash, internalUser, codeMacFor, now, ttlMs, keep, by),
     confirmCode: async (id, matches, now, maxFailures, by) => confirmCode.immediate(id, matches, now, maxFailures, by),

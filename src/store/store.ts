@@ -91,6 +91,12 @@ export interface Store {
   /** Ends a live link without a binding (cancelled, or failed verification); the link, if it was live. */
   endLink(nonceHash: Buffer, now: number, ending: LinkEnding, by: Actor): Promise<Link | undefined>;
   /**
+   * A verification of a live link failed but the link stays usable by its owner (Sign in with Slack
+   * as someone else): only the audit row `verification_failed` with `reason`, naming who tried.
+   * The link, if it was live.
+   */
+  refuseLink(nonceHash: Buffer, now: number, reason: string, internalUser: string, by: Actor): Promise<Link | undefined>;
+  /**
    * Consumes the link and binds its Slack identity to `internalUser`, unless it is bound already.
    * A binding voids the identity's other open links and pending confirmations.
    */

@@ -1,9 +1,11 @@
 // The tests' stand-in for Slack, on loopback: its Web API as Slack documents it (the methods we call,
 // each recorded), with a way to make any method answer otherwise, and its Socket Mode server (the
 // WebSocket that apps.connections.open points at: hello, envelopes and their acknowledgements,
-// refreshes, drops). The server under test reaches it through SLACK_API_URL and the real
+// refreshes, drops), and Sign in with Slack (OpenID Connect: authorize, openid.connect.token, the
+// key set). The server under test reaches it through SLACK_API_URL and the real
 // @slack/web-api client.
-import { createServer, type IncomingMessage } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createSign, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -26,11 +28,33 @@ export interface SlackStub {
   emails: Map<string, string>;
   /** Replace how a method answers (e.g. make it fail). */
   on(method: string, handler: MethodHandler): void;
+  /** Back to the stand-in's own answer for a method. */
+  restore(method: string): void;
   /** Resolves once `count` calls of `method` (that `where` accepts, if given) have arrived. */
   waitFor(method: string, count?: number, where?: (call: SlackCall) => boolean): Promise<SlackCall[]>;
   /** Socket Mode, as Slack runs it for an app whose app-level token is an xapp- one. */
   socket: SocketStandIn;
+  /** Sign in with Slack, as Slack runs it for the app whose client id and secret these are. */
+  oidc: OidcStandIn;
   close(): Promise<void>;
+}
+
+/** Who signs in at Slack's authorization endpoint, and how the test wants the id_token spoilt, if at all. */
+export interface OidcStandIn {
+  clientId: string;
+  clientSecret: string;
+  /** The Slack user the browser is signed in as: authorize redirects back at once, as them. */
+  signedInAs: { userId: string; teamId: string; enterpriseId?: string };
+  /** Authorize answers error=access_denied (the user clicked Cancel). */
+  deny: boolean;
+  /** Changes the id_token's claims before signing (a wrong aud, nonce, issuer…). */
+  tamper: ((claims: Record<string, unknown>) => void) | null;
+  /** Sign the id_token with a key that is not in the key set. */
+  foreignKey: boolean;
+  /** Every authorization request's query, in order. */
+  authorizations: URLSearchParams[];
+  /** The stand-in's origin: its id_tokens' issuer. */
+  issuer: string;
 }
 
 /** An acknowledgement the app sent: the envelope it names, and its payload if any. */
@@ -111,7 +135,11 @@ export async function startSlackStub(): Promise<SlackStub> {
   let port = 0;
   let tickets = 0;
 
+  const oidc = oidcStandIn();
+  answers.set('openid.connect.token', (args) => oidc.token(args));
+  const defaults = new Map(answers);
   const server = createServer((req, res) => {
+    if ((req.url ?? '').startsWith('/openid/connect/')) return oidc.serve(req, res);
     void argsOf(req).then((args) => {
       const call: SlackCall = { method: (req.url ?? '').replace(/^\/api\//, '').split('?')[0]!, token: req.headers.authorization?.replace(/^Bearer /, ''), args };
       calls.push(call);
@@ -123,13 +151,16 @@ export async function startSlackStub(): Promise<SlackStub> {
   await once(server, 'listening');
   port = (server.address() as AddressInfo).port;
   const socket = socketModeOn(server);
+  oidc.state.issuer = `http://127.0.0.1:${port}`;
 
   return {
     socket,
+    oidc: oidc.state,
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/`,
     calls,
     emails,
     on: (method, handler) => void answers.set(method, handler),
+    restore: (method) => void answers.set(method, defaults.get(method)!),
     async waitFor(method, count = 1, where = () => true) {
       const deadline = Date.now() + WAIT_MS;
       for (;;) {
@@ -233,6 +264,77 @@ function socketModeOn(server: ReturnType<typeof createServer>): SocketStandIn {
         await new Promise((r) => setTimeout(r, 20));
       }
       return connections;
+    },
+  };
+}
+
+/** Sign in with Slack's three endpoints: /openid/connect/authorize, openid.connect.token, /openid/connect/keys. */
+function oidcStandIn() {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const other = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+  const kid = 'stand-in-1';
+  const state: OidcStandIn = {
+    clientId: '1234567890.9876543210',
+    clientSecret: 'stand-in-client-secret',
+    signedInAs: { userId: 'U0000', teamId: 'T0001' },
+    deny: false,
+    tamper: null,
+    foreignKey: false,
+    authorizations: [],
+    issuer: '',
+  };
+  /** Codes handed out and not yet exchanged: what each was issued for. */
+  const codes = new Map<string, { redirectUri: string; nonce: string | null; who: OidcStandIn['signedInAs'] }>();
+
+  const sign = (claims: Record<string, unknown>, key: KeyObject): string => {
+    const part = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+    const signed = `${part({ alg: 'RS256', typ: 'JWT', kid })}.${part(claims)}`;
+    return `${signed}.${createSign('sha256').update(signed).sign(key).toString('base64url')}`;
+  };
+
+  return {
+    state,
+    serve(req: IncomingMessage, res: ServerResponse): void {
+      const url = new URL(req.url ?? '/', 'http://x');
+      if (url.pathname === '/openid/connect/keys') {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid, alg: 'RS256', use: 'sig' }] }));
+        return;
+      }
+      if (url.pathname !== '/openid/connect/authorize') return void res.writeHead(404).end();
+      state.authorizations.push(url.searchParams);
+      const back = new URL(url.searchParams.get('redirect_uri') ?? '');
+      back.searchParams.set('state', url.searchParams.get('state') ?? '');
+      if (url.searchParams.get('client_id') !== state.clientId) back.searchParams.set('error', 'invalid_client_id');
+      else if (state.deny) back.searchParams.set('error', 'access_denied');
+      else {
+        const code = `code-${randomBytes(12).toString('hex')}`;
+        codes.set(code, { redirectUri: back.origin + back.pathname, nonce: url.searchParams.get('nonce'), who: { ...state.signedInAs } });
+        back.searchParams.set('code', code);
+      }
+      res.writeHead(302, { location: back.href }).end();
+    },
+    token(args: Record<string, unknown>): { body: unknown } {
+      if (args.client_id !== state.clientId || args.client_secret !== state.clientSecret) return { body: { ok: false, error: 'invalid_client_id' } };
+      const issued = codes.get(String(args.code));
+      codes.delete(String(args.code));
+      if (!issued) return { body: { ok: false, error: 'invalid_code' } };
+      if (issued.redirectUri !== args.redirect_uri) return { body: { ok: false, error: 'bad_redirect_uri' } };
+      const now = Math.floor(Date.now() / 1000);
+      const claims: Record<string, unknown> = {
+        iss: state.issuer,
+        sub: issued.who.userId,
+        aud: state.clientId,
+        exp: now + 3600,
+        iat: now,
+        auth_time: now,
+        ...(issued.nonce === null ? {} : { nonce: issued.nonce }),
+        'https://slack.com/user_id': issued.who.userId,
+        'https://slack.com/team_id': issued.who.teamId,
+        ...(issued.who.enterpriseId ? { 'https://slack.com/enterprise_id': issued.who.enterpriseId } : {}),
+      };
+      state.tamper?.(claims);
+      const idToken = sign(claims, state.foreignKey ? other : privateKey);
+      return { body: { ok: true, access_token: `xoxp-oidc-${randomBytes(8).toString('hex')}`, token_type: 'Bearer', id_token: idToken } };
     },
   };
 }

@@ -1,0 +1,55 @@
+// GET /associate/slack: where Sign in with Slack sends the browser back (LINK_VERIFICATION=slack),
+// behind the same SSO proxy as /associate. It binds only through the domain's checks; every other
+// ending is a page that says what happened and changes nothing.
+import { handled, type Handled, type Route } from '../http.ts';
+import type { Pages } from '../pages.ts';
+import type { Linking, SlackSignInOutcome } from '../domain/linking.ts';
+import type { PageGuard } from './page-guard.ts';
+import type { Config } from '../config/index.ts';
+import type { AssociateOutcome } from '../outcomes.ts';
+import type { Actor } from '../model.ts';
+
+export interface AssociateSlackRouteDeps {
+  config: Pick<Config, 'basePath' | 'slashCommand'>;
+  linking: Linking;
+  guard: PageGuard;
+  pages: Pages;
+}
+
+export function associateSlackRoute({ config, linking, guard, pages }: AssociateSlackRouteDeps): Route<'associate'> {
+  const again = `Run ${config.slashCommand} link in Slack again if you still want to link your account.`;
+
+  const render = (internalUser: string, result: SlackSignInOutcome): Handled<AssociateOutcome> => {
+    const about = (slack?: { teamId: string; userId: string }) =>
+      slack ? { internal_user: internalUser, slack_team: slack.teamId, slack_user: slack.userId } : { internal_user: internalUser };
+    switch (result.outcome) {
+      case 'bound':
+        return handled(result.outcome, pages.linkedPage(result.binding.internalUser, result.binding.userName, `${config.basePath}/links`), about(result.binding));
+      case 'already_bound':
+        return handled(result.outcome, pages.alreadyBoundPage(result.binding.internalUser), about(result.binding));
+      case 'link_gone':
+        return handled(result.outcome, pages.goneLinkPage(), about());
+      case 'slack_user_mismatch':
+        return handled(result.outcome, pages.slackMismatchPage(), about(result.link));
+      case 'slack_denied':
+        return handled(result.outcome, pages.errorPage(403, `Slack sign-in was cancelled, so nothing was linked. Your link still works until it expires: open it again to sign in with Slack. ${again}`), about());
+      case 'slack_state_refused':
+        return handled(result.outcome, pages.errorPage(400, `This sign-in is not valid for the account you are signed in as, or it is too old. Nothing was linked. Open the link from Slack again.`), about());
+      case 'slack_sign_in_failed':
+        return handled(result.outcome, pages.errorPage(400, 'Slack did not confirm who signed in, so nothing was linked. Open the link from Slack again and continue with Slack.'), about());
+      case 'slack_unavailable':
+        return handled(result.outcome, pages.slackUnavailablePage(), about());
+    }
+  };
+
+  return {
+    operation: 'associate',
+    async GET(ctx) {
+      const identity = await guard.authenticate(ctx);
+      const by: Actor = { actor: `internal:${identity.user}`, requestId: ctx.requestId, clientAddress: ctx.req.socket.remoteAddress ?? null };
+      const back = { code: ctx.query.get('code'), state: ctx.query.get('state'), error: ctx.query.get('error') };
+      return render(identity.user, await linking.slackReturned(back, identity, by));
+    },
+    renderError: (err) => pages.errorPage(err.status, err.message),
+  };
+}
