@@ -192,7 +192,7 @@ async function handle({ routes, log, onOutcome, basePath }: ServerOptions, req: 
   }
   if (route) onOutcome(route.operation, result.outcome);
   const { reply } = result;
-  const body = reply.body ?? '';
+  const body = withRequestId(reply, ctx.requestId);
   res.writeHead(reply.status, {
     ...reply.headers,
     'content-length': Buffer.byteLength(body),
@@ -208,6 +208,18 @@ async function handle({ routes, log, onOutcome, basePath }: ServerOptions, req: 
     outcome: result.outcome,
     ...result.about,
   });
+}
+
+/**
+ * Every HTML page that refuses or fails shows the request id (README: "in every error page"), so a
+ * user can quote it and an operator find the log line; one place, whichever page a route chose.
+ */
+function withRequestId(reply: Reply, requestId: string): string {
+  const body = reply.body ?? '';
+  if (reply.status < 400 || !reply.headers?.['content-type']?.startsWith('text/html') || body.includes(requestId)) return body;
+  const at = body.lastIndexOf('</main>');
+  if (at < 0) return body;
+  return `${body.slice(0, at)}<p class="note">Request ${requestId}: quote it to your administrator if you ask for help.</p>\n${body.slice(at)}`;
 }
 
 /** A refusal becomes its status and text; anything else thrown is a bug or an outage: a 500 with the request id. */

@@ -283,3 +283,19 @@ test('bindings survive a restart on the same file', async () => {
     await second.stop();
   }
 });
+
+test('every error page shows its request id, as README promises: a gone link, no identity, a cross-site post, My Slack links refused', async () => {
+  const pages = [
+    await openLink(server.url, `${PUBLIC_ORIGIN}/associate?nonce=${'x'.repeat(43)}`, 'alice'),
+    await openLink(server.url, `${PUBLIC_ORIGIN}/associate?nonce=${'x'.repeat(43)}`, null),
+    await confirm(server.url, { nonce: 'x', csrf: 'y' }, 'alice', { headers: { origin: 'https://evil.example', 'sec-fetch-site': 'cross-site' } }),
+    await request(`${server.url}/links`),
+  ];
+  for (const page of pages) {
+    assert.ok(page.status >= 400, `${page.status}`);
+    assert.match(String(page.headers['content-type']), /text\/html/);
+    const id = String(page.headers['x-request-id']);
+    assert.match(id, /^[0-9a-f-]{36}$/);
+    assert.ok(page.body.includes(`Request ${id}`), page.body);
+  }
+});

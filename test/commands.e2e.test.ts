@@ -53,6 +53,7 @@ test('every signature failure is a 401 and changes nothing', async () => {
   assert.equal(linkCount(), before, 'no link was created by any refused request');
   const rejected = await server.waitForLog((l) => l.event === 'slack_signature_rejected', cases.length);
   assert.ok(rejected.some((l) => /5 minutes old/.test(String(l.reason))));
+  assert.ok(rejected.every((l) => String(l.check).startsWith('SLACK_SIGNING_SECRET')), 'each rejection names the setting to check');
 });
 
 test('ssl_check=1 answers 200 with an empty body', async () => {

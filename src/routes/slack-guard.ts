@@ -29,6 +29,8 @@ export interface SlackGuardDeps {
   metrics: Metrics;
 }
 
+const SIGNATURE_SETTING = "SLACK_SIGNING_SECRET: the Signing Secret of the app that sends these requests (Basic Information → App Credentials)";
+
 export type SlackGuard = ReturnType<typeof createSlackGuard>;
 
 export function createSlackGuard({ signingSecret, claimRequest, claimsRememberedSince, log, metrics }: SlackGuardDeps) {
@@ -42,7 +44,8 @@ export function createSlackGuard({ signingSecret, claimRequest, claimsRemembered
       const body = await readBody(ctx.req, limit);
       const verdict = verifySlackSignature(ctx.req, body, signingSecret);
       if (!verdict.ok) {
-        log.warn('slack_signature_rejected', { request_id: ctx.requestId, path: ctx.path, reason: verdict.reason });
+        // The setting to check is named: a wrong SLACK_SIGNING_SECRET shows only as every request refused.
+        log.warn('slack_signature_rejected', { request_id: ctx.requestId, path: ctx.path, reason: verdict.reason, check: SIGNATURE_SETTING });
         metrics.inc('slack_signature_failures_total');
         throw refusal('slack_signature_invalid');
       }
