@@ -1,7 +1,7 @@
 // Running it: where it listens, what users see it called, who may read metrics and call the
 // offboarding API, and how long the audit trail and idle bindings are kept.
 import { widerThan, type AddressList } from '../lib/address-list.ts';
-import { isWideRange } from './sso.ts';
+import { wideRanges } from './sso.ts';
 import type { Reader } from './reader.ts';
 
 export interface OperationSettings {
@@ -23,12 +23,13 @@ export interface OperationSettings {
 
 export function readOperations(r: Reader): OperationSettings {
   const metricsAllow = r.addresses('METRICS_ALLOW');
-  const wideMetrics = metricsAllow.text.split(',').filter(isWideRange);
+  const wideMetrics = wideRanges(metricsAllow);
   if (wideMetrics.length) r.warn(`METRICS_ALLOW holds ${wideMetrics.join(', ')}: /metrics is readable from almost anywhere (::/0 also matches every IPv4 address)`);
   const adminAllow = r.addresses('ADMIN_ALLOW');
-  const wideAdmin = adminAllow.text.split(',').filter(isWideRange);
+  const wideAdmin = wideRanges(adminAllow);
+  const broadAdmin = widerThan(adminAllow, 24, 64);
   if (wideAdmin.length) r.problem(`ADMIN_ALLOW holds ${wideAdmin.join(', ')}, which lets almost any address call the offboarding API: name the hosts that call it`);
-  else if (widerThan(adminAllow, 24, 64).length) r.warn(`ADMIN_ALLOW holds ${widerThan(adminAllow, 24, 64).join(', ')}, wider than a /24 (or /64): the offboarding API should be reachable from a few hosts only`);
+  else if (broadAdmin.length) r.warn(`ADMIN_ALLOW holds ${broadAdmin.join(', ')}, wider than a /24 (or /64): the offboarding API should be reachable from a few hosts only`);
   const adminApiToken = r.secret('ADMIN_API_TOKEN', false) || null;
   if (adminApiToken !== null && adminApiToken.length < 32) r.problem('ADMIN_API_TOKEN must be at least 32 characters (say, openssl rand -hex 32)');
   // 32 × "a" is long but guessable. Not 16: hex has only 16 digits, and 23% of `openssl rand -hex 32`

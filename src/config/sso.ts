@@ -1,6 +1,6 @@
 // Who may speak for an internal user: the SSO proxy's headers (from TRUSTED_PROXIES, with its
 // TRUSTED_PROXY_SECRET), or a signed assertion (TRUSTED_JWT_*), which is then the only source.
-import { prefixes, type AddressList } from '../lib/address-list.ts';
+import { widerThan, type AddressList } from '../lib/address-list.ts';
 import type { Reader } from './reader.ts';
 
 /** A signed identity assertion from a zero-trust proxy (Cloudflare Access, IAP, Pomerium…). */
@@ -26,13 +26,11 @@ export interface SsoSettings {
 }
 
 /**
- * IPv4 ranges wider than /8 and IPv6 ranges wider than /16 are "everyone" in practice, in any
- * notation: `::ffff:0:0/96` admits every IPv4 address as surely as `::/0` does.
+ * The entries of an allow-list that are "everyone" in practice: IPv4 ranges wider than /8 and IPv6
+ * ranges wider than /16, in any notation (`::ffff:0:0/96` admits every IPv4 address as surely as
+ * `::/0` does).
  */
-export const isWideRange = (entry: string): boolean => {
-  const p = prefixes(entry);
-  return (p.ipv4 ?? 32) < 8 || (p.ipv6 ?? 128) < 16;
-};
+export const wideRanges = (allowed: AddressList): string[] => widerThan(allowed, 8, 16);
 
 function readJwt(r: Reader): JwtConfig | null {
   if (!r.env.TRUSTED_JWT_HEADER) {
@@ -68,7 +66,7 @@ export function readSso(r: Reader): SsoSettings {
 
   // An address is weak proof that a request came through the SSO proxy: port forwarding (rootless
   // Docker, podman) makes every local process look like the gateway. Wide ranges are worse.
-  const wide = trustedProxies.text.split(',').filter(isWideRange);
+  const wide = wideRanges(trustedProxies);
   const beyondLoopback = trustedProxies.text.split(',').some((e) => e && !/^(127\.|::1$|::ffff:127\.)/.test(e));
   if (wide.length && !trustedJwt && !trustedProxySecret) {
     r.problem(

@@ -73,7 +73,7 @@ function ipv6Groups(address: string): number[] {
  * IPv4 address it maps, so it counts as that IPv4 prefix too. Undefined: the entry admits none of
  * that family.
  */
-export function prefixes(entry: string): { ipv4?: number; ipv6?: number } {
+function prefixes(entry: string): { ipv4?: number; ipv6?: number } {
   const [address = '', prefixText] = entry.split('/');
   const type = familyOf(address);
   if (!type) return {};
