@@ -30,10 +30,13 @@ export interface Handled {
 
 export type SlackEvents = ReturnType<typeof createSlackEvents>;
 
+/** For the log: the kind of event we act on, or Slack's type of one we do not. */
+const detailOf = (event: EventCallback): string => (event.kind === 'ignored' || event.kind === 'unusable' ? event.type : event.kind);
+
 export function createSlackEvents({ store, revocation, home, log }: SlackEventsDeps) {
   const act = async (event: EventCallback, requestId: string): Promise<Handled> => {
     const by = { actor: 'slack_event', requestId, clientAddress: null };
-    const detail = event.kind === 'ignored' || event.kind === 'unusable' ? event.type : event.kind;
+    const detail = detailOf(event);
     switch (event.kind) {
       case 'user_deactivated': {
         const { bindings, links } = await revocation.revoke({ identity: event.user }, 'slack_user_deactivated', by);
@@ -67,7 +70,7 @@ export function createSlackEvents({ store, revocation, home, log }: SlackEventsD
     /** Acts on the event once; rejects (having forgotten the delivery) when its work failed. */
     async handle(event: EventCallback, requestId: string): Promise<Handled> {
       // A retry (also after a restart) or a duplicate delivery does nothing twice.
-      if (!(await store.firstDelivery(event.eventId, Date.now()))) return { outcome: 'duplicate', detail: event.kind === 'ignored' || event.kind === 'unusable' ? event.type : event.kind };
+      if (!(await store.firstDelivery(event.eventId, Date.now()))) return { outcome: 'duplicate', detail: detailOf(event) };
       try {
         return await act(event, requestId);
       } catch (err) {

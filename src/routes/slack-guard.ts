@@ -61,13 +61,10 @@ export function createSlackGuard({ signingSecret, claimRequest, claimsRemembered
     async refuseReplay(ctx: Context): Promise<void> {
       const signature = ctx.req.headers['x-slack-signature'] as string;
       const timestamp = Number(ctx.req.headers['x-slack-request-timestamp']);
-      if (timestamp < signedSince) {
-        log.warn('slack_request_replayed', { request_id: ctx.requestId, path: ctx.path, reason: 'signed before the replay claims began (a restart on SQLite)' });
-        metrics.inc('slack_replays_refused_total');
-        throw refusal('slack_replayed');
-      }
-      if (await claimRequest(signature, (timestamp + MAX_CLOCK_SKEW_SECONDS) * 1000, Date.now())) return;
-      log.warn('slack_request_replayed', { request_id: ctx.requestId, path: ctx.path });
+      const before = timestamp < signedSince;
+      if (!before && (await claimRequest(signature, (timestamp + MAX_CLOCK_SKEW_SECONDS) * 1000, Date.now()))) return;
+      const reason = before ? 'signed before the replay claims began (a restart on SQLite)' : undefined;
+      log.warn('slack_request_replayed', { request_id: ctx.requestId, path: ctx.path, reason });
       metrics.inc('slack_replays_refused_total');
       throw refusal('slack_replayed');
     },

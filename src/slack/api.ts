@@ -33,6 +33,9 @@ export interface SlackApiOptions {
 
 const RESPONSE_URL_TIMEOUT_MS = 10_000;
 
+/** For every WebClient we make: its own console logger would print outside our JSON lines. */
+export const QUIET_LOGGER = { debug() {}, info() {}, warn() {}, error() {}, setLevel() {}, getLevel: () => 'error' as never, setName() {} };
+
 /** How long a Web API error asks us to wait when it is a 429, else null. */
 const webApiLimit = (err: unknown): number | null => {
   const e = err as { code?: unknown; retryAfter?: unknown } | null;
@@ -63,8 +66,7 @@ export function createSlackApi({ botToken, slackApiUrl, responseUrlAllow, onRate
           // 429s come back to us: rate-limit.ts waits as Slack says, per method, within 30 s.
           rejectRateLimitedCalls: true,
           timeout: 10_000,
-          // Its own console logger would print outside our JSON lines.
-          logger: { debug() {}, info() {}, warn() {}, error() {}, setLevel() {}, getLevel: () => 'error' as never, setName() {} },
+          logger: QUIET_LOGGER,
         }),
     ).catch((err: unknown) => {
       // Not remembered: the next call tries again (a failed load is not a reason to stop DMs for good).

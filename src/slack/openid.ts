@@ -7,6 +7,7 @@ import type { WebClient } from '@slack/web-api';
 import { createJwks, verifyJwt } from '../sso/jwt.ts';
 import { accept, refuse, type Checked } from '../lib/checked.ts';
 import { describe } from '../lib/log.ts';
+import { QUIET_LOGGER } from './api.ts';
 
 /** Who Slack says signed in. */
 export interface SlackSignedIn {
@@ -54,7 +55,7 @@ export function createSlackSignIn({ slackApiUrl, clientId, clientSecret, timeout
           // A code is single-use: a retry after a lost answer would be refused anyway.
           retryConfig: { retries: 0 },
           timeout: timeoutMs,
-          logger: { debug() {}, info() {}, warn() {}, error() {}, setLevel() {}, getLevel: () => 'error' as never, setName() {} },
+          logger: QUIET_LOGGER,
         }),
     ));
 
