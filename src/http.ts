@@ -119,14 +119,15 @@ export function parseForm(body: Buffer): Form {
 export function parseSlackForm(body: Buffer, refused: ReadonlySet<string>): Form {
   const text = body.toString('latin1');
   if (text.startsWith('{')) throw refusal('form_invalid', { detail: 'a JSON body where a form was expected' });
-  for (const pair of text.split('&')) {
+  const pairs = text.split('&');
+  for (const pair of pairs) {
     const eq = pair.indexOf('=');
     const key = eq === -1 ? pair : pair.slice(0, eq);
     if (eq === -1 || !/^[a-z_]{1,64}$/.test(key)) throw refusal('form_invalid', { detail: 'a field that is not key=value with a key of [a-z_]' });
     if (refused.has(key)) throw refusal('form_invalid', { detail: `a field ${key} that this path does not take` });
   }
   const form = parseForm(body);
-  if (form.size !== text.split('&').length) throw refusal('form_invalid', { detail: 'a field given twice' });
+  if (form.size !== pairs.length) throw refusal('form_invalid', { detail: 'a field given twice' });
   return form;
 }
 
