@@ -93,6 +93,11 @@ test('the effective settings hold no secret', () => {
   const text = JSON.stringify(effectiveSettings(config));
   for (const secret of ['sig-secret-value', 'xoxb-token-value', 'proxy-secret-value-123', 'a'.repeat(40), 'pw-value']) assert.ok(!text.includes(secret), secret);
   assert.match(text, /"proxy_header_required":true/);
+  assert.equal(
+    effectiveSettings(config).credentials,
+    'SLACK_SIGNING_SECRET=set SLACK_BOT_TOKEN=set SLACK_APP_TOKEN=unset TRUSTED_PROXY_SECRET=set INTERNAL_APP_TOKEN=unset ADMIN_API_TOKEN=set',
+    'every secret as set or unset, the signing secret, bot token and app token included',
+  );
 });
 
 test('the server: a rejected bot token stops it at startup with the fix; the settings and checks are logged', async () => {

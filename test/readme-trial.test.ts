@@ -63,6 +63,8 @@ test('README starts with the title and the two commands, and marks the trial ste
       '# slack-account-binding\n\n```sh\nnpm ci && npm run demo   # the whole product on this machine: real server, stand-ins for Slack, SSO and an internal app\nnpm ci && npm test       # type check, then every test\n```\n',
     ),
   );
+  const lines = README.split('\n').length - (README.endsWith('\n') ? 1 : 0);
+  assert.ok(lines <= 350, `README is at most 350 lines (it is ${lines}): move detail into docs/`);
   const markers = README.match(/<!-- trial-test(: background|: http)? -->/g) ?? [];
   assert.equal(markers.length, blocks.length, 'every marker is followed by a ```sh block inside the trial section');
   assert.ok(blocks.length >= 5, `the trial's steps are marked (found ${blocks.length})`);

@@ -10,6 +10,7 @@ import type { SqliteStore } from '../store/sqlite.ts';
 import type { Store } from '../store/store.ts';
 import { cliActor, cliDomain, databaseUrlOf, UsageError, whichDatabase } from './context.ts';
 import { migrate } from './migrate.ts';
+import { restore } from './restore.ts';
 import { auditJson, printAudit, printBindings, type Io } from './print.ts';
 
 /** The options every command may read (src/admin.ts declares them to parseArgs). */
@@ -150,6 +151,21 @@ export const COMMANDS: Record<string, Command> = {
       await ((await r.store()) as SqliteStore).backup(file);
       r.io.out(`backed up to ${file}`);
       return 0;
+    },
+  },
+  restore: {
+    usage: 'restore FILE',
+    help: 'SQLite, with the server stopped: FILE (a backup) becomes the database, after its integrity and schema version are checked; the file it replaces is kept in backups/',
+    async run(r) {
+      const [given, ...extra] = r.rest;
+      if (!given || extra.length) throw new UsageError('restore takes one FILE: the backup to put in place of the database');
+      const where = whichDatabase(r.o, r.env, r.io);
+      if ('url' in where) {
+        throw new UsageError(
+          `restore replaces the SQLite file; this database is PostgreSQL (${describeDatabase({ databaseUrl: where.url, databasePath: '' })}): restore it with PostgreSQL's own tools (pg_restore)`,
+        );
+      }
+      return restore(given, where.path, r.io);
     },
   },
   doctor: {
