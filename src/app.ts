@@ -18,9 +18,16 @@ import { createPageGuard } from './routes/page-guard.ts';
 import { createSlackGuard } from './routes/slack-guard.ts';
 import { socketHandler } from './routes/socket-mode.ts';
 import { createSocketMode, type SocketMode } from './slack/socket-mode.ts';
+import { createSlackSignIn, type SlackSignIn } from './slack/openid.ts';
 import { COUNTERS } from './outcomes.ts';
+import type { Config } from './config/index.ts';
 
-export type AppDeps = DomainDeps;
+/** What the server is built from: the domain's parts, but Sign in with Slack, which is made here from the config. */
+export type AppDeps = Omit<DomainDeps, 'signIn'>;
+
+/** Sign in with Slack for SLACK_CLIENT_ID and its secret, on the origin of SLACK_API_URL; null without a client id. */
+export const slackSignInFor = (config: Pick<Config, 'slackApiUrl' | 'slackClientId' | 'slackClientSecret'>): SlackSignIn | null =>
+  config.slackClientId ? createSlackSignIn({ slackApiUrl: config.slackApiUrl, clientId: config.slackClientId, clientSecret: config.slackClientSecret }) : null;
 
 export interface App {
   server: Server;
@@ -37,7 +44,7 @@ export interface AppOptions {
 
 export function createApp(deps: AppDeps, options: AppOptions = {}): App {
   const { config, store, keys, log, metrics } = deps;
-  const domain = createDomain(deps);
+  const domain = createDomain({ ...deps, signIn: slackSignInFor(config) });
   const pageGuard = createPageGuard(config, log);
   const pages = createPages({ appName: config.appName, slashCommand: config.slashCommand });
   const socket = config.appToken
@@ -55,7 +62,8 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): App {
       '/slack/interactions': interactionsRoute({ guard: slackGuard, buttons: domain.buttons }),
     }),
     '/associate': associateRoute({ config, keys, linking: domain.linking, guard: pageGuard, pages, log }),
-    ...(config.linkVerification === 'slack' && { '/associate/slack': associateSlackRoute({ config, linking: domain.linking, guard: pageGuard, pages }) }),
+    // Sign in with Slack's return: the slack link proof, and linking started from "My Slack links".
+    ...(config.slackClientId && { '/associate/slack': associateSlackRoute({ config, keys, linking: domain.linking, guard: pageGuard, pages }) }),
     '/links': linksRoute({ config, keys, store, linking: domain.linking, guard: pageGuard, pages, log }),
     '/admin/bindings': adminRoute({ token: config.adminApiToken, allow: config.adminAllow, store, revocation: domain.revocation, log }),
   };

@@ -6,18 +6,34 @@ import type { Config } from './config/index.ts';
 import { describeDatabase, redactUrl } from './config/index.ts';
 import { describe } from './lib/log.ts';
 import { TOKEN_REJECTED } from './slack/api.ts';
+import type { SlackWorkspace } from './model.ts';
 
 export interface Finding {
   level: 'ok' | 'warn' | 'fail';
   check: string;
   message: string;
+  /** The slack check, when Slack answered: the workspace the bot token belongs to. */
+  workspace?: SlackWorkspace;
+}
+
+/** The workspace auth.test names: the team, the enterprise on Grid, and the subdomain of its URL. */
+function workspaceOf(body: { team_id?: unknown; enterprise_id?: unknown; url?: unknown }): SlackWorkspace | undefined {
+  if (typeof body.team_id !== 'string' || !body.team_id) return undefined;
+  const enterpriseId = typeof body.enterprise_id === 'string' && body.enterprise_id ? body.enterprise_id : null;
+  let domain = body.team_id;
+  try {
+    domain = new URL(String(body.url)).hostname.split('.')[0] || domain;
+  } catch {
+    // no URL: the team id names it
+  }
+  return { teamId: body.team_id, enterpriseId, domain };
 }
 
 const AUTH_TIMEOUT_MS = 3000;
 
 /** Slack says whose token this is: the workspace and the bot, or why not. */
 export async function checkSlackToken(config: Pick<Config, 'slackApiUrl' | 'botToken'>): Promise<Finding> {
-  let body: { ok?: boolean; error?: string; team?: string; user?: string; url?: string };
+  let body: { ok?: boolean; error?: string; team?: string; user?: string; url?: string; team_id?: string; enterprise_id?: string };
   try {
     const res = await fetch(`${config.slackApiUrl}auth.test`, {
       method: 'POST',
@@ -28,7 +44,11 @@ export async function checkSlackToken(config: Pick<Config, 'slackApiUrl' | 'botT
   } catch (err) {
     return { level: 'warn', check: 'slack', message: `Slack could not be asked who SLACK_BOT_TOKEN belongs to (${describe(err)}); starting anyway, DMs and the email check will fail until it answers` };
   }
-  if (body.ok) return { level: 'ok', check: 'slack', message: `SLACK_BOT_TOKEN is the bot ${body.user ?? '?'} in workspace ${body.team ?? '?'}${body.url ? ` (${body.url})` : ''}` };
+  if (body.ok) {
+    const workspace = workspaceOf(body);
+    const message = `SLACK_BOT_TOKEN is the bot ${body.user ?? '?'} in workspace ${body.team ?? '?'}${body.url ? ` (${body.url})` : ''}`;
+    return workspace ? { level: 'ok', check: 'slack', message, workspace } : { level: 'ok', check: 'slack', message };
+  }
   if (body.error && TOKEN_REJECTED.has(body.error)) {
     return {
       level: 'fail',
@@ -127,6 +147,7 @@ export function effectiveSettings(config: Config): Record<string, unknown> {
       TRUSTED_PROXY_SECRET: config.trustedProxySecret,
       INTERNAL_APP_TOKEN: config.internalApp?.token,
       ADMIN_API_TOKEN: config.adminApiToken,
+      SLACK_CLIENT_SECRET: config.slackClientSecret,
     })
       .map(([name, value]) => `${name}=${value ? 'set' : 'unset'}`)
       .join(' '),

@@ -18,6 +18,7 @@ import { builtinApp } from './runners/builtin.ts';
 import { serverKeys } from './domain/secrets.ts';
 import { effectiveSettings, runChecks, slackTransport } from './doctor.ts';
 import type { Store } from './store/store.ts';
+import type { SlackWorkspace } from './model.ts';
 
 const PURGE_INTERVAL_MS = 60_000;
 /** In-flight requests and pending Slack deliveries get this long after SIGTERM. */
@@ -45,12 +46,13 @@ function configFrom(env: Env): Config {
  * (README: npm run admin -- doctor): a wrong bot token or an unwritable data folder stops here, with
  * the fix, instead of surfacing when the first user links.
  */
-async function selfCheck(config: Config, log: Logger): Promise<void> {
+async function selfCheck(config: Config, log: Logger): Promise<SlackWorkspace | null> {
   log.info('settings', effectiveSettings(config));
   const findings = await runChecks(config);
   for (const f of findings) log[f.level === 'ok' ? 'info' : f.level === 'warn' ? 'warn' : 'error']('startup_check', { check: f.check, message: f.message });
   const failed = findings.filter((f) => f.level === 'fail');
   if (failed.length) fatal(1, failed.map((f) => f.message).join('\nslack-account-binding: '));
+  return findings.find((f) => f.workspace)?.workspace ?? null;
 }
 
 async function storeFor(config: Config): Promise<Store> {
@@ -65,7 +67,7 @@ export async function main(env: Env): Promise<void> {
   const stdout = batchedStdout();
   const log = createLogger(stdout);
   const config = configFrom(env);
-  await selfCheck(config, log);
+  const workspace = await selfCheck(config, log);
   const store = await storeFor(config);
   const background = createBackground(log);
   const metrics = createMetrics();
@@ -79,6 +81,7 @@ export async function main(env: Env): Promise<void> {
     background,
     runner: config.internalApp ? createInternalApp(config.internalApp) : builtinApp,
     metrics,
+    workspace,
   });
 
   const purge = async () => {

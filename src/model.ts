@@ -30,6 +30,17 @@ export interface Binding extends SlackUser {
 /** last_used_at is written at most this often per binding, so that commands stay read-only. */
 export const LAST_USED_RESOLUTION_MS = 60 * 60_000;
 
+/**
+ * The workspace this app serves: the bot token's, as auth.test names it at the startup self-check.
+ * On an org-wide Enterprise Grid install, `enterpriseId` is the organisation every workspace of it shares.
+ */
+export interface SlackWorkspace {
+  teamId: string;
+  enterpriseId: string | null;
+  /** What people call it: the workspace's slack.com subdomain (acme.slack.com → acme). */
+  domain: string;
+}
+
 /** What the slash command that made a link said, kept to finish the user's work once linked. */
 export interface LinkRequest {
   command: string;

@@ -53,6 +53,8 @@ export const OUTCOMES = {
     'slack_state_refused',
     'slack_sign_in_failed',
     'slack_user_mismatch',
+    'slack_workspace_refused',
+    'link_rate_limited',
     'identity_refused',
     'cross_site_refused',
     'csrf_refused',

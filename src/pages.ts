@@ -92,6 +92,8 @@ export interface ConfirmView {
   pendingCommand: string | null;
   /** LINK_VERIFICATION=slack: "Continue with Slack" (and "… and run") go to Slack instead of linking here. */
   signInWithSlack?: { link: string; linkAndRun: string } | null;
+  /** Linking started on the web: Slack already said who signed in; the form carries that proof. */
+  slackProof?: string | null;
 }
 
 export interface LinkRow {
@@ -111,6 +113,8 @@ export interface LinksView {
   /** Where the forms post: /links under PUBLIC_BASE_URL's path. */
   action: string;
   notice: string | null;
+  /** "Link a Slack account": Sign in with Slack for this user (SLACK_CLIENT_ID), or null without it. */
+  linkSlackAccount: string | null;
 }
 
 export type Pages = ReturnType<typeof createPages>;
@@ -129,7 +133,11 @@ const confirmPage = (v: ConfirmView): Reply =>
     html`<p>Link Slack user <strong>${v.slackUserName}</strong> (${v.slackUserId}) in workspace
 <strong>${v.teamDomain}</strong> to your account <strong>${v.internalUser}</strong>?</p>
 <p class="who">Slack commands from <strong>${v.slackUserName}</strong> will then act as <strong>${v.internalUser}</strong>.</p>
-<p class="note">Only confirm if you ran the slash command yourself just now. If someone sent you this link, do not confirm.</p>
+${
+  v.slackProof
+    ? html`<p class="note">You signed in to Slack as this Slack user just now. Only confirm if it is your own Slack account.</p>`
+    : html`<p class="note">Only confirm if you ran the slash command yourself just now. If someone sent you this link, do not confirm.</p>`
+}
 <p class="note">${v.verification}</p>
 ${
   v.pendingCommand
@@ -146,6 +154,7 @@ ${v.pendingCommand ? html`<a class="button" href="${v.signInWithSlack.linkAndRun
 <form method="post" action="${v.action}">
 <input type="hidden" name="nonce" value="${v.nonce}">
 <input type="hidden" name="csrf" value="${v.csrf}">
+${v.slackProof ? html`<input type="hidden" name="proof" value="${v.slackProof}">` : ''}
 ${
   v.signInWithSlack
     ? ''
@@ -265,6 +274,7 @@ ${
       )
     : html`<p>No Slack user is linked to your account.</p>`
 }
+${v.linkSlackAccount ? html`<p><a class="button" href="${v.linkSlackAccount}">Link a Slack account</a></p>` : ''}
 <p class="note">Not you, or a workspace you do not know? Unlink it and tell your security team.</p>`,
   );
 

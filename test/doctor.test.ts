@@ -95,7 +95,7 @@ test('the effective settings hold no secret', () => {
   assert.match(text, /"proxy_header_required":true/);
   assert.equal(
     effectiveSettings(config).credentials,
-    'SLACK_SIGNING_SECRET=set SLACK_BOT_TOKEN=set SLACK_APP_TOKEN=unset TRUSTED_PROXY_SECRET=set INTERNAL_APP_TOKEN=unset ADMIN_API_TOKEN=set',
+    'SLACK_SIGNING_SECRET=set SLACK_BOT_TOKEN=set SLACK_APP_TOKEN=unset TRUSTED_PROXY_SECRET=set INTERNAL_APP_TOKEN=unset ADMIN_API_TOKEN=set SLACK_CLIENT_SECRET=unset',
     'every secret as set or unset, the signing secret, bot token and app token included',
   );
 });

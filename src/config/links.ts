@@ -39,11 +39,16 @@ export function readLinks(r: Reader): LinkSettings {
     r.problem(`LINK_VERIFICATION must be one of ${LINK_VERIFICATIONS.join(', ')} (got "${r.env.LINK_VERIFICATION}")`);
   }
 
-  // Sign in with Slack needs the app's OAuth client (Basic Information → App Credentials).
+  // Sign in with Slack needs the app's OAuth client (Basic Information → App Credentials): for
+  // LINK_VERIFICATION=slack, and for linking started from "My Slack links", which a client id turns on.
   const signIn = linkVerification === 'slack';
   const why = ' (LINK_VERIFICATION=slack signs users in with Slack: copy it from Basic Information → App Credentials)';
   const slackClientId = r.secret('SLACK_CLIENT_ID', signIn, why).trim();
-  const slackClientSecret = r.secret('SLACK_CLIENT_SECRET', signIn, why);
+  const slackClientSecret = r.secret(
+    'SLACK_CLIENT_SECRET',
+    signIn || slackClientId !== '',
+    signIn ? why : ' (SLACK_CLIENT_ID is set: Sign in with Slack exchanges its codes with the client secret, from Basic Information → App Credentials)',
+  );
   if (slackClientId && !/^[0-9]+\.[0-9]+$/.test(slackClientId)) r.warn('SLACK_CLIENT_ID does not look like the digits.digits Slack issues (Basic Information → App Credentials → Client ID)');
 
   return {

@@ -41,24 +41,31 @@ export function describeVerification(mode: LinkVerification, command: string): s
 /** slack mode: how long the browser may take between "Continue with Slack" and coming back. */
 export const SLACK_STATE_TTL_MS = 10 * 60_000;
 
-/** What a Sign in with Slack `state` vouches for: the link, who was signed in, and the pending command's fate. */
+/**
+ * What a Sign in with Slack `state` vouches for: the link (null when the linking started on the web,
+ * from "My Slack links", with no link yet), who was signed in, and the pending command's fate.
+ */
 export interface SlackState {
-  nonceHash: Buffer;
+  nonceHash: Buffer | null;
   internalUser: string;
   runPending: boolean;
 }
+
+/** The link part of a state that started on the web: not base64url of 32 bytes, so never a link's. */
+const WEB = 'web';
 
 const stateMac = (key: Buffer, link: string, internalUser: string, expires: string, run: string): Buffer =>
   createHmac('sha256', key).update(`slack-state\0${link}\0${internalUser}\0${expires}\0${run}`).digest();
 
 /**
- * The `state` sent to Slack and back: the link (the hash of its nonce, never the nonce), an expiry,
- * whether to run the pending command, and an HMAC over them and the signed-in internal user, so
- * that it is good for this link and this user only, for minutes. Single use comes from the link:
- * once it binds, the link is gone and so is every state made for it.
+ * The `state` sent to Slack and back: the link (the hash of its nonce, never the nonce; "web" for
+ * none), an expiry, whether to run the pending command, and an HMAC over them and the signed-in
+ * internal user, so that it is good for this link and this user only, for minutes. Single use comes
+ * from the link: once it binds, the link is gone and so is every state made for it. A web state
+ * makes nothing but a confirmation page, so a replay of one is harmless.
  */
 export function slackState(key: Buffer, s: SlackState, now: number): string {
-  const link = s.nonceHash.toString('base64url');
+  const link = s.nonceHash ? s.nonceHash.toString('base64url') : WEB;
   const expires = String(Math.floor((now + SLACK_STATE_TTL_MS) / 1000));
   const run = s.runPending ? '1' : '0';
   return `${link}.${expires}.${run}.${stateMac(key, link, s.internalUser, expires, run).toString('base64url')}`;
@@ -66,13 +73,29 @@ export function slackState(key: Buffer, s: SlackState, now: number): string {
 
 /** The state's link and pending-command choice, if it is ours, unexpired and made for `internalUser`. */
 export function readSlackState(key: Buffer, state: string | null, internalUser: string, now: number): SlackState | 'expired' | undefined {
-  const m = /^([A-Za-z0-9_-]{43})\.(\d{1,12})\.([01])\.([A-Za-z0-9_-]{43})$/.exec(state ?? '');
+  const m = /^([A-Za-z0-9_-]{43}|web)\.(\d{1,12})\.([01])\.([A-Za-z0-9_-]{43})$/.exec(state ?? '');
   if (!m) return undefined;
   const [, link, expires, run, mac] = m as unknown as [string, string, string, string, string];
   if (!timingSafeEqual(stateMac(key, link, internalUser, expires, run), Buffer.from(mac, 'base64url'))) return undefined;
   if (Number(expires) * 1000 <= now) return 'expired';
-  return { nonceHash: Buffer.from(link, 'base64url'), internalUser, runPending: run === '1' };
+  return { nonceHash: link === WEB ? null : Buffer.from(link, 'base64url'), internalUser, runPending: run === '1' };
 }
 
 /** The OIDC `nonce` for a state: Slack signs it into the id_token, tying the token to this browser's request. */
 export const slackNonce = (key: Buffer, state: string): string => createHmac('sha256', key).update(`slack-nonce\0${state}`).digest('base64url');
+
+/**
+ * Linking started on the web: the confirmation form's proof that Slack itself said who signed in,
+ * for this link and this internal user. Only the return from Sign in with Slack hands one out (the
+ * link was made there, for the Slack user Slack named), so the form binds as verified by Slack,
+ * whichever LINK_VERIFICATION the slash command's links use.
+ */
+export const slackProof = (key: Buffer, nonceHash: Buffer, internalUser: string): string =>
+  createHmac('sha256', key).update('slack-proof\0').update(nonceHash).update('\0').update(internalUser).digest('base64url');
+
+export function slackProofValid(key: Buffer, nonceHash: Buffer, internalUser: string, proof: string | null | undefined): boolean {
+  if (!proof) return false;
+  const expected = Buffer.from(slackProof(key, nonceHash, internalUser));
+  const given = Buffer.from(proof);
+  return expected.length === given.length && timingSafeEqual(expected, given);
+}

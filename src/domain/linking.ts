@@ -3,8 +3,8 @@
 // and knows nothing of HTTP; the routes and the socket authenticate and parse, call, and render.
 // Bindings that end otherwise (someone left) are src/domain/revocation.ts's.
 import { hashNonce, newNonce } from './secrets.ts';
-import { CODE_TTL_MS, MAX_CODE_FAILURES, codeMac, codeMatches, newCode, readSlackState, sameEmail, slackNonce, slackState } from './link-proofs.ts';
-import { createSlackSignIn, type SlackSignedIn } from '../slack/openid.ts';
+import { CODE_TTL_MS, MAX_CODE_FAILURES, codeMac, codeMatches, newCode, readSlackState, sameEmail, slackNonce, slackProof, slackProofValid, slackState } from './link-proofs.ts';
+import type { SlackSignIn, SlackSignedIn } from '../slack/openid.ts';
 import { linkedDm } from '../slack/messages.ts';
 import { describe } from '../lib/log.ts';
 import type { Config } from '../config/index.ts';
@@ -15,14 +15,18 @@ import type { Metrics } from '../lib/metrics.ts';
 import type { Background } from '../lib/background.ts';
 import type { RunAsUser } from './run-as-user.ts';
 import type { Home } from './home.ts';
-import type { Actor, Binding, InternalIdentity, Link, LinkRequest, SlackIdentity, SlackUser } from '../model.ts';
+import type { Actor, Binding, InternalIdentity, Link, LinkRequest, SlackIdentity, SlackUser, SlackWorkspace } from '../model.ts';
 import type { Store } from '../store/store.ts';
 
 export interface LinkingDeps {
-  config: Pick<Config, 'publicBaseUrl' | 'nonceTtlSeconds' | 'linkRateLimitPerMinute' | 'linkVerification' | 'slackApiUrl' | 'slackClientId' | 'slackClientSecret'>;
+  config: Pick<Config, 'publicBaseUrl' | 'nonceTtlSeconds' | 'linkRateLimitPerMinute' | 'linkVerification' | 'slashCommand'>;
   store: Store;
   keys: ServerKeys;
   slack: SlackApi;
+  /** Sign in with Slack (SLACK_CLIENT_ID), or null without it. */
+  signIn: SlackSignIn | null;
+  /** The workspace this app serves: linking started on the web accepts its Slack users only. */
+  workspace: SlackWorkspace | null;
   log: Logger;
   metrics: Metrics;
   background: Background;
@@ -56,7 +60,12 @@ export type SlackSignInOutcome =
   | { outcome: 'slack_state_refused' }
   | { outcome: 'slack_sign_in_failed' }
   | { outcome: 'slack_unavailable' }
-  | { outcome: 'slack_user_mismatch'; link: Link };
+  | { outcome: 'slack_user_mismatch'; link: Link }
+  /** Started on the web: Slack named the user, a link was made for them; the page asks to confirm, with the form's proof. */
+  | { outcome: 'confirm_shown'; link: Link; nonce: string; proof: string }
+  /** Started on the web: the Slack user signed in to a workspace this app does not serve. */
+  | { outcome: 'slack_workspace_refused' }
+  | { outcome: 'link_rate_limited' };
 
 /** What Slack sent the browser back with. */
 export interface SlackReturn {
@@ -97,11 +106,22 @@ const sameSlackUser = (who: SlackSignedIn, link: Link): boolean => {
   return who.teamId === link.teamId;
 };
 
-export function createLinking({ config, store, keys, slack, log, metrics, background, runAsUser, home }: LinkingDeps) {
+/**
+ * Linking started on the web: the Slack user who signed in, as this app's workspace knows them, or
+ * null when they signed in to another workspace. On Enterprise Grid any workspace of the
+ * organisation will do (user ids are org-wide, and the key is the enterprise); elsewhere the team.
+ */
+const servedIdentity = (who: SlackSignedIn, w: SlackWorkspace | null): { org: string; enterpriseId: string | null } | null => {
+  if (!w) return null;
+  if (w.enterpriseId) {
+    const enterpriseId = who.enterpriseId ?? (who.teamId === w.teamId ? w.enterpriseId : null);
+    return enterpriseId === w.enterpriseId ? { org: enterpriseId, enterpriseId } : null;
+  }
+  return who.teamId === w.teamId && who.enterpriseId === null ? { org: w.teamId, enterpriseId: null } : null;
+};
+
+export function createLinking({ config, store, keys, slack, signIn, workspace, log, metrics, background, runAsUser, home }: LinkingDeps) {
   const ttlMs = config.nonceTtlSeconds * 1000;
-  const signIn = config.slackClientId
-    ? createSlackSignIn({ slackApiUrl: config.slackApiUrl, clientId: config.slackClientId, clientSecret: config.slackClientSecret })
-    : null;
   const slackRedirectUri = `${config.publicBaseUrl}/associate/slack`;
 
   /**
@@ -186,6 +206,67 @@ export function createLinking({ config, store, keys, slack, log, metrics, backgr
     return { outcome: 'code_shown', link: result.link, code, minutes: CODE_TTL_MS / 60_000 };
   };
 
+  type Identified = { ok: true; value: SlackSignedIn } | { ok: false; outcome: { outcome: 'slack_sign_in_failed' | 'slack_unavailable' } };
+
+  /** Who Slack says signed in, from the code it sent back (checked against the state's nonce). */
+  const identify = async (back: SlackReturn, fields: Record<string, unknown>, expected: string | null): Promise<Identified> => {
+    if (!back.code || !signIn) return { ok: false, outcome: { outcome: 'slack_sign_in_failed' } };
+    const who = await signIn.identify(back.code, slackRedirectUri, slackNonce(keys.slackState, back.state!));
+    if (who.ok) return who;
+    log.warn('slack_sign_in_failed', { ...fields, slack_user: expected ?? undefined, reason: who.reason, detail: who.detail });
+    return { ok: false, outcome: { outcome: who.reason === 'unavailable' ? 'slack_unavailable' : 'slack_sign_in_failed' } };
+  };
+
+  /** A name to show for a Slack user the web flow only knows by id: Slack's, or the id when Slack will not say. */
+  const nameOf = async (userId: string, requestId: string | null): Promise<string> => {
+    try {
+      return (await slack.userName(userId)) ?? userId;
+    } catch (err) {
+      log.warn('slack_users_info_failed', { request_id: requestId ?? undefined, slack_user: userId, error: describe(err) });
+      return userId;
+    }
+  };
+
+  /**
+   * Linking started on the web: Slack named the user who signed in. If this app serves their
+   * workspace and they are not bound, a link is made for them (as a slash command would make it,
+   * audited with reason web) and the confirmation page asks; its form carries the proof that binds.
+   */
+  const startedOnWeb = async (back: SlackReturn, identity: InternalIdentity, by: Actor): Promise<SlackSignInOutcome> => {
+    const fields = { request_id: by.requestId ?? undefined, internal_user: identity.user, source: 'web' };
+    const who = await identify(back, fields, null);
+    if (!who.ok) return who.outcome;
+    const served = servedIdentity(who.value, workspace);
+    if (!served) {
+      log.warn('slack_sign_in_workspace_refused', {
+        ...fields,
+        signed_in_slack_user: who.value.userId,
+        signed_in_slack_team: who.value.teamId,
+        signed_in_slack_enterprise: who.value.enterpriseId ?? undefined,
+        served_team: workspace?.teamId ?? null,
+      });
+      return { outcome: 'slack_workspace_refused' };
+    }
+    const existing = await store.getBinding({ org: served.org, userId: who.value.userId });
+    if (existing) return { outcome: 'already_bound', binding: existing };
+    const user: SlackUser = {
+      ...served,
+      userId: who.value.userId,
+      teamId: who.value.teamId,
+      userName: await nameOf(who.value.userId, by.requestId),
+      teamDomain: workspace && who.value.teamId === workspace.teamId ? workspace.domain : who.value.teamId,
+    };
+    const request: LinkRequest = { command: config.slashCommand, pendingText: null, channelId: null, responseUrl: null };
+    const nonce = newNonce();
+    const nonceHash = hashNonce(nonce)!;
+    const now = Date.now();
+    const created = await store.createLink({ user, request, nonceHash, now, ttlMs, perMinute: config.linkRateLimitPerMinute, startedOnWebBy: identity.user }, by);
+    if (created.outcome === 'rate_limited') return { outcome: 'link_rate_limited' };
+    metrics.inc('links_created_total');
+    const link: Link = { ...user, ...request, createdAt: now, expiresAt: now + ttlMs };
+    return { outcome: 'confirm_shown', link, nonce, proof: slackProof(keys.slackState, nonceHash, identity.user) };
+  };
+
   return {
     /** A new single-use link for a Slack user who is not bound (replacing any open one). */
     async start(user: SlackUser, request: LinkRequest, by: Actor): Promise<StartOutcome> {
@@ -212,7 +293,13 @@ export function createLinking({ config, store, keys, slack, log, metrics, backgr
      * The signed-in user confirmed: bind once, after the check LINK_VERIFICATION asks for. The
      * command typed before linking runs only with `runPending` (the page's "Link and run").
      */
-    async confirm(nonceHash: Buffer, identity: InternalIdentity, runPending: boolean, by: Actor): Promise<ConfirmOutcome> {
+    async confirm(nonceHash: Buffer, identity: InternalIdentity, runPending: boolean, by: Actor, proof: string | null = null): Promise<ConfirmOutcome> {
+      // A link made on the web after Sign in with Slack: Slack already said who the Slack user is.
+      if (proof !== null) {
+        if (slackProofValid(keys.slackState, nonceHash, identity.user, proof)) return bind(nonceHash, identity.user, 'slack', false, by);
+        log.warn('slack_proof_refused', { request_id: by.requestId ?? undefined, internal_user: identity.user });
+        return { outcome: 'slack_sign_in_required' };
+      }
       switch (config.linkVerification) {
         case 'email':
           return confirmByEmail(nonceHash, identity, runPending, by);
@@ -237,6 +324,16 @@ export function createLinking({ config, store, keys, slack, log, metrics, backgr
     },
 
     /**
+     * "My Slack links" → "Link a Slack account": Sign in with Slack for this signed-in user, with no
+     * link yet (the Slack user is whoever signs in); null without SLACK_CLIENT_ID.
+     */
+    webAuthorizeUrl(internalUser: string): string | null {
+      if (!signIn) return null;
+      const state = slackState(keys.slackState, { nonceHash: null, internalUser, runPending: false }, Date.now());
+      return signIn.authorizeUrl({ redirectUri: slackRedirectUri, state, nonce: slackNonce(keys.slackState, state), team: workspace?.teamId ?? null });
+    },
+
+    /**
      * slack mode: Slack sent the browser back. The state must be ours, for this signed-in user and a
      * live link; the Slack user who signed in must be the link's. Then bind as every mode does.
      */
@@ -251,16 +348,13 @@ export function createLinking({ config, store, keys, slack, log, metrics, backgr
         log.info('slack_sign_in_denied', { ...fields, error: back.error.slice(0, 64) });
         return { outcome: 'slack_denied' };
       }
+      if (state.nonceHash === null) return startedOnWeb(back, identity, by);
       const link = await store.getLiveLink(state.nonceHash, Date.now());
       if (!link) return { outcome: 'link_gone' };
       const existing = await store.getBinding(link);
       if (existing) return { outcome: 'already_bound', binding: existing };
-      if (!back.code) return { outcome: 'slack_sign_in_failed' };
-      const who = await signIn.identify(back.code, slackRedirectUri, slackNonce(keys.slackState, back.state!));
-      if (!who.ok) {
-        log.warn('slack_sign_in_failed', { ...fields, slack_user: link.userId, reason: who.reason, detail: who.detail });
-        return { outcome: who.reason === 'unavailable' ? 'slack_unavailable' : 'slack_sign_in_failed' };
-      }
+      const who = await identify(back, fields, link.userId);
+      if (!who.ok) return who.outcome;
       if (!sameSlackUser(who.value, link)) {
         // Someone else's Slack account signed in: most likely a forwarded link. Nothing is bound;
         // the link stays its owner's until it expires (their own sign-in still works).
@@ -268,7 +362,7 @@ export function createLinking({ config, store, keys, slack, log, metrics, backgr
         log.warn('security_link_slack_user_mismatch', { ...fields, slack_team: link.teamId, slack_user: link.userId, signed_in_slack_user: who.value.userId, signed_in_slack_team: who.value.teamId });
         return { outcome: 'slack_user_mismatch', link };
       }
-      const bound = await bind(state.nonceHash, identity.user, 'slack', state.runPending, by);
+      const bound = await bind(state.nonceHash as Buffer, identity.user, 'slack', state.runPending, by);
       if (bound.outcome === 'bound' || bound.outcome === 'already_bound') return bound;
       return { outcome: 'link_gone' };
     },

@@ -16,6 +16,8 @@ import type { Logger } from '../lib/log.ts';
 import type { Metrics } from '../lib/metrics.ts';
 import type { Background } from '../lib/background.ts';
 import type { ServerKeys } from './secrets.ts';
+import type { SlackSignIn } from '../slack/openid.ts';
+import type { SlackWorkspace } from '../model.ts';
 
 /** What the service is built from. main.ts makes one of each; in-process tests make their own. */
 export interface DomainDeps {
@@ -23,6 +25,10 @@ export interface DomainDeps {
   store: Store;
   keys: ServerKeys;
   slack: SlackApi;
+  /** Sign in with Slack (SLACK_CLIENT_ID), or null without it. */
+  signIn: SlackSignIn | null;
+  /** The workspace this app serves (the startup self-check's auth.test); null when Slack did not say. */
+  workspace: SlackWorkspace | null;
   /** Runs a bound user's command: the internal application, or the built-in handler. */
   runner: CommandRunner;
   log: Logger;
@@ -33,11 +39,11 @@ export interface DomainDeps {
 export type Domain = ReturnType<typeof createDomain>;
 
 export function createDomain(deps: DomainDeps) {
-  const { config, store, keys, slack, runner, log, metrics, background } = deps;
+  const { config, store, keys, slack, signIn, workspace, runner, log, metrics, background } = deps;
   const home = createHome({ config, store, slack, background, log });
   const revocation = createRevocation({ config, store, slack, home, log, metrics, background });
   const runAsUser = createRunAsUser({ runner, revocation, store, slack, log, metrics, background });
-  const linking = createLinking({ config, store, keys, slack, log, metrics, background, runAsUser, home });
+  const linking = createLinking({ config, store, keys, slack, signIn, workspace, log, metrics, background, runAsUser, home });
   return {
     home,
     revocation,

@@ -1,7 +1,9 @@
-// GET /associate/slack: where Sign in with Slack sends the browser back (LINK_VERIFICATION=slack),
-// behind the same SSO proxy as /associate. It binds only through the domain's checks; every other
-// ending is a page that says what happened and changes nothing.
+// GET /associate/slack: where Sign in with Slack sends the browser back (LINK_VERIFICATION=slack,
+// and linking started from "My Slack links" with SLACK_CLIENT_ID), behind the same SSO proxy as
+// /associate. It binds only through the domain's checks; a link started on the web ends on the
+// confirmation page; every other ending is a page that says what happened and changes nothing.
 import { handled, type Handled, type Route } from '../http.ts';
+import { csrfToken, hashNonce, type ServerKeys } from '../domain/secrets.ts';
 import type { Pages } from '../pages.ts';
 import type { Linking, SlackSignInOutcome } from '../domain/linking.ts';
 import type { PageGuard } from './page-guard.ts';
@@ -11,12 +13,13 @@ import type { Actor } from '../model.ts';
 
 export interface AssociateSlackRouteDeps {
   config: Pick<Config, 'basePath' | 'slashCommand'>;
+  keys: ServerKeys;
   linking: Linking;
   guard: PageGuard;
   pages: Pages;
 }
 
-export function associateSlackRoute({ config, linking, guard, pages }: AssociateSlackRouteDeps): Route<'associate'> {
+export function associateSlackRoute({ config, keys, linking, guard, pages }: AssociateSlackRouteDeps): Route<'associate'> {
   const again = `Run ${config.slashCommand} link in Slack again if you still want to link your account.`;
 
   const render = (internalUser: string, result: SlackSignInOutcome): Handled<AssociateOutcome> => {
@@ -39,6 +42,30 @@ export function associateSlackRoute({ config, linking, guard, pages }: Associate
         return handled(result.outcome, pages.errorPage(400, 'Slack did not confirm who signed in, so nothing was linked. Open the link from Slack again and continue with Slack.'), about());
       case 'slack_unavailable':
         return handled(result.outcome, pages.slackUnavailablePage(), about());
+      case 'confirm_shown': {
+        const { link, nonce, proof } = result;
+        const page = pages.confirmPage({
+          slackUserName: link.userName,
+          slackUserId: link.userId,
+          teamDomain: link.teamDomain,
+          internalUser,
+          nonce,
+          csrf: csrfToken(keys.csrf, hashNonce(nonce)!, internalUser),
+          verification: 'Linking is verified by Sign in with Slack: Slack confirmed who signed in.',
+          action: `${config.basePath}/associate`,
+          pendingCommand: null,
+          slackProof: proof,
+        });
+        return handled(result.outcome, page, about(link));
+      }
+      case 'slack_workspace_refused':
+        return handled(
+          result.outcome,
+          pages.errorPage(403, `You signed in to a Slack workspace this service does not serve, so nothing was linked. Go back to My Slack links and sign in to Slack in your company's workspace.`),
+          about(),
+        );
+      case 'link_rate_limited':
+        return handled(result.outcome, pages.errorPage(429, 'Too many links were started for this Slack user just now. Nothing was linked: try again in a minute.'), about());
     }
   };
 

@@ -99,7 +99,8 @@ export function associateRoute({ config, keys, linking, guard, pages, log }: Ass
       }
       // The command typed before linking runs only when the confirming user asked for it by name.
       if (decision !== 'link' && decision !== 'link_and_run') throw refusal('unknown_decision', { about: about(identity.user) });
-      return render(identity.user, await linking.confirm(nonceHash, identity, decision === 'link_and_run', by), ctx.requestId);
+      // A link started on the web carries the proof that Slack named its user (the Sign in with Slack return handed it out).
+      return render(identity.user, await linking.confirm(nonceHash, identity, decision === 'link_and_run', by, form.get('proof')), ctx.requestId);
     },
 
     renderError: (err) => pages.errorPage(err.status, err.message),

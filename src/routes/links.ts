@@ -19,13 +19,13 @@ export interface LinksRouteDeps {
   config: Pick<Config, 'basePath'>;
   keys: ServerKeys;
   store: Pick<Store, 'listBindings'>;
-  linking: Pick<Linking, 'unlink'>;
+  linking: Pick<Linking, 'unlink' | 'webAuthorizeUrl'>;
   guard: PageGuard;
   pages: Pages;
   log: Logger;
 }
 
-const VERIFIED_BY: Record<string, string> = { email: 'email', code: 'a code typed in Slack', confirm: 'the confirmation page' };
+const VERIFIED_BY: Record<string, string> = { email: 'email', code: 'a code typed in Slack', confirm: 'the confirmation page', slack: 'Sign in with Slack' };
 const utc = (ms: number) => `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 
 export function linksRoute({ config, keys, store, linking, guard, pages, log }: LinksRouteDeps): Route<'links'> {
@@ -45,6 +45,7 @@ export function linksRoute({ config, keys, store, linking, guard, pages, log }: 
         csrf: userCsrfToken(keys.csrf, CSRF_PURPOSE, internalUser),
         action: `${config.basePath}/links`,
         notice,
+        linkSlackAccount: linking.webAuthorizeUrl(internalUser),
       },
       status,
     );

@@ -11,6 +11,8 @@ export interface SlackApi {
   respond(responseUrl: string, message: SlackMessage): Promise<void>;
   /** The user's email from their Slack profile (scope users:read.email), or null when hidden. */
   userEmail(userId: string): Promise<string | null>;
+  /** The user's Slack name, as slash commands give it in user_name (scope users:read), or null when Slack has none. */
+  userName(userId: string): Promise<string | null>;
   /** A direct message from the app to the user. */
   dm(userId: string, message: SlackMessage): Promise<void>;
   /** The user's App Home tab (views.publish; no scope beyond the Home tab being enabled). */
@@ -118,6 +120,13 @@ export function createSlackApi({ botToken, slackApiUrl, responseUrlAllow, onRate
       const res = await limits.call('users.info', () => client.users.info({ user: userId }), webApiLimit);
       const email = res.user?.profile?.email;
       return typeof email === 'string' && email ? email : null;
+    },
+
+    async userName(userId: string): Promise<string | null> {
+      const client = await webClient();
+      const res = await limits.call('users.info', () => client.users.info({ user: userId }), webApiLimit);
+      const name = res.user?.name;
+      return typeof name === 'string' && name ? name : null;
     },
 
     // A user id as the channel posts into the app's DM with that user (its App Home's Messages

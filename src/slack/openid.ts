@@ -32,8 +32,8 @@ export interface AuthorizeRequest {
   redirectUri: string;
   state: string;
   nonce: string;
-  /** The workspace to sign in to (a hint: the claims are checked all the same). */
-  team: string;
+  /** The workspace to sign in to (a hint: the claims are checked all the same); null for none. */
+  team: string | null;
 }
 
 /** An id_token is only accepted if it is this young: Slack's last an hour. */
@@ -45,7 +45,7 @@ export function createSlackSignIn({ slackApiUrl, clientId, clientSecret, timeout
   const origin = new URL(slackApiUrl).origin;
   // Slack's tokens name https://slack.com as issuer; a stand-in for Slack (SLACK_API_URL elsewhere) names its own origin.
   const issuer = origin;
-  const jwks = createJwks({ url: `${origin}/openid/connect/keys`, timeoutMs });
+  const jwks = createJwks({ url: `${origin}/openid/connect/keys`, timeoutMs, owner: "Slack's" });
   let loaded: Promise<WebClient> | undefined;
   const client = (): Promise<WebClient> =>
     (loaded ??= import('@slack/web-api').then(
@@ -62,7 +62,7 @@ export function createSlackSignIn({ slackApiUrl, clientId, clientSecret, timeout
   return {
     authorizeUrl({ redirectUri, state, nonce, team }: AuthorizeRequest): string {
       const url = new URL('/openid/connect/authorize', origin);
-      for (const [k, v] of Object.entries({ response_type: 'code', scope: 'openid', client_id: clientId, redirect_uri: redirectUri, state, nonce, team })) url.searchParams.set(k, v);
+      for (const [k, v] of Object.entries({ response_type: 'code', scope: 'openid', client_id: clientId, redirect_uri: redirectUri, state, nonce, team })) if (v !== null) url.searchParams.set(k, v);
       return url.href;
     },
 

@@ -84,6 +84,8 @@ export interface JwksOptions {
   /** Keys older than this are fetched again before use (a removed key stops working). */
   maxAgeMs?: number;
   timeoutMs?: number;
+  /** Whose key set this is, in its error messages: the SSO proxy's (TRUSTED_JWT_JWKS_URL) or Slack's. */
+  owner?: string;
 }
 
 interface CachedKey {
@@ -92,7 +94,7 @@ interface CachedKey {
   key: KeyObject;
 }
 
-export function createJwks({ url, minRefetchMs = 5_000, maxAgeMs = 60 * 60_000, timeoutMs = 5000 }: JwksOptions) {
+export function createJwks({ url, minRefetchMs = 5_000, maxAgeMs = 60 * 60_000, timeoutMs = 5000, owner = "the proxy's" }: JwksOptions) {
   let keys: CachedKey[] = [];
   let fetchedAt = 0;
   let lastAttempt = -Infinity;
@@ -106,15 +108,15 @@ export function createJwks({ url, minRefetchMs = 5_000, maxAgeMs = 60 * 60_000, 
       const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { accept: 'application/json' } });
       if (!res.ok) {
         await res.body?.cancel();
-        return `cannot fetch the proxy's keys: HTTP ${res.status}`;
+        return `cannot fetch ${owner} keys: HTTP ${res.status}`;
       }
       const text = await readLimitedText(res, MAX_JWKS_BYTES);
       body = text === undefined ? undefined : parseJsonObject(text);
     } catch (err) {
-      return `cannot fetch the proxy's keys: ${(err as Error).message}`;
+      return `cannot fetch ${owner} keys: ${(err as Error).message}`;
     }
     const list = body?.keys;
-    if (!Array.isArray(list)) return 'the proxy key set is not a JSON object with a "keys" array';
+    if (!Array.isArray(list)) return `${owner} key set is not a JSON object with a "keys" array`;
     const loaded: CachedKey[] = [];
     for (const jwk of list as Array<JsonWebKey & { kid?: string; use?: string }>) {
       if (jwk.use !== undefined && jwk.use !== 'sig') continue;
@@ -146,8 +148,8 @@ export function createJwks({ url, minRefetchMs = 5_000, maxAgeMs = 60 * 60_000, 
       const now = Date.now();
       if (now - fetchedAt > maxAgeMs) {
         // Never fetched, or too old to trust: fetch now; failing that, nothing is believed. After a
-        // failure, wait a second before asking the proxy again.
-        if (now - lastAttempt < 1000 && !inflight) return refuse('unavailable', 'the proxy key set could not be fetched just now');
+        // failure, wait a second before asking again.
+        if (now - lastAttempt < 1000 && !inflight) return refuse('unavailable', `${owner} key set could not be fetched just now`);
         const failed = await refresh();
         return failed ? refuse('unavailable', failed) : accept(matching(kid, kty));
       }

@@ -351,7 +351,7 @@ function storeOn(pool: pg.Pool): Store {
             now + ttlMs,
           ],
         );
-        await audit(c, now, by, [{ action: 'link_created', reason: null, who: user, internalUser: null }]);
+        await audit(c, now, by, [{ action: 'link_created', reason: link.startedOnWebBy ? 'web' : null, who: user, internalUser: link.startedOnWebBy ?? null }]);
         return { outcome: 'created' as const };
       }),
 

@@ -177,7 +177,7 @@ export function openSqliteStore(path: string, { mustExist = false } = {}): Sqlit
     if (perMinute > 0 && s.linksCreatedSince.get(user.org, user.userId, now - RATE_WINDOW_MS)! >= perMinute) return { outcome: 'rate_limited' };
     s.deleteLinkOfUser.run(user.org, user.userId);
     s.insertLink.run({ ...user, ...request, nonceHash, createdAt: now, expiresAt: now + ttlMs });
-    audit(now, 'link_created', null, user, null, by);
+    audit(now, 'link_created', link.startedOnWebBy ? 'web' : null, user, link.startedOnWebBy ?? null, by);
     return { outcome: 'created' };
   });
 

@@ -22,6 +22,11 @@ export interface NewLink {
   ttlMs: number;
   /** Links one Slack identity may create per minute; 0: no limit. */
   perMinute: number;
+  /**
+   * Linking started on the web ("My Slack links") by this signed-in internal user, after Sign in
+   * with Slack named the Slack user: audited as link_created with reason `web`. Absent: a slash command.
+   */
+  startedOnWebBy?: string;
 }
 
 export type CreateLinkResult = { outcome: 'created' } | { outcome: 'rate_limited' };

@@ -6,7 +6,7 @@
 import { once } from 'node:events';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { createApp, type AppDeps } from '../../src/app.ts';
+import { createApp, slackSignInFor, type AppDeps } from '../../src/app.ts';
 import type { SocketMode } from '../../src/slack/socket-mode.ts';
 import { createDomain, type Domain } from '../../src/domain/service.ts';
 import { loadConfig, type Config } from '../../src/config/index.ts';
@@ -78,6 +78,8 @@ async function build(env: Record<string, string>, o: PartsOptions): Promise<Omit
     log,
     metrics,
     background,
+    // What the stand-in's auth.test says, as the startup self-check would have read it.
+    workspace: { teamId: 'T0001', enterpriseId: null, domain: 'acme' },
   };
   let responses = 0;
   return {
@@ -102,7 +104,7 @@ async function build(env: Record<string, string>, o: PartsOptions): Promise<Omit
 /** The domain and everything it talks to, without a server. */
 export async function parts(env: Record<string, string> = {}, o: PartsOptions = {}): Promise<Parts> {
   const { deps, ...p } = await build(env, o);
-  return { ...p, domain: createDomain(deps) };
+  return { ...p, domain: createDomain({ ...deps, signIn: slackSignInFor(p.config) }) };
 }
 
 export interface InProcessApp extends Parts {

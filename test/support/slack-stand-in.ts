@@ -51,6 +51,8 @@ export interface OidcStandIn {
   tamper: ((claims: Record<string, unknown>) => void) | null;
   /** Sign the id_token with a key that is not in the key set. */
   foreignKey: boolean;
+  /** /openid/connect/keys answers HTTP 500. */
+  keysDown: boolean;
   /** Every authorization request's query, in order. */
   authorizations: URLSearchParams[];
   /** The stand-in's origin: its id_tokens' issuer. */
@@ -122,7 +124,7 @@ export async function startSlackStub(): Promise<SlackStub> {
   const calls: SlackCall[] = [];
   const answers = new Map<string, MethodHandler>([
     ['auth.test', () => ({ body: { ok: true, url: 'https://acme.slack.com/', team: 'Acme', user: 'account-binding', team_id: 'T0001', user_id: 'UBOT' } })],
-    ['users.info', (args) => ({ body: { ok: true, user: { id: args.user, profile: emails.has(String(args.user)) ? { email: emails.get(String(args.user)) } : {} } } })],
+    ['users.info', (args) => ({ body: { ok: true, user: { id: args.user, name: `slack-${String(args.user).toLowerCase()}`, profile: emails.has(String(args.user)) ? { email: emails.get(String(args.user)) } : {} } } })],
     ['chat.postMessage', (args) => ({ body: { ok: true, channel: args.channel, ts: `${Date.now() / 1000}` } })],
     ['views.publish', () => ({ body: { ok: true, view: { id: 'V0001', type: 'home' } } })],
     [
@@ -280,6 +282,7 @@ function oidcStandIn() {
     deny: false,
     tamper: null,
     foreignKey: false,
+    keysDown: false,
     authorizations: [],
     issuer: '',
   };
@@ -297,6 +300,7 @@ function oidcStandIn() {
     serve(req: IncomingMessage, res: ServerResponse): void {
       const url = new URL(req.url ?? '/', 'http://x');
       if (url.pathname === '/openid/connect/keys') {
+        if (state.keysDown) return void res.writeHead(500).end();
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid, alg: 'RS256', use: 'sig' }] }));
         return;
       }

@@ -1,0 +1,207 @@
+// Linking started from the web: "My Slack links" → "Link a Slack account" → Sign in with Slack (the
+// stand-in signs in as the Slack user the test chooses) → the confirmation page → bound, verified by
+// Slack, audited as started on the web. Against the real server: the happy path on SQLite and
+// PostgreSQL (asserted through the admin CLI), the refusals on SQLite. LINK_VERIFICATION stays at
+// its default (email): the Slack sign-in is the proof, whatever the slash command's links use.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { boundTo as boundToIn } from './support/db.ts';
+import { form, request, type TestResponse } from './support/http-client.ts';
+import { BACKENDS, ROOT, startServer, type RunningServer } from './support/server.ts';
+import { startSlackStub, type SlackStub } from './support/slack-stand-in.ts';
+import { linkFrom, slashCommand } from './support/slack.ts';
+import { PUBLIC_ORIGIN, formFields, localUrl } from './support/browser.ts';
+import { requiresPostgres } from './support/postgres.ts';
+
+const skips = { sqlite: false, postgres: await requiresPostgres() } as const;
+
+let slack: SlackStub;
+before(async () => {
+  slack = await startSlackStub();
+});
+after(() => slack?.close());
+
+const unescapeHtml = (s: string) => s.replace(/&#(\d+);/g, (_, n: string) => String.fromCharCode(Number(n)));
+const as = (user: string) => ({ 'x-forwarded-user': user, 'x-forwarded-email': `${user}@corp.example` });
+
+/** "My Slack links" as `user`, and its "Link a Slack account" URL (Slack's authorization endpoint). */
+async function linkSlackAccount(server: RunningServer, user: string): Promise<{ page: TestResponse; authorize: URL }> {
+  const page = await request(`${server.url}/links`, { headers: as(user) });
+  assert.equal(page.status, 200, page.body);
+  const m = /<a class="button" href="([^"]+)">Link a Slack account<\/a>/.exec(page.body);
+  assert.ok(m, `no "Link a Slack account" on:\n${page.body}`);
+  return { page, authorize: new URL(unescapeHtml(m[1]!)) };
+}
+
+/** From "My Slack links" through Slack (signed in as `slackUser` of `teamId`) back to us, as `returnAs`. */
+async function signInFromLinks(server: RunningServer, user: string, who: { userId: string; teamId?: string; enterpriseId?: string }, returnAs = user) {
+  const { authorize } = await linkSlackAccount(server, user);
+  slack.oidc.signedInAs = { teamId: 'T0001', ...who };
+  const redirect = await request(authorize.href);
+  assert.equal(redirect.status, 302);
+  const back = String(redirect.headers.location);
+  const res = await request(localUrl(server.url, back), { headers: as(returnAs) });
+  return { authorize, back, res };
+}
+
+/** The confirmation form's fields (with the proof), posted as `user`. */
+function post(server: RunningServer, fields: Record<string, string>, user: string): Promise<TestResponse> {
+  return request(`${server.url}/associate`, {
+    method: 'POST',
+    headers: { ...as(user), 'content-type': 'application/x-www-form-urlencoded', origin: PUBLIC_ORIGIN, 'sec-fetch-site': 'same-origin' },
+    body: form({ decision: 'link', ...fields }),
+  });
+}
+
+const proofOf = (page: string) => /name="proof" value="([^"]+)"/.exec(page)?.[1];
+const CLIENT = () => ({ SLACK_CLIENT_ID: slack.oidc.clientId, SLACK_CLIENT_SECRET: slack.oidc.clientSecret, LINK_RATE_LIMIT_PER_MINUTE: '0' });
+
+for (const backend of BACKENDS) {
+  describe(`linking started on the web, on ${backend}`, { skip: skips[backend] }, () => {
+    let server: RunningServer;
+    before(async () => {
+      server = await startServer({ backend, slackApiUrl: slack.url, env: CLIENT() });
+    });
+    after(async () => {
+      await server?.stop();
+      await server?.dropDatabase();
+    });
+    const cli = (...args: string[]) => {
+      const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/admin.ts', ...args], { cwd: ROOT, encoding: 'utf8', env: { PATH: process.env.PATH, ...server.databaseEnv } });
+      assert.equal(r.status, 0, r.stderr);
+      return r.stdout.trim() ? r.stdout.trim().split('\n').map((l) => JSON.parse(l)) : [];
+    };
+
+    test('Link a Slack account → Sign in with Slack → "Link Slack user … to your account alice?" → bound, verified by Slack, source web, DM', async () => {
+      const user = backend === 'sqlite' ? 'UWEBS1' : 'UWEBP1';
+      const { authorize, res } = await signInFromLinks(server, 'alice', { userId: user });
+      assert.equal(authorize.origin + authorize.pathname, `${slack.oidc.issuer}/openid/connect/authorize`);
+      assert.equal(authorize.searchParams.get('scope'), 'openid');
+      assert.equal(authorize.searchParams.get('redirect_uri'), 'https://slack-link.corp.example/associate/slack');
+      assert.equal(authorize.searchParams.get('team'), 'T0001', "the served workspace (auth.test's) as the hint");
+      assert.match(authorize.searchParams.get('state')!, /^web\.\d+\.0\.[\w-]{43}$/, 'bound to alice, no link nonce');
+
+      assert.equal(res.status, 200, res.body);
+      const text = res.body.replace(/<[^>]+>/g, '');
+      assert.match(text, new RegExp(`Link Slack user slack-${user.toLowerCase()} \\(${user}\\) in workspace\\s+acme to your account alice\\?`));
+      assert.match(text, /You signed in to Slack as this Slack user just now/);
+      assert.deepEqual(cli('list', '--json', '--slack-user', user), [], 'nothing bound before the confirmation');
+      const started = cli('audit', '--slack-user', user, '--format', 'jsonl').find((a) => a.action === 'link_created');
+      assert.equal(started.reason, 'web');
+      assert.equal(started.internal_user, 'alice');
+
+      const done = await post(server, { ...formFields(res.body), proof: proofOf(res.body)! }, 'alice');
+      assert.equal(done.status, 200, done.body);
+      assert.match(done.body, /now linked to <strong>alice<\/strong>/);
+      const [binding] = cli('list', '--json', '--slack-user', user);
+      assert.equal(binding.internal_user, 'alice');
+      assert.equal(binding.verified_by, 'slack');
+      assert.equal(binding.workspace, 'T0001');
+      const linked = cli('audit', '--slack-user', user, '--format', 'jsonl').find((a) => a.action === 'linked');
+      assert.equal(linked.reason, 'slack');
+      assert.equal(linked.actor, 'internal:alice');
+      const [dm] = await slack.waitFor('chat.postMessage', 1, (c) => c.args.channel === user);
+      assert.match(String(dm!.args.text), /linked to alice/);
+      const links = await request(`${server.url}/links`, { headers: as('alice') });
+      assert.match(links.body, new RegExp(`\\(${user}\\) in workspace <strong>acme</strong>[\\s\\S]*verified by Sign in with Slack`));
+      assert.match((await slashCommand(server.url, { user, text: 'whoami' })).json.text, /linked to alice/);
+    });
+  });
+}
+
+describe('linking started on the web: refusals bind nothing', () => {
+  let server: RunningServer;
+  before(async () => {
+    server = await startServer({ slackApiUrl: slack.url, env: CLIENT() });
+  });
+  after(() => server?.stop());
+  const boundTo = (user: string) => boundToIn(server.databasePath, user);
+
+  test('another workspace: a clear page, no link made, logged', async () => {
+    const { res } = await signInFromLinks(server, 'alice', { userId: 'UOTHERWS', teamId: 'T0OTHER' });
+    assert.equal(res.status, 403);
+    assert.match(res.body, /workspace this service does not serve/);
+    assert.equal(proofOf(res.body), undefined);
+    assert.equal(boundTo('UOTHERWS'), undefined);
+    const [line] = await server.waitForLog((l) => l.event === 'slack_sign_in_workspace_refused' && l.signed_in_slack_user === 'UOTHERWS');
+    assert.equal(line!.signed_in_slack_team, 'T0OTHER');
+    assert.equal(line!.internal_user, 'alice');
+    // The same Slack user id in the right workspace, but under another enterprise, is someone else too.
+    const grid = await signInFromLinks(server, 'alice', { userId: 'UOTHERWS', enterpriseId: 'E0OTHER' });
+    assert.equal(grid.res.status, 403);
+  });
+
+  test('a Slack user already bound: the "already linked" page, as for a slash-command link', async () => {
+    slack.emails.set('UTAKEN', 'bob@corp.example');
+    const link = linkFrom(await slashCommand(server.url, { user: 'UTAKEN', text: 'link' }));
+    const page = await request(localUrl(server.url, link), { headers: as('bob') });
+    assert.equal((await post(server, formFields(page.body), 'bob')).status, 200);
+    const { res } = await signInFromLinks(server, 'alice', { userId: 'UTAKEN' });
+    assert.equal(res.status, 409);
+    assert.match(res.body, /already linked to <strong>bob<\/strong>/);
+    assert.equal(boundTo('UTAKEN'), 'bob');
+  });
+
+  test("the proof is this user's and this link's: altered or in another user's hands, nothing binds", async () => {
+    const { res } = await signInFromLinks(server, 'alice', { userId: 'UPROOF' });
+    assert.equal(res.status, 200, res.body);
+    const fields = formFields(res.body);
+    const proof = proofOf(res.body)!;
+    const altered = await post(server, { ...fields, proof: `${proof.slice(0, -2)}AA` }, 'alice');
+    assert.equal(altered.status, 400);
+    await server.waitForLog((l) => l.event === 'slack_proof_refused' && l.internal_user === 'alice');
+    // mallory holding alice's whole form: the CSRF token is alice's.
+    assert.equal((await post(server, { ...fields, proof }, 'mallory')).status, 403);
+    assert.equal(boundTo('UPROOF'), undefined);
+    // The untouched form still binds.
+    assert.equal((await post(server, { ...fields, proof }, 'alice')).status, 200);
+    assert.equal(boundTo('UPROOF'), 'alice');
+  });
+
+  test("a web state returned in another user's session is refused", async () => {
+    const { res } = await signInFromLinks(server, 'alice', { userId: 'UWEBFOREIGN' }, 'mallory');
+    assert.equal(res.status, 400);
+    assert.match(res.body, /not valid for the account you are signed in as/);
+    assert.equal(boundTo('UWEBFOREIGN'), undefined);
+  });
+
+  test('cancel on the confirmation page: nothing bound, the link is spent', async () => {
+    const { res } = await signInFromLinks(server, 'alice', { userId: 'UWEBCANCEL' });
+    const fields = { ...formFields(res.body), proof: proofOf(res.body)! };
+    assert.equal((await post(server, { ...fields, decision: 'cancel' }, 'alice')).status, 200);
+    assert.equal((await post(server, fields, 'alice')).status, 410);
+    assert.equal(boundTo('UWEBCANCEL'), undefined);
+  });
+
+  test("Slack's keys unreachable: a clear page, and the log names Slack's keys (not the proxy's)", async () => {
+    const before = slack.oidc.keysDown;
+    slack.oidc.keysDown = true;
+    try {
+      const fresh = await startServer({ slackApiUrl: slack.url, env: CLIENT() });
+      try {
+        const { res } = await signInFromLinks(fresh, 'alice', { userId: 'UKEYS' });
+        assert.equal(res.status, 503, res.body);
+        const [line] = await fresh.waitForLog((l) => l.event === 'slack_sign_in_failed');
+        assert.match(String(line!.detail), /cannot fetch Slack's keys: HTTP 500/);
+        assert.doesNotMatch(String(line!.detail), /proxy/);
+      } finally {
+        await fresh.stop();
+      }
+    } finally {
+      slack.oidc.keysDown = before;
+    }
+  });
+});
+
+test('without SLACK_CLIENT_ID: no "Link a Slack account", and no /associate/slack', async () => {
+  const server = await startServer({ slackApiUrl: slack.url });
+  try {
+    const page = await request(`${server.url}/links`, { headers: as('alice') });
+    assert.equal(page.status, 200);
+    assert.doesNotMatch(page.body, /Link a Slack account/);
+    assert.equal((await request(`${server.url}/associate/slack?code=x&state=y`, { headers: as('alice') })).status, 404);
+  } finally {
+    await server.stop();
+  }
+});
