@@ -10,7 +10,7 @@ import { request, type TestResponse } from './support/http-client.ts';
 import { BACKENDS, ROOT, SIGNING_SECRET, BOT_TOKEN, runToExit, startServer, type RunningServer } from './support/server.ts';
 import { startSlackStub, type SlackStub } from './support/slack-stand-in.ts';
 import { linkFrom, slashCommand } from './support/slack.ts';
-import { confirm, formFields, localUrl, openLink } from './support/browser.ts';
+import { confirm, continueWithSlackUrl, formFields, localUrl, openLink } from './support/browser.ts';
 import { requiresPostgres } from './support/postgres.ts';
 
 const skips = { sqlite: false, postgres: await requiresPostgres() } as const;
@@ -20,15 +20,6 @@ before(async () => {
   slack = await startSlackStub();
 });
 after(() => slack?.close());
-
-const unescapeHtml = (s: string) => s.replace(/&#(\d+);/g, (_, n: string) => String.fromCharCode(Number(n)));
-
-/** The "Continue with Slack" URL (or "… and run") on a confirmation page. */
-function continueUrl(page: string, andRun = false): URL {
-  const m = new RegExp(`<a class="button" href="([^"]+)">Continue with Slack${andRun ? ' and run' : '</a>'}`).exec(page);
-  if (!m) throw new Error(`no "Continue with Slack" in page:\n${page}`);
-  return new URL(unescapeHtml(m[1]!));
-}
 
 interface SignedIn {
   page: TestResponse;
@@ -42,7 +33,7 @@ interface SignedIn {
 async function signIn(server: RunningServer, link: string, internalUser: string, o: { returnAs?: string; andRun?: boolean } = {}): Promise<SignedIn> {
   const page = await openLink(server.url, link, internalUser);
   assert.equal(page.status, 200, page.body);
-  const authorize = continueUrl(page.body, o.andRun);
+  const authorize = continueWithSlackUrl(page.body, o.andRun);
   const redirect = await request(authorize.href);
   assert.equal(redirect.status, 302);
   const back = String(redirect.headers.location);
@@ -184,7 +175,7 @@ describe('Sign in with Slack: every refusal is a clear page that binds nothing',
   test('a forged, missing or altered state', async () => {
     const link = await newLink(server, 'UFORGED');
     const page = await openLink(server.url, link, 'erin');
-    const state = continueUrl(page.body).searchParams.get('state')!;
+    const state = continueWithSlackUrl(page.body).searchParams.get('state')!;
     const flipped = state.replace(/\.0\./, '.1.');
     for (const query of ['code=x', `code=x&state=${'A'.repeat(43)}.9999999999.0.${'B'.repeat(43)}`, `code=x&state=${flipped}`, 'error=access_denied']) {
       const res = await request(`${server.url}/associate/slack?${query}`, { headers: { 'x-forwarded-user': 'erin' } });
@@ -261,7 +252,7 @@ describe('Sign in with Slack: every refusal is a clear page that binds nothing',
     const link = await newLink(server, 'UEXPIRED');
     slack.oidc.signedInAs = { userId: 'UEXPIRED', teamId: 'T0001' };
     const page = await openLink(server.url, link, 'hal');
-    const authorize = continueUrl(page.body);
+    const authorize = continueWithSlackUrl(page.body);
     const db = new Database(server.databasePath);
     db.prepare("UPDATE link_nonces SET expires_at = ? WHERE slack_user_id = 'UEXPIRED'").run(Date.now() - 1);
     db.close();

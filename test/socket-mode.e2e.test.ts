@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { commandBody } from './support/slack.ts';
-import { linkAs } from './support/browser.ts';
+import { continueWithSlackUrl, linkAs, localUrl, openLink } from './support/browser.ts';
 import { request } from './support/http-client.ts';
 import { runToExit, startServer, tempDir, CONFIRM_ONLY, type RunningServer } from './support/server.ts';
 import { startSlackStub, type SlackStub } from './support/slack-stand-in.ts';
@@ -23,11 +23,11 @@ after(() => Promise.all([slack.close(), app.close(), hooks.close()]));
 const payload = (o: Parameters<typeof commandBody>[0]) => Object.fromEntries(new URLSearchParams(commandBody(o)));
 
 /** The server on Socket Mode alone: SLACK_APP_TOKEN, no signing secret. */
-async function socketServer(): Promise<RunningServer> {
+async function socketServer(env: Record<string, string> = CONFIRM_ONLY): Promise<RunningServer> {
   const connections = slack.socket.connections.length;
   const server = await startServer({
     slackApiUrl: slack.url,
-    env: { ...CONFIRM_ONLY, SLACK_SIGNING_SECRET: '', SLACK_APP_TOKEN: APP_TOKEN, INTERNAL_APP_URL: app.url, INTERNAL_APP_TOKEN, SLACK_RESPONSE_URL_ALLOW: hooks.url },
+    env: { ...env, SLACK_SIGNING_SECRET: '', SLACK_APP_TOKEN: APP_TOKEN, INTERNAL_APP_URL: app.url, INTERNAL_APP_TOKEN, SLACK_RESPONSE_URL_ALLOW: hooks.url },
   });
   await slack.socket.waitForConnections(connections + 1);
   await server.waitForLog((l) => l.event === 'socket_connected');
@@ -51,6 +51,39 @@ test('the whole flow over the socket: link, confirm through the page, the comman
     const lines = server.logs().filter((l) => l.event === 'socket').map((l) => l.outcome);
     assert.deepEqual(lines, ['link_created', 'command_ok']);
     assert.doesNotMatch(server.output(), new RegExp(`${APP_TOKEN}|ticket-\\d+-secret`), 'neither the token nor the ticket is ever printed');
+  } finally {
+    await server.stop();
+  }
+});
+
+test('Sign in with Slack over Socket Mode: the command arrives on the socket, the browser signs in with Slack, bound; the pending command runs as the user', async () => {
+  const server = await socketServer({ LINK_VERIFICATION: 'slack', SLACK_CLIENT_ID: slack.oidc.clientId, SLACK_CLIENT_SECRET: slack.oidc.clientSecret });
+  try {
+    const responseUrl = `${hooks.url}commands/socket-siws`;
+    const prompt = await slack.socket.send('slash_commands', payload({ user: 'USOCKSIWS', text: 'status', extra: { response_url: responseUrl } }));
+    const link = /https:\/\/\S+\/associate\?nonce=[\w-]+/.exec(prompt!.payload.text)![0];
+    const page = await openLink(server.url, link, 'erin');
+    assert.equal(page.status, 200, page.body);
+    /** "Continue with Slack and run", through the stand-in's authorization endpoint and back, as erin. */
+    const signIn = async () => {
+      const redirect = await request(continueWithSlackUrl(page.body, true).href);
+      assert.equal(redirect.status, 302);
+      return request(localUrl(server.url, String(redirect.headers.location)), { headers: { 'x-forwarded-user': 'erin' } });
+    };
+    // Another Slack account signs in first: nothing bound, and the link stays its owner's.
+    slack.oidc.signedInAs = { userId: 'USOCKOTHER', teamId: 'T0001' };
+    assert.equal((await signIn()).status, 403);
+    slack.oidc.signedInAs = { userId: 'USOCKSIWS', teamId: 'T0001' };
+    const done = await signIn();
+    assert.equal(done.status, 200, done.body);
+    assert.match(done.body, /now linked to <strong>erin<\/strong>/);
+    const [posted] = await hooks.waitFor(1, (r) => r.url === '/commands/socket-siws');
+    assert.equal(posted!.body.text, 'ran status as erin', 'the command typed before linking, run as erin once Slack said who signed in');
+    const ran = await slack.socket.send('slash_commands', payload({ user: 'USOCKSIWS', text: 'whoami' }));
+    assert.match(ran!.payload.text, /linked to erin/);
+    await server.waitForLog((l) => l.event === 'socket' && l.outcome === 'whoami');
+    assert.deepEqual(server.logs().filter((l) => l.event === 'socket').map((l) => l.outcome), ['link_created', 'whoami']);
+    assert.ok(server.logs().some((l) => l.event === 'security_link_slack_user_mismatch' && l.slack_user === 'USOCKSIWS'));
   } finally {
     await server.stop();
   }

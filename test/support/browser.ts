@@ -49,3 +49,12 @@ export async function linkAs(serverUrl: string, link: string, user: string, deci
   if (page.status !== 200) throw new Error(`confirmation page: ${page.status}\n${page.body}`);
   return confirm(serverUrl, { ...formFields(page.body), decision }, user);
 }
+
+const unescapeHtml = (s: string) => s.replace(/&#(\d+);/g, (_, n: string) => String.fromCharCode(Number(n)));
+
+/** LINK_VERIFICATION=slack: the "Continue with Slack" URL (or "… and run") on a confirmation page: Slack's authorization endpoint. */
+export function continueWithSlackUrl(page: string, andRun = false): URL {
+  const m = new RegExp(`<a class="button" href="([^"]+)">Continue with Slack${andRun ? ' and run' : '</a>'}`).exec(page);
+  if (!m) throw new Error(`no "Continue with Slack" in page:\n${page}`);
+  return new URL(unescapeHtml(m[1]!));
+}
