@@ -16,7 +16,7 @@ import { createMetrics } from './lib/metrics.ts';
 import { createInternalApp } from './runners/internal-app.ts';
 import { builtinApp } from './runners/builtin.ts';
 import { serverKeys } from './domain/secrets.ts';
-import { effectiveSettings, runChecks, slackTransport } from './doctor.ts';
+import { checkSlackToken, effectiveSettings, runChecks, slackTransport } from './doctor.ts';
 import type { Store } from './store/store.ts';
 import type { SlackWorkspace } from './model.ts';
 
@@ -67,7 +67,9 @@ export async function main(env: Env): Promise<void> {
   const stdout = batchedStdout();
   const log = createLogger(stdout);
   const config = configFrom(env);
-  const workspace = await selfCheck(config, log);
+  let served = await selfCheck(config, log);
+  // Slack may not have answered at startup (a warning, not a stop): asked again when needed, then kept.
+  const workspace = async (): Promise<SlackWorkspace | null> => (served ??= (await checkSlackToken(config)).workspace ?? null);
   const store = await storeFor(config);
   const background = createBackground(log);
   const metrics = createMetrics();

@@ -41,6 +41,9 @@ test('PUBLIC_BASE_URL over http or on loopback is a warning', () => {
 test("auth.test: the workspace and bot named; a rejected token fails with the fix; Slack away is a warning", async () => {
   const ok = await checkSlackToken({ slackApiUrl: slack.url, botToken: 'xoxb-1' });
   assert.deepEqual([ok.level, ok.message], ['ok', 'SLACK_BOT_TOKEN is the bot account-binding in workspace Acme (https://acme.slack.com/)']);
+  assert.deepEqual(ok.workspace, { teamId: 'T0001', enterpriseId: null, domain: 'acme' }, 'the workspace web linking accepts');
+  slack.on('auth.test', () => ({ body: { ok: true, team: 'Grid', user: 'b', team_id: 'T0GA', enterprise_id: 'E0GRID', url: 'https://grid-a.enterprise.slack.com/' } }));
+  assert.deepEqual((await checkSlackToken({ slackApiUrl: slack.url, botToken: 'xoxb-1' })).workspace, { teamId: 'T0GA', enterpriseId: 'E0GRID', domain: 'grid-a' });
   slack.on('auth.test', () => ({ body: { ok: false, error: 'invalid_auth' } }));
   const bad = await checkSlackToken({ slackApiUrl: slack.url, botToken: 'xoxb-wrong' });
   assert.equal(bad.level, 'fail');

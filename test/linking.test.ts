@@ -237,3 +237,36 @@ test('BINDING_MAX_IDLE_DAYS: the purge revokes bindings unused that long (reason
   const homes = slack.calls.filter((c) => c.method === 'views.publish').slice(homesBefore);
   assert.deepEqual(homes.map((c) => c.args.user_id), ['UIDLE'], 'only the revoked user\'s Home tab is republished');
 });
+
+/** linking started on the web, in-process: "Link a Slack account" → the stand-in signs in as `who` → back to the domain. */
+async function webSignIn(p: Awaited<ReturnType<typeof setup>>, internalUser: string, who: { userId: string; teamId: string; enterpriseId?: string }) {
+  const authorize = await p.linking.webAuthorizeUrl(internalUser);
+  assert.ok(authorize);
+  p.slack.oidc.signedInAs = who;
+  const res = await fetch(authorize, { redirect: 'manual' });
+  const back = new URL(res.headers.get('location')!);
+  const identity = { user: internalUser, email: null };
+  const result = await p.linking.slackReturned({ code: back.searchParams.get('code'), state: back.searchParams.get('state'), error: null }, identity, by);
+  return { authorize: new URL(authorize), result, identity };
+}
+
+test('linking started on the web, Enterprise Grid (org-wide install): any workspace of the organisation, keyed by the enterprise; another enterprise refused', async () => {
+  const grid = { teamId: 'T0GA', enterpriseId: 'E0GRID', domain: 'grid-a' };
+  const p = await setup('email', 0, { workspace: grid, signIn: true });
+  const { authorize, result } = await webSignIn(p, 'alice', { userId: 'WGRID1', teamId: 'T0GB', enterpriseId: 'E0GRID' });
+  assert.equal(authorize.searchParams.get('team'), 'T0GA', "the install's workspace as the hint");
+  assert.equal(result.outcome, 'confirm_shown');
+  if (result.outcome !== 'confirm_shown') return;
+  assert.deepEqual([result.link.org, result.link.enterpriseId, result.link.teamId, result.link.teamDomain], ['E0GRID', 'E0GRID', 'T0GB', 'T0GB']);
+  const bound = await p.linking.confirm(hashNonce(result.nonce)!, { user: 'alice', email: null }, false, by, result.proof);
+  assert.equal(bound.outcome, 'bound');
+  assert.deepEqual(await p.store.getBinding({ org: 'E0GRID', userId: 'WGRID1' }).then((b) => [b?.internalUser, b?.verifiedBy]), ['alice', 'slack']);
+  // The install's own workspace without an enterprise claim: the same organisation.
+  const own = await webSignIn(p, 'bob', { userId: 'WGRID2', teamId: 'T0GA' });
+  assert.equal(own.result.outcome === 'confirm_shown' && own.result.link.org, 'E0GRID');
+  assert.equal(own.result.outcome === 'confirm_shown' && own.result.link.teamDomain, 'grid-a');
+  // Another enterprise, or a workspace outside any: refused, nothing made.
+  assert.equal((await webSignIn(p, 'carol', { userId: 'WGRID3', teamId: 'T0GB', enterpriseId: 'E0OTHER' })).result.outcome, 'slack_workspace_refused');
+  assert.equal((await webSignIn(p, 'carol', { userId: 'WGRID3', teamId: 'T0LONE' })).result.outcome, 'slack_workspace_refused');
+  assert.equal((await p.store.listAudit({ slackUser: 'WGRID3' })).length, 0);
+});

@@ -194,6 +194,27 @@ describe('linking started on the web: refusals bind nothing', () => {
   });
 });
 
+test("Slack's auth.test not answering at startup: the workspace is asked again when needed; until then a retry page, nothing made", async () => {
+  slack.on('auth.test', () => ({ status: 500, body: { ok: false, error: 'fatal_error' } }));
+  const server = await startServer({ slackApiUrl: slack.url, env: CLIENT() });
+  try {
+    await server.waitForLog((l) => l.event === 'startup_check' && l.check === 'slack' && l.level === 'warn');
+    const { authorize, res } = await signInFromLinks(server, 'alice', { userId: 'UNOWS' });
+    assert.equal(authorize.searchParams.get('team'), null, 'no hint while Slack has not said');
+    assert.equal(res.status, 503, res.body);
+    await server.waitForLog((l) => l.event === 'slack_workspace_unknown');
+    assert.equal(boundToIn(server.databasePath, 'UNOWS'), undefined);
+    slack.restore('auth.test');
+    const again = await signInFromLinks(server, 'alice', { userId: 'UNOWS' });
+    assert.equal(again.authorize.searchParams.get('team'), 'T0001');
+    assert.equal(again.res.status, 200, again.res.body);
+    assert.match(again.res.body, /in workspace\s+<strong>acme<\/strong>/);
+  } finally {
+    slack.restore('auth.test');
+    await server.stop();
+  }
+});
+
 test('without SLACK_CLIENT_ID: no "Link a Slack account", and no /associate/slack', async () => {
   const server = await startServer({ slackApiUrl: slack.url });
   try {

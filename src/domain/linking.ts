@@ -25,8 +25,8 @@ export interface LinkingDeps {
   slack: SlackApi;
   /** Sign in with Slack (SLACK_CLIENT_ID), or null without it. */
   signIn: SlackSignIn | null;
-  /** The workspace this app serves: linking started on the web accepts its Slack users only. */
-  workspace: SlackWorkspace | null;
+  /** The workspace this app serves (null while Slack has not said): linking started on the web accepts its Slack users only. */
+  workspace: () => Promise<SlackWorkspace | null>;
   log: Logger;
   metrics: Metrics;
   background: Background;
@@ -111,8 +111,7 @@ const sameSlackUser = (who: SlackSignedIn, link: Link): boolean => {
  * null when they signed in to another workspace. On Enterprise Grid any workspace of the
  * organisation will do (user ids are org-wide, and the key is the enterprise); elsewhere the team.
  */
-const servedIdentity = (who: SlackSignedIn, w: SlackWorkspace | null): { org: string; enterpriseId: string | null } | null => {
-  if (!w) return null;
+const servedIdentity = (who: SlackSignedIn, w: SlackWorkspace): { org: string; enterpriseId: string | null } | null => {
   if (w.enterpriseId) {
     const enterpriseId = who.enterpriseId ?? (who.teamId === w.teamId ? w.enterpriseId : null);
     return enterpriseId === w.enterpriseId ? { org: enterpriseId, enterpriseId } : null;
@@ -236,14 +235,21 @@ export function createLinking({ config, store, keys, slack, signIn, workspace, l
     const fields = { request_id: by.requestId ?? undefined, internal_user: identity.user, source: 'web' };
     const who = await identify(back, fields, null);
     if (!who.ok) return who.outcome;
-    const served = servedIdentity(who.value, workspace);
+    const w = await workspace();
+    if (!w) {
+      // auth.test failed at startup and again now: whose workspace this is cannot be told yet.
+      log.warn('slack_workspace_unknown', { ...fields, fix: "Slack's auth.test did not answer for SLACK_BOT_TOKEN: npm run admin -- doctor" });
+      return { outcome: 'slack_unavailable' };
+    }
+    const served = servedIdentity(who.value, w);
     if (!served) {
       log.warn('slack_sign_in_workspace_refused', {
         ...fields,
         signed_in_slack_user: who.value.userId,
         signed_in_slack_team: who.value.teamId,
         signed_in_slack_enterprise: who.value.enterpriseId ?? undefined,
-        served_team: workspace?.teamId ?? null,
+        served_team: w.teamId,
+        served_enterprise: w.enterpriseId ?? undefined,
       });
       return { outcome: 'slack_workspace_refused' };
     }
@@ -254,7 +260,7 @@ export function createLinking({ config, store, keys, slack, signIn, workspace, l
       userId: who.value.userId,
       teamId: who.value.teamId,
       userName: await nameOf(who.value.userId, by.requestId),
-      teamDomain: workspace && who.value.teamId === workspace.teamId ? workspace.domain : who.value.teamId,
+      teamDomain: who.value.teamId === w.teamId ? w.domain : who.value.teamId,
     };
     const request: LinkRequest = { command: config.slashCommand, pendingText: null, channelId: null, responseUrl: null };
     const nonce = newNonce();
@@ -327,10 +333,11 @@ export function createLinking({ config, store, keys, slack, signIn, workspace, l
      * "My Slack links" → "Link a Slack account": Sign in with Slack for this signed-in user, with no
      * link yet (the Slack user is whoever signs in); null without SLACK_CLIENT_ID.
      */
-    webAuthorizeUrl(internalUser: string): string | null {
+    async webAuthorizeUrl(internalUser: string): Promise<string | null> {
       if (!signIn) return null;
       const state = slackState(keys.slackState, { nonceHash: null, internalUser, runPending: false }, Date.now());
-      return signIn.authorizeUrl({ redirectUri: slackRedirectUri, state, nonce: slackNonce(keys.slackState, state), team: workspace?.teamId ?? null });
+      const team = (await workspace())?.teamId ?? null;
+      return signIn.authorizeUrl({ redirectUri: slackRedirectUri, state, nonce: slackNonce(keys.slackState, state), team });
     },
 
     /**

@@ -27,8 +27,8 @@ export interface DomainDeps {
   slack: SlackApi;
   /** Sign in with Slack (SLACK_CLIENT_ID), or null without it. */
   signIn: SlackSignIn | null;
-  /** The workspace this app serves (the startup self-check's auth.test); null when Slack did not say. */
-  workspace: SlackWorkspace | null;
+  /** The workspace this app serves: the startup self-check's auth.test, asked again while Slack has not said. */
+  workspace: () => Promise<SlackWorkspace | null>;
   /** Runs a bound user's command: the internal application, or the built-in handler. */
   runner: CommandRunner;
   log: Logger;

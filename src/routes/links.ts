@@ -29,7 +29,7 @@ const VERIFIED_BY: Record<string, string> = { email: 'email', code: 'a code type
 const utc = (ms: number) => `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 
 export function linksRoute({ config, keys, store, linking, guard, pages, log }: LinksRouteDeps): Route<'links'> {
-  const render = (internalUser: string, bindings: Binding[], notice: string | null, status = 200): Reply =>
+  const render = async (internalUser: string, bindings: Binding[], notice: string | null, status = 200): Promise<Reply> =>
     pages.linksPage(
       {
         internalUser,
@@ -45,7 +45,7 @@ export function linksRoute({ config, keys, store, linking, guard, pages, log }: 
         csrf: userCsrfToken(keys.csrf, CSRF_PURPOSE, internalUser),
         action: `${config.basePath}/links`,
         notice,
-        linkSlackAccount: linking.webAuthorizeUrl(internalUser),
+        linkSlackAccount: await linking.webAuthorizeUrl(internalUser),
       },
       status,
     );
@@ -54,7 +54,7 @@ export function linksRoute({ config, keys, store, linking, guard, pages, log }: 
     operation: 'links',
     async GET(ctx) {
       const { user } = await guard.authenticate(ctx);
-      return handled('listed', render(user, await store.listBindings({ internalUser: user }), null), { internal_user: user });
+      return handled('listed', await render(user, await store.listBindings({ internalUser: user }), null), { internal_user: user });
     },
 
     async POST(ctx) {
@@ -70,12 +70,12 @@ export function linksRoute({ config, keys, store, linking, guard, pages, log }: 
       const target = mine.find((b) => b.org === form.get('org') && b.userId === form.get('slack_user'));
       const notYours = 'That Slack user is not linked to your account (any more). Nothing was changed.';
       // Another person's binding, or one already gone: the same answer, so nothing is revealed.
-      if (!target) return handled('not_yours', render(user, mine, notYours, 404), { internal_user: user });
+      if (!target) return handled('not_yours', await render(user, mine, notYours, 404), { internal_user: user });
       const about = { internal_user: user, slack_team: target.teamId, slack_user: target.userId };
       // Removed only if still bound to this person: it may have changed hands since the list was read.
       const removed = await linking.unlink(target, { actor: `internal:${user}`, requestId: ctx.requestId, clientAddress: ctx.req.socket.remoteAddress ?? null }, user);
-      if (removed.outcome !== 'unlinked') return handled('not_yours', render(user, await store.listBindings({ internalUser: user }), notYours, 404), about);
-      const page = render(
+      if (removed.outcome !== 'unlinked') return handled('not_yours', await render(user, await store.listBindings({ internalUser: user }), notYours, 404), about);
+      const page = await render(
         user,
         mine.filter((b) => b !== target),
         `Unlinked ${target.userName} (${target.userId}) in ${target.teamDomain}: its commands no longer act as you.`,

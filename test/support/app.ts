@@ -15,6 +15,7 @@ import { createLogger } from '../../src/lib/log.ts';
 import { createBackground, type Background } from '../../src/lib/background.ts';
 import { createMetrics, type Metrics } from '../../src/lib/metrics.ts';
 import { serverKeys } from '../../src/domain/secrets.ts';
+import type { SlackWorkspace } from '../../src/model.ts';
 import { createSlackApi } from '../../src/slack/api.ts';
 import { reportRateLimits } from '../../src/slack/rate-limit.ts';
 import { createInternalApp } from '../../src/runners/internal-app.ts';
@@ -43,6 +44,10 @@ export interface Parts {
 export interface PartsOptions {
   /** Background tasks allowed in flight (the default is the server's). */
   maxBackground?: number;
+  /** The workspace the app serves (auth.test's at startup); the stand-in's T0001 (acme) unless given. */
+  workspace?: SlackWorkspace;
+  /** Sign in with Slack on: SLACK_CLIENT_ID and its secret are the stand-in's. */
+  signIn?: boolean;
 }
 
 export interface AppOptions extends PartsOptions {
@@ -62,6 +67,7 @@ async function build(env: Record<string, string>, o: PartsOptions): Promise<Omit
     SLACK_RESPONSE_URL_ALLOW: hooks.url,
     INTERNAL_APP_URL: internalApp.url,
     INTERNAL_APP_TOKEN: APP_TOKEN,
+    ...(o.signIn && { SLACK_CLIENT_ID: slack.oidc.clientId, SLACK_CLIENT_SECRET: slack.oidc.clientSecret }),
     ...env,
   });
   const store = openSqliteStore(join(tempDir(), 'in-process.db'));
@@ -79,7 +85,7 @@ async function build(env: Record<string, string>, o: PartsOptions): Promise<Omit
     metrics,
     background,
     // What the stand-in's auth.test says, as the startup self-check would have read it.
-    workspace: { teamId: 'T0001', enterpriseId: null, domain: 'acme' },
+    workspace: async () => o.workspace ?? { teamId: 'T0001', enterpriseId: null, domain: 'acme' },
   };
   let responses = 0;
   return {
