@@ -355,8 +355,9 @@ export function createLinking({ config, store, keys, slack, signIn, workspace, l
         log.info('slack_sign_in_denied', { ...fields, error: back.error.slice(0, 64) });
         return { outcome: 'slack_denied' };
       }
-      if (state.nonceHash === null) return startedOnWeb(back, identity, by);
-      const link = await store.getLiveLink(state.nonceHash, Date.now());
+      const { nonceHash } = state;
+      if (nonceHash === null) return startedOnWeb(back, identity, by);
+      const link = await store.getLiveLink(nonceHash, Date.now());
       if (!link) return { outcome: 'link_gone' };
       const existing = await store.getBinding(link);
       if (existing) return { outcome: 'already_bound', binding: existing };
@@ -365,11 +366,11 @@ export function createLinking({ config, store, keys, slack, signIn, workspace, l
       if (!sameSlackUser(who.value, link)) {
         // Someone else's Slack account signed in: most likely a forwarded link. Nothing is bound;
         // the link stays its owner's until it expires (their own sign-in still works).
-        await store.refuseLink(state.nonceHash, Date.now(), 'slack_user_mismatch', identity.user, by);
+        await store.refuseLink(nonceHash, Date.now(), 'slack_user_mismatch', identity.user, by);
         log.warn('security_link_slack_user_mismatch', { ...fields, slack_team: link.teamId, slack_user: link.userId, signed_in_slack_user: who.value.userId, signed_in_slack_team: who.value.teamId });
         return { outcome: 'slack_user_mismatch', link };
       }
-      const bound = await bind(state.nonceHash as Buffer, identity.user, 'slack', state.runPending, by);
+      const bound = await bind(nonceHash, identity.user, 'slack', state.runPending, by);
       if (bound.outcome === 'bound' || bound.outcome === 'already_bound') return bound;
       return { outcome: 'link_gone' };
     },
