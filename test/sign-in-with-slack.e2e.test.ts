@@ -218,6 +218,20 @@ describe('Sign in with Slack: every refusal is a clear page that binds nothing',
     });
   }
 
+  test("an id_token valid for longer than a day: refused, and the log names no proxy setting", async () => {
+    const link = await newLink(server, 'ULONGTOKEN');
+    slack.oidc.signedInAs = { userId: 'ULONGTOKEN', teamId: 'T0001' };
+    slack.oidc.tamper = (c) => Object.assign(c, { exp: Math.floor(Date.now() / 1000) + 2 * 86_400 });
+    try {
+      assert.equal((await signIn(server, link, 'lee')).res.status, 400);
+    } finally {
+      slack.oidc.tamper = null;
+    }
+    const [line] = await server.waitForLog((l) => l.event === 'slack_sign_in_failed' && l.internal_user === 'lee');
+    assert.equal(line!.detail, 'id_token: valid for longer than 86400 s');
+    assert.equal(boundTo('ULONGTOKEN'), undefined);
+  });
+
   test('the token endpoint refuses the code, or is down', async () => {
     const link = await newLink(server, 'UTOKEN');
     slack.oidc.signedInAs = { userId: 'UTOKEN', teamId: 'T0001' };

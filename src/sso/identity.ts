@@ -100,6 +100,7 @@ export function createIdentitySource(config: Config): IdentitySource {
       audience: jwt.audience,
       nowSeconds: Date.now() / 1000,
       maxLifetimeSeconds: jwt.maxLifetimeSeconds,
+      maxLifetimeSetting: 'TRUSTED_JWT_MAX_LIFETIME_SECONDS',
       keysFor: jwks.keysFor,
     });
     if (!verdict.ok) return refuse(verdict.reason === 'unavailable' ? 'assertion_unverifiable' : 'assertion_invalid', verdict.detail);

@@ -33,6 +33,8 @@ export interface VerifyOptions {
   nowSeconds: number;
   /** A token valid for longer than this in all (exp − iat, or exp − now without iat) is refused. */
   maxLifetimeSeconds: number;
+  /** The setting that sets maxLifetimeSeconds, named in that refusal; absent when it is fixed (Slack's tokens). */
+  maxLifetimeSetting?: string;
   /** Keys that may have signed a token with this kid (or any kid, when the token names none). */
   keysFor(kid: string | undefined, kty: string): Promise<KeysVerdict>;
 }
@@ -73,7 +75,7 @@ export async function verifyJwt(token: string, o: VerifyOptions): Promise<JwtVer
   if (claims.iat !== undefined && (typeof claims.iat !== 'number' || claims.iat - JWT_SKEW_SECONDS > now)) return invalid('issued in the future');
   // A stolen token must not be good for years: the lifetime is bounded whether or not iat is given.
   const issued = typeof claims.iat === 'number' ? claims.iat : now;
-  if (claims.exp - issued > o.maxLifetimeSeconds) return invalid(`valid for longer than ${o.maxLifetimeSeconds} s (TRUSTED_JWT_MAX_LIFETIME_SECONDS)`);
+  if (claims.exp - issued > o.maxLifetimeSeconds) return invalid(`valid for longer than ${o.maxLifetimeSeconds} s${o.maxLifetimeSetting ? ` (${o.maxLifetimeSetting})` : ''}`);
   return accept(claims);
 }
 
