@@ -103,6 +103,8 @@ for (const backend of BACKENDS) {
       assert.equal(linked.actor, 'internal:alice');
       const [dm] = await slack.waitFor('chat.postMessage', 1, (c) => c.args.channel === user);
       assert.match(String(dm!.args.text), /linked to alice/);
+      const [home] = await slack.waitFor('views.publish', 1, (c) => c.args.user_id === user);
+      assert.match(JSON.stringify(home!.args.view), /Verified by:\* Sign in with Slack/, 'the Home tab names the proof');
       const links = await request(`${server.url}/links`, { headers: as('alice') });
       assert.match(links.body, new RegExp(`\\(${user}\\) in workspace <strong>acme</strong>[\\s\\S]*verified by Sign in with Slack`));
       assert.match((await slashCommand(server.url, { user, text: 'whoami' })).json.text, /linked to alice/);

@@ -8,7 +8,7 @@ import type { Pages } from '../pages.ts';
 import type { PageGuard } from './page-guard.ts';
 import type { Linking } from '../domain/linking.ts';
 import type { Config } from '../config/index.ts';
-import type { Binding } from '../model.ts';
+import type { Binding, LinkVerification } from '../model.ts';
 import type { Store } from '../store/store.ts';
 import type { Logger } from '../lib/log.ts';
 
@@ -25,7 +25,7 @@ export interface LinksRouteDeps {
   log: Logger;
 }
 
-const VERIFIED_BY: Record<string, string> = { email: 'email', code: 'a code typed in Slack', confirm: 'the confirmation page', slack: 'Sign in with Slack' };
+const VERIFIED_BY: Record<LinkVerification, string> = { email: 'email', code: 'a code typed in Slack', confirm: 'the confirmation page', slack: 'Sign in with Slack' };
 const utc = (ms: number) => `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 
 export function linksRoute({ config, keys, store, linking, guard, pages, log }: LinksRouteDeps): Route<'links'> {
@@ -39,7 +39,7 @@ export function linksRoute({ config, keys, store, linking, guard, pages, log }: 
           userName: b.userName,
           teamDomain: b.teamDomain,
           since: utc(b.createdAt),
-          verifiedBy: b.verifiedBy ? VERIFIED_BY[b.verifiedBy]! : 'an earlier version',
+          verifiedBy: b.verifiedBy ? VERIFIED_BY[b.verifiedBy] : 'an earlier version',
           lastUsed: b.lastUsedAt === null ? 'never' : utc(b.lastUsedAt),
         })),
         csrf: userCsrfToken(keys.csrf, CSRF_PURPOSE, internalUser),

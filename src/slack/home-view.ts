@@ -2,7 +2,7 @@
 // the binding alone (or a fresh link URL), so it can be republished after any change.
 import { context, mrkdwn, section, slackDate } from './messages.ts';
 import type { HomeView } from './api.ts';
-import type { Binding } from '../model.ts';
+import type { Binding, LinkVerification } from '../model.ts';
 
 export interface HomeOptions {
   appName: string;
@@ -13,10 +13,12 @@ export interface HomeOptions {
   link?: { url: string; ttlSeconds: number };
 }
 
-const VERIFIED_BY: Record<string, string> = {
+// Every mode named: a Record over LinkVerification makes a new mode a type error here, not "undefined" in the tab.
+const VERIFIED_BY: Record<LinkVerification, string> = {
   email: 'your Slack email matched your sign-in email',
   code: 'a one-time code you typed in Slack',
   confirm: 'the confirmation page',
+  slack: 'Sign in with Slack',
 };
 
 const button = (actionId: string, text: string, extra: Record<string, unknown> = {}) => ({
