@@ -9,6 +9,7 @@ import { createSlashCommands } from './slash-command.ts';
 import { createButtons } from './buttons.ts';
 import { createSlackEvents } from './slack-events.ts';
 import { createGridMigration } from './grid-migration.ts';
+import { createAnswerDelivery } from './answer-delivery.ts';
 import type { Config } from '../config/index.ts';
 import type { Store } from '../store/store.ts';
 import type { SlackApi } from '../slack/api.ts';
@@ -40,7 +41,8 @@ export function createDomain(deps: DomainDeps) {
   const grid = createGridMigration({ store, log });
   const home = createHome({ config, store: grid, slack, background, log });
   const revocation = createRevocation({ config, store, slack, home, log, metrics, background });
-  const runAsUser = createRunAsUser({ runner, revocation, store, slack, log, metrics, background });
+  const deliver = createAnswerDelivery({ slack, log, metrics });
+  const runAsUser = createRunAsUser({ runner, revocation, store, slack, deliver, log, metrics, background });
   const linking = createLinking({ config, store, keys, slack, log, metrics, background, runAsUser, home });
   return {
     home,
@@ -49,7 +51,7 @@ export function createDomain(deps: DomainDeps) {
     linking,
     grid,
     slashCommands: createSlashCommands({ config, store: grid, linking, runAsUser, runner }),
-    buttons: createButtons({ config, store: grid, linking, runAsUser, home, slack, background, log }),
+    buttons: createButtons({ config, store: grid, linking, runAsUser, home, slack, deliver, background, log }),
     events: createSlackEvents({ store, revocation, home, grid, log }),
   };
 }

@@ -37,7 +37,8 @@ export function chooseSubcommand(text: string, { codeMode, bound }: { codeMode: 
 
 export interface SlashResult {
   outcome: CommandOutcome;
-  message: messages.SlackMessage;
+  /** null: an empty acknowledgement (the answer follows through the response_url). */
+  message: messages.SlackMessage | null;
   /** The binding the command acted as, when there is one (for the log line). */
   binding?: Binding;
 }

@@ -18,6 +18,7 @@ const HELP = {
   links_completed_total: 'Association links that ended in a binding.',
   links_expired_total: 'Association links and pending confirmations purged unused after expiry.',
   slack_dm_failures_total: 'Slack DMs that could not be sent.',
+  slack_in_channel_refused_total: 'in_channel answers a channel refused (its posting restrictions), shown to their user ephemerally instead, by the reason Slack gave.',
   slack_rate_limited_total: 'Calls to Slack answered 429, by method and outcome (waited as Retry-After said, or gave up past 30 s).',
   bindings_revoked_total: 'Bindings revoked because someone left (Slack events, the internal application, the offboarding API, the CLI, idle), by reason.',
   slack_socket_reconnects_total: 'Socket Mode connections opened after the first (refreshes Slack asked for, and reconnections after a drop).',

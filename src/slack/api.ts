@@ -42,6 +42,37 @@ const webApiLimit = (err: unknown): number | null => {
   return e?.code === 'slack_webapi_rate_limited_error' ? retryAfterMs(e.retryAfter as number) : null;
 };
 
+/**
+ * A response_url refused the post: Slack answers like an incoming webhook, an HTTP 4xx whose body is
+ * the error's name (api.slack.com/changelog/2016-05-17-changes-to-errors-for-incoming-webhooks:
+ * `action_prohibited` 403, `channel_not_found` 404, `channel_is_archived` 410…), or a JSON
+ * `{"ok": false, "error": …}` (e.g. `posting_to_general_channel_denied`, `restricted_action`).
+ */
+export class ResponseUrlRefused extends Error {
+  readonly status: number;
+  /** Slack's name for the refusal (`[a-z0-9_]`, at most 64 characters), else `http_<status>`. */
+  readonly error: string;
+  constructor(status: number, error: string) {
+    super(`response_url answered HTTP ${status} (${error})`);
+    this.status = status;
+    this.error = error;
+  }
+}
+
+const SLACK_ERROR = /^[a-z0-9_]{1,64}$/;
+
+/** The error a response_url's answer names, or null when it names none (a success, or an unreadable body). */
+export function responseUrlError(body: string): string | null {
+  const trimmed = body.trim();
+  if (SLACK_ERROR.test(trimmed) && trimmed !== 'ok') return trimmed;
+  try {
+    const parsed = JSON.parse(trimmed) as { ok?: unknown; error?: unknown } | null;
+    return parsed?.ok === false && typeof parsed.error === 'string' && SLACK_ERROR.test(parsed.error) ? parsed.error : null;
+  } catch {
+    return null;
+  }
+}
+
 class ResponseUrlLimited extends Error {
   readonly waitMs: number;
   constructor(waitMs: number) {
@@ -106,9 +137,11 @@ export function createSlackApi({ botToken, slackApiUrl, responseUrlAllow, onRate
           redirect: 'error',
           signal: AbortSignal.timeout(RESPONSE_URL_TIMEOUT_MS),
         });
-        await res.arrayBuffer();
+        // Slack's answers are a word or a small JSON object: more than this is not worth reading.
+        const answer = (await res.text()).slice(0, 4096);
         if (res.status === 429) throw new ResponseUrlLimited(retryAfterMs(res.headers.get('retry-after')));
-        if (!res.ok) throw new Error(`response_url answered HTTP ${res.status}`);
+        const error = responseUrlError(answer);
+        if (!res.ok || error) throw new ResponseUrlRefused(res.status, error ?? `http_${res.status}`);
       };
       await limits.call('response_url', post, (err) => (err instanceof ResponseUrlLimited ? err.waitMs : null));
     },
