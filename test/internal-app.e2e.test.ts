@@ -6,6 +6,7 @@ import { startSlackStub, type SlackStub } from './support/slack-stand-in.ts';
 import { linkFrom, slashCommand } from './support/slack.ts';
 import { confirm, formFields, linkAs, openLink } from './support/browser.ts';
 import { request } from './support/http-client.ts';
+import { LIMITS, violations } from '../src/slack/block-kit-limits.ts';
 import { APP_TOKEN, startInternalApp, startResponseCatcher, type ResponseCatcher, type TestHttpServer } from './support/internal-app.ts';
 
 let slack: SlackStub;
@@ -136,6 +137,13 @@ test('a slow answer: "working on it" at once, then the answer at the response_ur
   assert.equal(posted!.body.text, 'slow report ready for ann');
   assert.equal(posted!.body.response_type, 'ephemeral');
   assert.equal(posted!.headers['content-type'], 'application/json');
+});
+
+test('an answer longer than Slack takes (a section over 3000 characters) is cut where it still renders, not refused by Slack', async () => {
+  const res = await run('long');
+  assert.equal(res.json.text, 'long report for ann');
+  assert.deepEqual(violations(res.json.blocks, LIMITS.messageBlocks), []);
+  assert.equal(res.json.blocks[0].text.text, `${'a'.repeat(2990)}…`, 'the half link is left out');
 });
 
 test('401/403 from the internal app: the user is told they may not do that', async () => {

@@ -2,6 +2,7 @@
 import type { WebClient } from '@slack/web-api';
 import type { SlackMessage } from './messages.ts';
 import { createRateLimits, retryAfterMs, type RateLimitReport } from './rate-limit.ts';
+import { fitBlocks, fitMessage, LIMITS } from './block-kit-limits.ts';
 
 /** The contract the rest of the service relies on; tests may stand in for it in-process. */
 export interface SlackApi {
@@ -128,7 +129,7 @@ export function createSlackApi({ botToken, slackApiUrl, responseUrlAllow, onRate
 
     async respond(responseUrl: string, message: SlackMessage): Promise<void> {
       if (!responseUrlAllowed(responseUrl)) throw new Error('response_url is not on an allowed host');
-      const body = JSON.stringify({ replace_original: false, ...message });
+      const body = JSON.stringify({ replace_original: false, ...fitMessage(message) });
       const post = async () => {
         const res = await fetch(responseUrl, {
           method: 'POST',
@@ -157,12 +158,14 @@ export function createSlackApi({ botToken, slackApiUrl, responseUrlAllow, onRate
     // tab): chat:write is enough, no conversations.open (and no im:write scope) first.
     async dm(userId: string, message: SlackMessage): Promise<void> {
       const client = await webClient();
-      await limits.call('chat.postMessage', () => client.chat.postMessage({ channel: userId, text: message.text, blocks: message.blocks as never }), webApiLimit);
+      const { text, blocks } = fitMessage(message);
+      await limits.call('chat.postMessage', () => client.chat.postMessage({ channel: userId, text, blocks: blocks as never }), webApiLimit);
     },
 
     async publishHome(userId: string, view: HomeView): Promise<void> {
       const client = await webClient();
-      await limits.call('views.publish', () => client.views.publish({ user_id: userId, view: view as never }), webApiLimit);
+      const fitted = { ...view, blocks: fitBlocks(view.blocks, LIMITS.homeBlocks) };
+      await limits.call('views.publish', () => client.views.publish({ user_id: userId, view: fitted as never }), webApiLimit);
     },
   };
 }

@@ -1,6 +1,7 @@
 // Block Kit messages. Every value from outside goes through mrkdwn() so a user name cannot
 // inject links or mentions into what we post.
 import type { Binding } from '../model.ts';
+import { clip, LIMITS } from './block-kit-limits.ts';
 
 export interface SlackMessage {
   response_type?: 'ephemeral' | 'in_channel';
@@ -178,5 +179,6 @@ export function notPostedInChannel(message: SlackMessage, error: string): SlackM
   const because = NOT_POSTED_BECAUSE[error] ?? 'Slack refused it';
   const note = context(`Only you can see this: it could not be posted in the channel because ${because} (\`${mrkdwn(error)}\`).`);
   // The answer's own text is the internal application's mrkdwn: shown as it would have been.
-  return { response_type: 'ephemeral', text: message.text, blocks: [...(message.blocks ?? [section(message.text)]), note] };
+  const own = message.blocks ?? [section(clip(message.text, LIMITS.sectionText))];
+  return { response_type: 'ephemeral', text: message.text, blocks: [...own.slice(0, LIMITS.messageBlocks - 1), note] };
 }

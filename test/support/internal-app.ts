@@ -100,6 +100,9 @@ export function startInternalApp(): Promise<TestHttpServer> {
         return reply({ error: 'no such user' }, 410);
       case 'badtoken':
         return reply({ error: 'bad token' }, 401);
+      case 'long':
+        // A report longer than a Block Kit section takes (3000 characters), a link right at the cut.
+        return reply({ text: `long report for ${who}`, blocks: [{ type: 'section', text: { type: 'mrkdwn', text: `${'a'.repeat(2990)}<https://reports.example/q3|the q3 report> ${'b'.repeat(2000)}` } }] });
       case 'announce':
         return reply({ text: `${who} announces ${rest.join(' ')}`, response_type: 'in_channel' });
       default:
