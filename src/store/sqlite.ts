@@ -333,6 +333,13 @@ export function openSqliteStore(path: string, { mustExist = false } = {}): Sqlit
     return { bindings: bindings.map(bindingOf), links: links.length + pending.length };
   });
 
+  /** What rekeyOne does in each table: read a row, delete it, move it; how its end is audited. */
+  type Rekeyable = Row & { created_at: number; internal_user?: string };
+  const REKEY_TABLES = [
+    { get: s.getBinding, remove: s.deleteBinding, move: s.moveBinding, ended: 'revoked' },
+    { get: s.linkOfUser, remove: s.deleteLinkOfUser, move: s.moveLink, ended: 'link_cancelled' },
+    { get: s.getPending, remove: s.deletePending, move: s.movePending, ended: 'link_cancelled' },
+  ] as const;
   /**
    * One Slack identity moved from the workspace's key to the enterprise's: its binding, open link
    * and pending confirmation, each with its audit row. Where the enterprise key holds one already,
@@ -341,53 +348,23 @@ export function openSqliteStore(path: string, { mustExist = false } = {}): Sqlit
   const rekeyOne = db.transaction((teamId: string, enterpriseId: string, userId: string, by: Actor): Rekeyed => {
     const now = Date.now();
     const out: Rekeyed = { bindings: [], revoked: [], links: 0 };
-    const rekeyed = <R extends Row>(r: R): R => ({ ...r, slack_org: enterpriseId, slack_enterprise_id: enterpriseId });
-    /** The row that stays of the workspace's and the enterprise's: the old one when it is newer (or alone). */
-    const oldWins = (old: { created_at: number }, there: { created_at: number } | undefined) => !there || old.created_at > there.created_at;
-
-    const old = s.getBinding.get(teamId, userId);
-    if (old) {
-      const there = s.getBinding.get(enterpriseId, userId);
-      const loser = oldWins(old, there) ? there : old;
+    for (const table of REKEY_TABLES) {
+      const old: Rekeyable | undefined = table.get.get(teamId, userId);
+      if (!old) continue;
+      const there: Rekeyable | undefined = table.get.get(enterpriseId, userId);
+      const loser = !there || old.created_at > there.created_at ? there : old;
       if (loser) {
-        s.deleteBinding.run(loser.slack_org, userId);
-        audit(now, 'revoked', 'grid_migration', slackUserOf(loser), loser.internal_user, by);
-        out.revoked.push(bindingOf(loser));
+        table.remove.run(loser.slack_org, userId);
+        audit(now, table.ended, 'grid_migration', slackUserOf(loser), loser.internal_user ?? null, by);
+        if (table.ended === 'revoked') out.revoked.push(bindingOf(loser as BindingRow));
       }
       if (loser !== old) {
-        s.moveBinding.run({ to: enterpriseId, from: teamId, user: userId });
-        const binding = bindingOf(rekeyed(old));
-        audit(now, 'rekeyed', 'grid_migration', binding, binding.internalUser, by);
-        out.bindings.push(binding);
+        table.move.run({ to: enterpriseId, from: teamId, user: userId });
+        const moved = { ...old, slack_org: enterpriseId, slack_enterprise_id: enterpriseId };
+        audit(now, 'rekeyed', 'grid_migration', slackUserOf(moved), old.internal_user ?? null, by);
+        if (table.ended === 'revoked') out.bindings.push(bindingOf(moved as BindingRow));
       }
-    }
-    const link = s.linkOfUser.get(teamId, userId);
-    if (link) {
-      const there = s.linkOfUser.get(enterpriseId, userId);
-      const loser = oldWins(link, there) ? there : link;
-      if (loser) {
-        s.deleteLinkOfUser.run(loser.slack_org, userId);
-        audit(now, 'link_cancelled', 'grid_migration', slackUserOf(loser), null, by);
-      }
-      if (loser !== link) {
-        s.moveLink.run({ to: enterpriseId, from: teamId, user: userId });
-        audit(now, 'rekeyed', 'grid_migration', slackUserOf(rekeyed(link)), null, by);
-      }
-      out.links++;
-    }
-    const pending = s.getPending.get(teamId, userId);
-    if (pending) {
-      const there = s.getPending.get(enterpriseId, userId);
-      const loser = oldWins(pending, there) ? there : pending;
-      if (loser) {
-        s.deletePending.run(loser.slack_org, userId);
-        audit(now, 'link_cancelled', 'grid_migration', slackUserOf(loser), loser.internal_user, by);
-      }
-      if (loser !== pending) {
-        s.movePending.run({ to: enterpriseId, from: teamId, user: userId });
-        audit(now, 'rekeyed', 'grid_migration', slackUserOf(rekeyed(pending)), pending.internal_user, by);
-      }
-      out.links++;
+      if (table.ended !== 'revoked') out.links++;
     }
     return out;
   });
