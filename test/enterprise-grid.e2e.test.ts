@@ -4,9 +4,9 @@
 // Slack's 429s on the calls we make.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { request } from './support/http-client.ts';
-import { BACKENDS, CONFIRM_ONLY, ROOT, startServer, type RunningServer } from './support/server.ts';
+import { BACKENDS, CONFIRM_ONLY, startServer, type RunningServer } from './support/server.ts';
+import { auditTrail } from './support/audit.ts';
 import { startSlackStub, type SlackStub } from './support/slack-stand-in.ts';
 import { blockActions, eventEnvelope, linkFrom, newEventId, sendEvent, sendInteraction, slashCommand } from './support/slack.ts';
 import { linkAs } from './support/browser.ts';
@@ -61,15 +61,7 @@ for (const backend of BACKENDS) {
     };
     const whoami = async (user: string, o: { team: string; enterprise?: string }) =>
       (await slashCommand(server.url, { user, text: 'whoami', ...o })).json.text as string;
-    const audit = (internalUser: string) => {
-      const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/admin.ts', 'audit', '--internal-user', internalUser, '--format', 'jsonl'], {
-        cwd: ROOT,
-        encoding: 'utf8',
-        env: { PATH: process.env.PATH, ...server.databaseEnv },
-      });
-      assert.equal(r.status, 0, r.stderr);
-      return r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
-    };
+    const audit = (internalUser: string) => auditTrail(server, '--internal-user', internalUser);
 
     test('an org-wide uninstall (enterprise_id, no team_id, is_enterprise_install only in authorizations) ends every binding of the organisation', async () => {
       const [ent, other] = [`E${id('ORGA')}`, `E${id('ORGB')}`];
@@ -144,7 +136,7 @@ for (const backend of BACKENDS) {
       assert.equal(finished.status, 200);
       assert.match(await whoami(`U${id('M1')}`, { team, enterprise: ent }), /linked to \*?mia/);
       assert.match(await whoami(`U${id('M2')}`, { team, enterprise: ent }), /linked to \*?max/);
-      const last = audit('max').at(-1);
+      const last = audit('max').at(-1)!;
       assert.deepEqual([last.action, last.reason, last.org, last.team_id, last.actor], ['rekeyed', 'grid_migration', ent, team, 'slack_event']);
       const unknown = await sendEvent(server.url, eventEnvelope({ type: 'grid_migration_finished', enterprise_id: `E${id('NEW')}` }, { team: `T${id('NEW')}` }));
       assert.equal(unknown.status, 200, 'an enterprise we never saw: nothing to move, no error');
