@@ -182,7 +182,11 @@ for (const backend of BACKENDS) {
         event_time: Math.floor(Date.now() / 1000),
       };
       assert.equal((await sendEvent(server.url, foreign)).status, 200);
+      // A migration naming a malformed enterprise: not a key anything may move to.
+      const badMigration = eventEnvelope({ type: 'grid_migration_finished', enterprise_id: 'e-not-an-id' }, { team: 'T0HOME' });
+      assert.equal((await sendEvent(server.url, badMigration)).status, 200);
       assert.match(await whoami(user, { team: 'T0HOME' }), /linked to \*?xia/);
+      await server.waitForLog((l) => l.event === 'slack_event_unusable' && /grid_migration_finished/.test(String(l.reason)));
       await server.waitForLog((l) => l.event === 'slack_event_unusable' && /another workspace/.test(String(l.reason)));
       const metrics = (await request(`${server.url}/metrics`)).body;
       assert.match(metrics, /^slack_events_total\{outcome="unusable"\} [2-9]/m);
