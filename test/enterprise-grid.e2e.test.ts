@@ -182,8 +182,8 @@ for (const backend of BACKENDS) {
         event_time: Math.floor(Date.now() / 1000),
       };
       assert.equal((await sendEvent(server.url, foreign)).status, 200);
-      // A migration naming a malformed enterprise: not a key anything may move to.
-      const badMigration = eventEnvelope({ type: 'grid_migration_finished', enterprise_id: 'e-not-an-id' }, { team: 'T0HOME' });
+      // A migration naming a malformed enterprise: not a key anything may move to, whatever the envelope says.
+      const badMigration = eventEnvelope({ type: 'grid_migration_finished', enterprise_id: 'e-not-an-id' }, { team: 'T0HOME', enterprise: 'E0ENVELOPE' });
       assert.equal((await sendEvent(server.url, badMigration)).status, 200);
       assert.match(await whoami(user, { team: 'T0HOME' }), /linked to \*?xia/);
       await server.waitForLog((l) => l.event === 'slack_event_unusable' && /grid_migration_finished/.test(String(l.reason)));

@@ -116,9 +116,11 @@ export function createRunAsUser({ runner, revocation, store, slack, deliver, log
         // An in_channel answer returned inline is posted by Slack, which tells us nothing when the
         // channel refuses it (its posting restrictions): through the response_url, a refusal is
         // seen and the answer reaches its user ephemerally instead. Without one, inline as before.
-        const inChannel = inline.message.response_type === 'in_channel' && slack.responseUrlAllowed(cmd.responseUrl);
-        if (inChannel && deliverLater(binding, cmd.responseUrl as string, async () => inline, requestId)) return { outcome: `command_${inline.outcome}`, message: null };
-        return { outcome: `command_${inline.outcome}`, message: inline.message };
+        const outcome: CommandOutcome = `command_${inline.outcome}`;
+        if (inline.message.response_type === 'in_channel' && slack.responseUrlAllowed(cmd.responseUrl) && deliverLater(binding, cmd.responseUrl, async () => inline, requestId)) {
+          return { outcome, message: null };
+        }
+        return { outcome, message: inline.message };
       }
       if (!slack.responseUrlAllowed(cmd.responseUrl)) {
         // Nowhere we may post the answer: let the work finish (it is under way) but say so now.

@@ -86,7 +86,8 @@ export function parseSlackEvent(value: unknown): Checked<SlackEvent> {
     case 'grid_migration_finished': {
       // Slack's sample (docs.slack.dev/reference/events/grid_migration_finished): the envelope's
       // team_id is the workspace that migrated, the event's enterprise_id the organisation it joined.
-      const enterprise = id(event.enterprise_id) ?? enterpriseId;
+      // A malformed enterprise_id is no key to move anything to, whatever the envelope says.
+      const enterprise = event.enterprise_id === undefined ? enterpriseId : id(event.enterprise_id);
       if (!teamId || !enterprise) return unusable('grid_migration_finished without a team or enterprise');
       return accept({ kind: 'grid_migrated', eventId, teamId, enterpriseId: enterprise });
     }
