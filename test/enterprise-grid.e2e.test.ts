@@ -161,6 +161,8 @@ for (const backend of BACKENDS) {
       assert.match(await whoami(user, { team, enterprise: ent }), /linked to \*?dan/);
       assert.deepEqual(audit('old-dan').map((a) => [a.action, a.reason]).at(-1), ['revoked', 'grid_migration']);
       assert.deepEqual(audit('dan').map((a) => [a.action, a.reason]).at(-1), ['rekeyed', 'grid_migration']);
+      await server.waitForLog((l) => l.event === 'binding_revoked' && l.reason === 'grid_migration' && l.internal_user === 'old-dan');
+      assert.match((await request(`${server.url}/metrics`)).body, /^bindings_revoked_total\{reason="grid_migration"\} 1$/m);
     });
 
     test('bad Grid input: an org-wide event naming no enterprise, a deactivation from another workspace; 200, logged, nothing changed', async () => {

@@ -4,19 +4,24 @@
 // and, for a user whose payload arrives before that event (or whose event was lost), at their first
 // payload: the enterprise key finds nothing, the workspace key finds their binding.
 import type { Logger } from '../lib/log.ts';
+import type { Metrics } from '../lib/metrics.ts';
+import { reportRevoked } from './revocation.ts';
 import type { Actor, Binding, SlackIdentity } from '../model.ts';
 import type { Rekeyed, Store } from '../store/store.ts';
 
 export interface GridMigrationDeps {
   store: Pick<Store, 'getBinding' | 'rekeyToEnterprise'>;
   log: Logger;
+  metrics: Pick<Metrics, 'inc'>;
 }
 
 export type GridMigration = ReturnType<typeof createGridMigration>;
 
-export function createGridMigration({ store, log }: GridMigrationDeps) {
+export function createGridMigration({ store, log, metrics }: GridMigrationDeps) {
   const migrate = async (teamId: string, enterpriseId: string, by: Actor, userId?: string): Promise<Rekeyed> => {
     const done = await store.rekeyToEnterprise(teamId, enterpriseId, by, userId);
+    // The older of two bindings of one person: nobody to tell (the newer one is theirs and stays).
+    for (const b of done.revoked) reportRevoked(log, metrics, b, 'grid_migration', by);
     if (done.bindings.length || done.revoked.length || done.links) {
       log.info('grid_migration', {
         request_id: by.requestId ?? undefined,

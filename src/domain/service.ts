@@ -38,7 +38,7 @@ export function createDomain(deps: DomainDeps) {
   const { config, store, keys, slack, runner, log, metrics, background } = deps;
   // Every lookup of a Slack person's binding goes through it, so that a workspace's move into a Grid
   // organisation never makes its users look unbound.
-  const grid = createGridMigration({ store, log });
+  const grid = createGridMigration({ store, log, metrics });
   const home = createHome({ config, store: grid, slack, background, log });
   const revocation = createRevocation({ config, store, slack, home, log, metrics, background });
   const deliver = createAnswerDelivery({ slack, log, metrics });

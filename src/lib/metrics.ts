@@ -20,7 +20,7 @@ const HELP = {
   slack_dm_failures_total: 'Slack DMs that could not be sent.',
   slack_in_channel_refused_total: 'in_channel answers a channel refused (its posting restrictions), shown to their user ephemerally instead, by the reason Slack gave.',
   slack_rate_limited_total: 'Calls to Slack answered 429, by method and outcome (waited as Retry-After said, or gave up past 30 s).',
-  bindings_revoked_total: 'Bindings revoked because someone left (Slack events, the internal application, the offboarding API, the CLI, idle), by reason.',
+  bindings_revoked_total: 'Bindings revoked because someone left (Slack events, the internal application, the offboarding API, the CLI, idle), or as the older of two after a Grid migration, by reason.',
   slack_socket_reconnects_total: 'Socket Mode connections opened after the first (refreshes Slack asked for, and reconnections after a drop).',
   log_lines_dropped_total: 'Log lines dropped because stdout was not being read (a stuck log reader).',
   internal_app_request_duration_seconds: 'Time the internal application took to answer a command or a click.',
