@@ -32,7 +32,7 @@ async function inTime<R extends { status: number }>(send: () => Promise<R>): Pro
 }
 
 /**
- * docs.slack.dev/interactivity/implementing-slash-commands ("app_command_handling": the form Slack
+ * docs.slack.dev/interactivity/implementing-slash-commands, formerly api.slack.com/slash-commands ("app_command_handling": the form Slack
  * posts, with enterprise_id and enterprise_name from a Grid workspace); `is_enterprise_install` as
  * bolt-js types it (src/types/command/index.ts). trigger_id is Slack's own per command, so each
  * signed body differs.
@@ -144,8 +144,10 @@ describe('Events API', () => {
 
 describe('interactions', () => {
   /**
-   * docs.slack.dev/reference/interaction-payloads/block_actions-payload: a button in a message (the
-   * internal application's), from a Grid workspace (`enterprise`, `is_enterprise_install`).
+   * docs.slack.dev/reference/interaction-payloads/block_actions-payload (user jtorrance, action WaXA,
+   * block =qXel): a button in a message (the internal application's), here from a Grid workspace
+   * (`enterprise`, `is_enterprise_install`), the sample's user and team our bound user's; the
+   * sample's container is a message_attachment, a Block Kit message's is `message`.
    */
   const clickSample = (container: Record<string, unknown>, action: { action_id: string; value: string }, more: Record<string, unknown> = {}) => ({
     type: 'block_actions',
