@@ -66,9 +66,11 @@ export interface Actor {
 /**
  * code_issued: LINK_VERIFICATION=code, the link was confirmed in the browser by internal_user and
  * now waits for the code in Slack. link_cancelled's reason says why a link ended unused (null: its
- * user cancelled; already_bound, code_expired, or a revocation's reason).
+ * user cancelled; already_bound, code_expired, or a revocation's reason). rekeyed: a binding, link
+ * or pending confirmation moved from its workspace's key to its enterprise's (reason
+ * grid_migration: the workspace joined an Enterprise Grid organisation).
  */
-export const AUDIT_ACTIONS = ['link_created', 'link_cancelled', 'verification_failed', 'code_issued', 'linked', 'unlinked', 'revoked'] as const;
+export const AUDIT_ACTIONS = ['link_created', 'link_cancelled', 'verification_failed', 'code_issued', 'linked', 'unlinked', 'revoked', 'rekeyed'] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
 /** Why a binding was revoked: each is a trigger README's "When someone leaves" describes. */
@@ -80,7 +82,9 @@ export type RevokeReason =
   | 'internal_user_inactive'
   | 'admin_api'
   | 'admin_cli'
-  | 'idle';
+  | 'idle'
+  /** A workspace joined a Grid organisation where the same person was bound already: the older binding ends. */
+  | 'grid_migration';
 
 export interface AuditEvent {
   time: number;

@@ -61,7 +61,7 @@ export const OUTCOMES = {
     ...COMMON,
   ],
   /** POST /slack/events, counted in slack_events_total{outcome}. */
-  events: ['url_verification', 'duplicate', 'revoked', 'nothing_to_revoke', 'home_published', 'ignored', 'unusable', ...COMMON],
+  events: ['url_verification', 'duplicate', 'revoked', 'nothing_to_revoke', 'rekeyed', 'nothing_to_rekey', 'home_published', 'ignored', 'unusable', ...COMMON],
   /** POST /slack/interactions, counted in slack_interactions_total{outcome}. */
   interactions: ['unlink', 'new_link', 'forwarded', 'forward_refused', 'acknowledged', 'ignored', ...COMMON],
   /** GET and POST /links ("My Slack links"), counted in links_page_requests_total{outcome}. */

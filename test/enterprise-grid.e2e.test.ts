@@ -4,11 +4,11 @@
 // Slack's 429s on the calls we make.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { request } from './support/http-client.ts';
-import { BACKENDS, CONFIRM_ONLY, ROOT, startServer, type RunningServer } from './support/server.ts';
+import { BACKENDS, CONFIRM_ONLY, startServer, type RunningServer } from './support/server.ts';
+import { auditTrail } from './support/audit.ts';
 import { startSlackStub, type SlackStub } from './support/slack-stand-in.ts';
-import { blockActions, linkFrom, newEventId, sendEvent, sendInteraction, slashCommand } from './support/slack.ts';
+import { blockActions, eventEnvelope, linkFrom, newEventId, sendEvent, sendInteraction, slashCommand } from './support/slack.ts';
 import { linkAs } from './support/browser.ts';
 import { APP_TOKEN, startInternalApp, startResponseCatcher, type TestHttpServer } from './support/internal-app.ts';
 import { requiresPostgres } from './support/postgres.ts';
@@ -61,15 +61,7 @@ for (const backend of BACKENDS) {
     };
     const whoami = async (user: string, o: { team: string; enterprise?: string }) =>
       (await slashCommand(server.url, { user, text: 'whoami', ...o })).json.text as string;
-    const audit = (internalUser: string) => {
-      const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/admin.ts', 'audit', '--internal-user', internalUser, '--format', 'jsonl'], {
-        cwd: ROOT,
-        encoding: 'utf8',
-        env: { PATH: process.env.PATH, ...server.databaseEnv },
-      });
-      assert.equal(r.status, 0, r.stderr);
-      return r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
-    };
+    const audit = (internalUser: string) => auditTrail(server, '--internal-user', internalUser);
 
     test('an org-wide uninstall (enterprise_id, no team_id, is_enterprise_install only in authorizations) ends every binding of the organisation', async () => {
       const [ent, other] = [`E${id('ORGA')}`, `E${id('ORGB')}`];
@@ -129,6 +121,50 @@ for (const backend of BACKENDS) {
       assert.equal(forwarded!.body.slack.enterprise_id, ent);
     });
 
+    test('a workspace migrates into a Grid org: grid_migration_started does nothing, grid_migration_finished moves its bindings to the enterprise key, audited', async () => {
+      // docs.slack.dev/reference/events/grid_migration_started and …/grid_migration_finished: the
+      // envelope's team_id is the migrating workspace, the event's enterprise_id the organisation.
+      const [team, ent] = [`T${id('MIG')}`, `E${id('MIG')}`];
+      await bind(`U${id('M1')}`, 'mia', { team });
+      await bind(`U${id('M2')}`, 'max', { team });
+      const started = await sendEvent(server.url, eventEnvelope({ type: 'grid_migration_started', enterprise_id: ent }, { team }));
+      assert.equal(started.status, 200);
+      assert.match(await whoami(`U${id('M1')}`, { team }), /linked to \*?mia/, 'still under the workspace key');
+      assert.ok(!audit('mia').some((a) => a.action === 'rekeyed'), 'started moves nothing');
+
+      const finished = await sendEvent(server.url, eventEnvelope({ type: 'grid_migration_finished', enterprise_id: ent }, { team }));
+      assert.equal(finished.status, 200);
+      assert.match(await whoami(`U${id('M1')}`, { team, enterprise: ent }), /linked to \*?mia/);
+      assert.match(await whoami(`U${id('M2')}`, { team, enterprise: ent }), /linked to \*?max/);
+      const last = audit('max').at(-1)!;
+      assert.deepEqual([last.action, last.reason, last.org, last.team_id, last.actor], ['rekeyed', 'grid_migration', ent, team, 'slack_event']);
+      const unknown = await sendEvent(server.url, eventEnvelope({ type: 'grid_migration_finished', enterprise_id: `E${id('NEW')}` }, { team: `T${id('NEW')}` }));
+      assert.equal(unknown.status, 200, 'an enterprise we never saw: nothing to move, no error');
+      const metrics = (await request(`${server.url}/metrics`)).body;
+      assert.match(metrics, /^slack_events_total\{outcome="rekeyed"\} 1$/m);
+      assert.match(metrics, /^slack_events_total\{outcome="nothing_to_rekey"\} 1$/m);
+    });
+
+    test('a migrated user whose event never came: their first payload naming the enterprise finds their workspace binding and moves it', async () => {
+      const [team, ent] = [`T${id('FB')}`, `E${id('FB')}`];
+      await bind(`U${id('F1')}`, 'fay', { team });
+      assert.match(await whoami(`U${id('F1')}`, { team, enterprise: ent }), /linked to \*?fay/);
+      assert.deepEqual(audit('fay').map((a) => [a.action, a.reason, a.org]).at(-1), ['rekeyed', 'grid_migration', ent]);
+      assert.match(await whoami(`U${id('F1')}`, { team, enterprise: ent }), /linked to \*?fay/, 'and from then on under the enterprise key');
+    });
+
+    test('nothing bound twice: a person bound under both keys keeps the newer binding; the older is revoked, audited', async () => {
+      const [team, ent, user] = [`T${id('DUP')}`, `E${id('DUP')}`, `U${id('D1')}`];
+      await bind(user, 'old-dan', { team, enterprise: ent });
+      await bind(user, 'dan', { team });
+      await sendEvent(server.url, eventEnvelope({ type: 'grid_migration_finished', enterprise_id: ent }, { team }));
+      assert.match(await whoami(user, { team, enterprise: ent }), /linked to \*?dan/);
+      assert.deepEqual(audit('old-dan').map((a) => [a.action, a.reason]).at(-1), ['revoked', 'grid_migration']);
+      assert.deepEqual(audit('dan').map((a) => [a.action, a.reason]).at(-1), ['rekeyed', 'grid_migration']);
+      await server.waitForLog((l) => l.event === 'binding_revoked' && l.reason === 'grid_migration' && l.internal_user === 'old-dan');
+      assert.match((await request(`${server.url}/metrics`)).body, /^bindings_revoked_total\{reason="grid_migration"\} 1$/m);
+    });
+
     test('bad Grid input: an org-wide event naming no enterprise, a deactivation from another workspace; 200, logged, nothing changed', async () => {
       const user = `U${id('X1')}`;
       await bind(user, 'xia', { team: 'T0HOME' });
@@ -148,7 +184,11 @@ for (const backend of BACKENDS) {
         event_time: Math.floor(Date.now() / 1000),
       };
       assert.equal((await sendEvent(server.url, foreign)).status, 200);
+      // A migration naming a malformed enterprise: not a key anything may move to, whatever the envelope says.
+      const badMigration = eventEnvelope({ type: 'grid_migration_finished', enterprise_id: 'e-not-an-id' }, { team: 'T0HOME', enterprise: 'E0ENVELOPE' });
+      assert.equal((await sendEvent(server.url, badMigration)).status, 200);
       assert.match(await whoami(user, { team: 'T0HOME' }), /linked to \*?xia/);
+      await server.waitForLog((l) => l.event === 'slack_event_unusable' && /grid_migration_finished/.test(String(l.reason)));
       await server.waitForLog((l) => l.event === 'slack_event_unusable' && /another workspace/.test(String(l.reason)));
       const metrics = (await request(`${server.url}/metrics`)).body;
       assert.match(metrics, /^slack_events_total\{outcome="unusable"\} [2-9]/m);

@@ -5,11 +5,13 @@ import { startServer, CONFIRM_ONLY, type RunningServer } from './support/server.
 import { startSlackStub, type SlackStub } from './support/slack-stand-in.ts';
 import { linkFrom, slashCommand } from './support/slack.ts';
 import { confirm, formFields, linkAs, openLink } from './support/browser.ts';
-import { APP_TOKEN, startInternalApp, startResponseCatcher, type TestHttpServer } from './support/internal-app.ts';
+import { request } from './support/http-client.ts';
+import { LIMITS, violations } from '../src/slack/block-kit-limits.ts';
+import { APP_TOKEN, startInternalApp, startResponseCatcher, type ResponseCatcher, type TestHttpServer } from './support/internal-app.ts';
 
 let slack: SlackStub;
 let app: TestHttpServer;
-let hooks: TestHttpServer;
+let hooks: ResponseCatcher;
 let server: RunningServer;
 
 before(async () => {
@@ -58,10 +60,69 @@ test('a quick answer comes back inline, with its blocks; the request follows the
   });
 });
 
-test('in_channel answers stay in_channel; others default to ephemeral', async () => {
-  const res = await run('announce launch');
-  assert.equal(res.json.response_type, 'in_channel');
-  assert.equal(res.json.text, 'ann announces launch');
+test('in_channel answers stay in_channel, posted through the response_url (where a refusal can be seen); others default to ephemeral', async () => {
+  const url = `${hooks.url}commands/announce`;
+  const res = await run('announce launch', url);
+  assert.equal(res.status, 200);
+  assert.equal(res.body, '', 'an empty acknowledgement: the answer follows');
+  const [posted] = await hooks.waitFor(1, (r) => r.url === '/commands/announce');
+  assert.equal(posted!.body.response_type, 'in_channel');
+  assert.equal(posted!.body.text, 'ann announces launch');
+});
+
+test("an in_channel answer the channel refuses (Slack's response_url answers an error) reaches its user ephemerally, saying why; logged and counted", async () => {
+  // Slack's response_url answers as an incoming webhook does: a 4xx whose body is the error
+  // (api.slack.com/changelog/2016-05-17-changes-to-errors-for-incoming-webhooks), or {ok: false, error}.
+  const refusals: Record<string, { status: number; body: string }> = {
+    general: { status: 403, body: JSON.stringify({ ok: false, error: 'posting_to_general_channel_denied' }) },
+    prohibited: { status: 403, body: 'action_prohibited' },
+  };
+  hooks.answer = (r) => (r.body?.response_type === 'in_channel' ? refusals[r.url.split('/').at(-1)!] : undefined);
+  try {
+    for (const [name, because] of [['general', /only some members may post in this channel/], ['prohibited', /the workspace restricts posting here/]] as const) {
+      const res = await run(`announce ${name}`, `${hooks.url}commands/${name}`);
+      assert.equal(res.status, 200);
+      const [refused, shown] = await hooks.waitFor(2, (r) => r.url === `/commands/${name}`);
+      assert.equal(refused!.body.response_type, 'in_channel');
+      assert.equal(shown!.body.response_type, 'ephemeral', name);
+      assert.equal(shown!.body.text, `ann announces ${name}`, 'the same answer');
+      const note = JSON.stringify(shown!.body.blocks.at(-1));
+      assert.match(note, /could not be posted in the channel/, name);
+      assert.match(note, because, name);
+    }
+    await server.waitForLog((l) => l.event === 'in_channel_refused' && l.reason === 'action_prohibited');
+    const metrics = (await request(`${server.url}/metrics`)).body;
+    assert.match(metrics, /^slack_in_channel_refused_total\{reason="posting_to_general_channel_denied"\} 1$/m);
+    assert.match(metrics, /^slack_in_channel_refused_total\{reason="action_prohibited"\} 1$/m);
+  } finally {
+    hooks.answer = null;
+  }
+});
+
+test('a response_url answering 429: the answer is posted again once Retry-After has passed', async () => {
+  let limitedAt = 0;
+  let postedAgainAt = 0;
+  hooks.answer = (r) => {
+    if (r.url !== '/commands/limited') return undefined;
+    if (limitedAt) {
+      postedAgainAt ||= Date.now();
+      return undefined;
+    }
+    limitedAt = Date.now();
+    return { status: 429, headers: { 'retry-after': '1' }, body: 'rate_limited' };
+  };
+  try {
+    const res = await run('slow 2300', `${hooks.url}commands/limited`);
+    assert.match(res.json.text, /Working on/);
+    const posts = await hooks.waitFor(2, (r) => r.url === '/commands/limited');
+    assert.equal(posts[1]!.body.text, 'slow report ready for ann', 'delivered after the limit');
+    await server.waitForLog((l) => l.event === 'command_delivery' && l.outcome === 'sent' && l.request_id === res.headers['x-request-id']);
+    assert.ok(postedAgainAt - limitedAt >= 1000, `posted again ${postedAgainAt - limitedAt} ms after the 429: not before Retry-After`);
+    const metrics = (await request(`${server.url}/metrics`)).body;
+    assert.match(metrics, /^slack_rate_limited_total\{method="response_url",outcome="waited"\} 1$/m);
+  } finally {
+    hooks.answer = null;
+  }
 });
 
 test('a slow answer: "working on it" at once, then the answer at the response_url', async () => {
@@ -76,6 +137,13 @@ test('a slow answer: "working on it" at once, then the answer at the response_ur
   assert.equal(posted!.body.text, 'slow report ready for ann');
   assert.equal(posted!.body.response_type, 'ephemeral');
   assert.equal(posted!.headers['content-type'], 'application/json');
+});
+
+test('an answer longer than Slack takes (a section over 3000 characters) is cut where it still renders, not refused by Slack', async () => {
+  const res = await run('long');
+  assert.equal(res.json.text, 'long report for ann');
+  assert.deepEqual(violations(res.json.blocks, LIMITS.messageBlocks), []);
+  assert.equal(res.json.blocks[0].text.text, `${'a'.repeat(2990)}…`, 'the half link is left out');
 });
 
 test('401/403 from the internal app: the user is told they may not do that', async () => {

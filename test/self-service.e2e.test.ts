@@ -5,29 +5,25 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { request } from './support/http-client.ts';
-import { startServer, CONFIRM_ONLY, type RunningServer } from './support/server.ts';
-import { startSlackStub, type SlackStub } from './support/slack-stand-in.ts';
+import type { RunningServer } from './support/server.ts';
+import type { SlackStub } from './support/slack-stand-in.ts';
 import { blockActions, eventEnvelope, linkFrom, sendEvent, sendInteraction, signedHeaders, slashCommand } from './support/slack.ts';
 import { form } from './support/http-client.ts';
 import { linkAs, PUBLIC_ORIGIN } from './support/browser.ts';
-import { APP_TOKEN, startInternalApp, startResponseCatcher, type TestHttpServer } from './support/internal-app.ts';
+import type { TestHttpServer } from './support/internal-app.ts';
+import { startWithStandIns, type WithStandIns } from './support/stand-ins.ts';
 
+let running: WithStandIns;
 let slack: SlackStub;
 let app: TestHttpServer;
 let hooks: TestHttpServer;
 let server: RunningServer;
 
 before(async () => {
-  [slack, app, hooks] = await Promise.all([startSlackStub(), startInternalApp(), startResponseCatcher()]);
-  server = await startServer({
-    slackApiUrl: slack.url,
-    env: { ...CONFIRM_ONLY, INTERNAL_APP_URL: `${app.url}cmd`, INTERNAL_APP_TOKEN: APP_TOKEN, SLACK_RESPONSE_URL_ALLOW: hooks.url, APP_NAME: 'Acme Tools', LINK_RATE_LIMIT_PER_MINUTE: '0' },
-  });
+  running = await startWithStandIns({ APP_NAME: 'Acme Tools' });
+  ({ slack, app, hooks, server } = running);
 });
-after(async () => {
-  await server.stop();
-  await Promise.all([slack.close(), app.close(), hooks.close()]);
-});
+after(() => running?.stop());
 
 const bind = async (user: string, internalUser: string) => linkAs(server.url, linkFrom(await slashCommand(server.url, { user, text: 'link' })), internalUser);
 const homesOf = (user: string) => slack.calls.filter((c) => c.method === 'views.publish' && c.args.user_id === user);

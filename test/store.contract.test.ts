@@ -617,6 +617,65 @@ function contract(backend: Backend): void {
       const linked = (await store.listAudit({ internalUser: 'alice' }))[0]!;
       assert.deepEqual([linked.org, linked.teamId, linked.slackUser], ['E1', 'TA', 'U1']);
     });
+
+    it('rekeyToEnterprise: a workspace joins a Grid org; its bindings, links and pending confirmations move to the enterprise key, each audited', async ({ store }) => {
+      await bind(store, user('U1', 'TA'), 'alice');
+      await bind(store, user('U2', 'TA'), 'bob', T0 + 1);
+      await create(store, user('U3', 'TA'), 'open-U3', T0 + 2);
+      await pend(store, user('U4', 'TA'), 'dora', T0 + 3);
+      await bind(store, user('U5', 'TB'), 'erin');
+
+      const moved = await store.rekeyToEnterprise('TA', 'E1', by);
+      const asE1 = (u: string) => ({ ...user(u, 'TA'), org: 'E1', enterpriseId: 'E1' });
+      assert.deepEqual(moved, { bindings: [bindingOf(asE1('U1'), 'alice', T0, 'confirm'), bindingOf(asE1('U2'), 'bob', T0 + 1, 'confirm')], revoked: [], links: 2 });
+      assert.deepEqual(await store.getBinding({ org: 'E1', userId: 'U1' }), bindingOf(asE1('U1'), 'alice', T0, 'confirm'), 'kept as it was, under the new key');
+      assert.equal(await store.getBinding({ org: 'TA', userId: 'U1' }), undefined);
+      assert.equal((await store.getBinding({ org: 'TB', userId: 'U5' }))?.internalUser, 'erin', 'another workspace stays');
+      assert.equal((await store.getLiveLink(nonce('open-U3'), T0 + 4))?.org, 'E1');
+      // The code was issued for the workspace's key; the pending confirmation now answers to the enterprise's.
+      const bound = await store.confirmCode({ org: 'E1', userId: 'U4' }, rightCode(user('U4', 'TA')), T0 + 5, 3, by);
+      assert.equal(bound.outcome, 'bound');
+      assert.deepEqual(
+        (await store.listAudit()).filter((a) => a.action === 'rekeyed').map((a) => [a.action, a.reason, a.org, a.teamId, a.slackUser, a.internalUser]),
+        [
+          ['rekeyed', 'grid_migration', 'E1', 'TA', 'U1', 'alice'],
+          ['rekeyed', 'grid_migration', 'E1', 'TA', 'U2', 'bob'],
+          ['rekeyed', 'grid_migration', 'E1', 'TA', 'U3', null],
+          ['rekeyed', 'grid_migration', 'E1', 'TA', 'U4', 'dora'],
+        ],
+      );
+      assert.deepEqual(await store.rekeyToEnterprise('TA', 'E1', by), { bindings: [], revoked: [], links: 0 }, 'done once');
+    });
+
+    it('rekeyToEnterprise: never bound twice (the newer binding stays, the older is revoked); one user when named; a failed audit write moves nothing', async ({ store, failAuditWrites }) => {
+      await bind(store, user('U1', 'TA'), 'old-alice', T0);
+      await bind(store, user('U1', 'E1', 'E1', 'TB'), 'alice', T0 + 5);
+      await bind(store, user('U2', 'E1', 'E1', 'TB'), 'old-bob', T0 + 1);
+      await bind(store, user('U2', 'TA'), 'bob', T0 + 10);
+      await bind(store, user('U3', 'TA'), 'carol');
+      const audited = (await store.listAudit()).length;
+
+      const one = await store.rekeyToEnterprise('TA', 'E1', by, 'U1');
+      assert.deepEqual([one.bindings, one.revoked.map((b) => b.internalUser)], [[], ['old-alice']]);
+      assert.equal((await store.getBinding({ org: 'E1', userId: 'U1' }))?.internalUser, 'alice', 'the newer, already under the enterprise');
+      assert.equal((await store.getBinding({ org: 'TA', userId: 'U3' }))?.internalUser, 'carol', 'only the user named');
+      const two = await store.rekeyToEnterprise('TA', 'E1', by, 'U2');
+      assert.deepEqual([two.bindings.map((b) => b.internalUser), two.revoked.map((b) => b.internalUser)], [['bob'], ['old-bob']]);
+      assert.equal((await store.getBinding({ org: 'E1', userId: 'U2' }))?.internalUser, 'bob', 'the newer, moved');
+      assert.deepEqual(
+        (await store.listAudit()).slice(audited).map((a) => [a.action, a.reason, a.org, a.slackUser, a.internalUser]),
+        [
+          ['revoked', 'grid_migration', 'TA', 'U1', 'old-alice'],
+          ['revoked', 'grid_migration', 'E1', 'U2', 'old-bob'],
+          ['rekeyed', 'grid_migration', 'E1', 'U2', 'bob'],
+        ],
+      );
+
+      await failAuditWrites();
+      await assert.rejects(store.rekeyToEnterprise('TA', 'E1', by));
+      assert.equal((await store.getBinding({ org: 'TA', userId: 'U3' }))?.internalUser, 'carol', 'nothing moved without its audit row');
+      assert.equal(await store.getBinding({ org: 'E1', userId: 'U3' }), undefined);
+    });
   });
 }
 

@@ -14,6 +14,7 @@ import type { OutcomeOf } from '../outcomes.ts';
 import type { Linking } from './linking.ts';
 import type { Home } from './home.ts';
 import type { RunAsUser } from './run-as-user.ts';
+import type { DeliverAnswer } from './answer-delivery.ts';
 
 export interface ButtonsDeps {
   config: Pick<Config, 'slashCommand' | 'linkRateLimitPerMinute' | 'nonceTtlSeconds'>;
@@ -21,7 +22,8 @@ export interface ButtonsDeps {
   linking: Pick<Linking, 'start' | 'unlink'>;
   runAsUser: Pick<RunAsUser, 'runAction'>;
   home: Pick<Home, 'publish'>;
-  slack: Pick<SlackApi, 'respond' | 'responseUrlAllowed' | 'dm'>;
+  slack: Pick<SlackApi, 'responseUrlAllowed' | 'dm'>;
+  deliver: DeliverAnswer;
   background: Background;
   log: Logger;
 }
@@ -35,7 +37,7 @@ export interface Clicked {
 
 export type Buttons = ReturnType<typeof createButtons>;
 
-export function createButtons({ config, store, linking, runAsUser, home, slack, background, log }: ButtonsDeps) {
+export function createButtons({ config, store, linking, runAsUser, home, slack, deliver, background, log }: ButtonsDeps) {
   const actor = (a: BlockActions, requestId: string): Actor => ({ actor: `slack:${a.user.userId}`, requestId, clientAddress: null });
 
   /** A message back to where the click happened; never to a response_url we may not use. */
@@ -44,7 +46,7 @@ export function createButtons({ config, store, linking, runAsUser, home, slack, 
       log.warn('response_url_refused', { request_id: requestId, slack_user: a.user.userId });
       return;
     }
-    await slack.respond(a.responseUrl, message);
+    await deliver(a.responseUrl, message, { requestId, slackUser: a.user.userId });
   };
 
   /** A fresh link for the clicking user, where they clicked: the App Home, or the message. */

@@ -39,12 +39,18 @@ const DM_AFTER: ReadonlySet<RevokeReason> = new Set(['admin_api', 'idle']);
 /** Revocations after which the App Home can still be republished (the app is still installed). */
 const HOME_AFTER: ReadonlySet<RevokeReason> = new Set(['admin_api', 'admin_cli', 'idle', 'internal_user_inactive']);
 
+/** Every revoked binding, whatever revoked it: a warning (security relevant) and bindings_revoked_total{reason}. */
+export function reportRevoked(log: Logger, metrics: Pick<Metrics, 'inc'>, b: Binding, reason: RevokeReason, by: Actor) {
+  const fields = { request_id: by.requestId ?? undefined, reason, slack_team: b.teamId, slack_user: b.userId, internal_user: b.internalUser, actor: by.actor };
+  log.warn('binding_revoked', fields);
+  metrics.inc('bindings_revoked_total', { reason });
+  return fields;
+}
+
 export function createRevocation({ config, store, slack, home, log, metrics, background }: RevocationDeps) {
   const announce = (bindings: Binding[], reason: RevokeReason, by: Actor): void => {
     for (const b of bindings) {
-      const fields = { request_id: by.requestId ?? undefined, reason, slack_team: b.teamId, slack_user: b.userId, internal_user: b.internalUser, actor: by.actor };
-      log.warn('binding_revoked', fields);
-      metrics.inc('bindings_revoked_total', { reason });
+      const fields = reportRevoked(log, metrics, b, reason, by);
       if (HOME_AFTER.has(reason)) home.refresh(b, by.requestId);
       if (!DM_AFTER.has(reason)) continue;
       background.run('slack_dm', { request_id: fields.request_id, slack_user: b.userId }, async () => {

@@ -12,6 +12,7 @@ import type { Metrics } from '../lib/metrics.ts';
 import type { Background } from '../lib/background.ts';
 import type { CommandOutcome } from '../outcomes.ts';
 import type { Revocation } from './revocation.ts';
+import type { DeliverAnswer } from './answer-delivery.ts';
 
 /** Slack waits 3 s for the HTTP answer; what is not ready by then goes to response_url. */
 export const INLINE_WAIT_MS = 2000;
@@ -34,14 +35,16 @@ export interface ActionContext {
 
 export interface Answer {
   outcome: CommandOutcome;
-  message: messages.SlackMessage;
+  /** null: nothing in the HTTP answer (an in_channel answer goes through the response_url instead). */
+  message: messages.SlackMessage | null;
 }
 
 export interface RunAsUserDeps {
   runner: CommandRunner;
   revocation: Pick<Revocation, 'revoke'>;
   store: Pick<Store, 'touchBinding'>;
-  slack: Pick<SlackApi, 'respond' | 'responseUrlAllowed'>;
+  slack: Pick<SlackApi, 'responseUrlAllowed'>;
+  deliver: DeliverAnswer;
   log: Logger;
   metrics: Metrics;
   background: Background;
@@ -49,7 +52,7 @@ export interface RunAsUserDeps {
 
 export type RunAsUser = ReturnType<typeof createRunAsUser>;
 
-export function createRunAsUser({ runner, revocation, store, slack, log, metrics, background }: RunAsUserDeps) {
+export function createRunAsUser({ runner, revocation, store, slack, deliver, log, metrics, background }: RunAsUserDeps) {
   const slackOf = (b: Binding) => ({ team_id: b.teamId, enterprise_id: b.enterpriseId, user_id: b.userId });
 
   /** What every call of the runner is followed by: its log line, its latency, and the 410 rule. */
@@ -87,7 +90,7 @@ export function createRunAsUser({ runner, revocation, store, slack, log, metrics
   /** False when the delivery could not even start (too much background work in flight). */
   const deliverLater = (binding: Binding, responseUrl: string, work: () => Promise<CommandResult>, requestId: string): boolean =>
     background.run('command_delivery', { request_id: requestId, slack_user: binding.userId }, async () => {
-      await slack.respond(responseUrl, (await work()).message);
+      await deliver(responseUrl, (await work()).message, { requestId, slackUser: binding.userId });
       log.info('command_delivery', { request_id: requestId, slack_user: binding.userId, outcome: 'sent' });
     });
 
@@ -109,7 +112,16 @@ export function createRunAsUser({ runner, revocation, store, slack, log, metrics
       let timer: NodeJS.Timeout | undefined;
       const inline = await Promise.race([work, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), INLINE_WAIT_MS)))]);
       clearTimeout(timer);
-      if (inline) return { outcome: `command_${inline.outcome}`, message: inline.message };
+      if (inline) {
+        // An in_channel answer returned inline is posted by Slack, which tells us nothing when the
+        // channel refuses it (its posting restrictions): through the response_url, a refusal is
+        // seen and the answer reaches its user ephemerally instead. Without one, inline as before.
+        const outcome: CommandOutcome = `command_${inline.outcome}`;
+        if (inline.message.response_type === 'in_channel' && slack.responseUrlAllowed(cmd.responseUrl) && deliverLater(binding, cmd.responseUrl, async () => inline, requestId)) {
+          return { outcome, message: null };
+        }
+        return { outcome, message: inline.message };
+      }
       if (!slack.responseUrlAllowed(cmd.responseUrl)) {
         // Nowhere we may post the answer: let the work finish (it is under way) but say so now.
         log.warn('response_url_refused', { request_id: requestId, slack_user: binding.userId });

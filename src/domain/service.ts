@@ -8,6 +8,8 @@ import { createLinking } from './linking.ts';
 import { createSlashCommands } from './slash-command.ts';
 import { createButtons } from './buttons.ts';
 import { createSlackEvents } from './slack-events.ts';
+import { createGridMigration } from './grid-migration.ts';
+import { createAnswerDelivery } from './answer-delivery.ts';
 import type { Config } from '../config/index.ts';
 import type { Store } from '../store/store.ts';
 import type { SlackApi } from '../slack/api.ts';
@@ -40,17 +42,22 @@ export type Domain = ReturnType<typeof createDomain>;
 
 export function createDomain(deps: DomainDeps) {
   const { config, store, keys, slack, signIn, workspace, runner, log, metrics, background } = deps;
-  const home = createHome({ config, store, slack, background, log });
+  // Every lookup of a Slack person's binding goes through it, so that a workspace's move into a Grid
+  // organisation never makes its users look unbound.
+  const grid = createGridMigration({ store, log, metrics });
+  const home = createHome({ config, store: grid, slack, background, log });
   const revocation = createRevocation({ config, store, slack, home, log, metrics, background });
-  const runAsUser = createRunAsUser({ runner, revocation, store, slack, log, metrics, background });
+  const deliver = createAnswerDelivery({ slack, log, metrics });
+  const runAsUser = createRunAsUser({ runner, revocation, store, slack, deliver, log, metrics, background });
   const linking = createLinking({ config, store, keys, slack, signIn, workspace, log, metrics, background, runAsUser, home });
   return {
     home,
     revocation,
     runAsUser,
     linking,
-    slashCommands: createSlashCommands({ config, store, linking, runAsUser, runner }),
-    buttons: createButtons({ config, store, linking, runAsUser, home, slack, background, log }),
-    events: createSlackEvents({ store, revocation, home, log }),
+    grid,
+    slashCommands: createSlashCommands({ config, store: grid, linking, runAsUser, runner }),
+    buttons: createButtons({ config, store: grid, linking, runAsUser, home, slack, deliver, background, log }),
+    events: createSlackEvents({ store, revocation, home, grid, log }),
   };
 }

@@ -10,11 +10,13 @@ import type { SlackIdentity } from '../model.ts';
 import type { OutcomeOf } from '../outcomes.ts';
 import type { Revocation } from './revocation.ts';
 import type { Home } from './home.ts';
+import type { GridMigration } from './grid-migration.ts';
 
 export interface SlackEventsDeps {
   store: Pick<Store, 'firstDelivery' | 'forgetDelivery'>;
   revocation: Pick<Revocation, 'revoke'>;
   home: Pick<Home, 'refresh'>;
+  grid: Pick<GridMigration, 'migrate'>;
   log: Logger;
 }
 
@@ -33,7 +35,7 @@ export type SlackEvents = ReturnType<typeof createSlackEvents>;
 /** For the log: the kind of event we act on, or Slack's type of one we do not. */
 const detailOf = (event: EventCallback): string => (event.kind === 'ignored' || event.kind === 'unusable' ? event.type : event.kind);
 
-export function createSlackEvents({ store, revocation, home, log }: SlackEventsDeps) {
+export function createSlackEvents({ store, revocation, home, grid, log }: SlackEventsDeps) {
   const act = async (event: EventCallback, requestId: string): Promise<Handled> => {
     const by = { actor: 'slack_event', requestId, clientAddress: null };
     const detail = detailOf(event);
@@ -49,6 +51,11 @@ export function createSlackEvents({ store, revocation, home, log }: SlackEventsD
           removed += bindings.length + links;
         }
         return { outcome: removed ? 'revoked' : 'nothing_to_revoke', detail };
+      }
+      case 'grid_migrated': {
+        // An enterprise we never saw is the usual case (the workspace is new to it): nothing to move is no error.
+        const { bindings, revoked, links } = await grid.migrate(event.teamId, event.enterpriseId, by);
+        return { outcome: bindings.length || revoked.length || links ? 'rekeyed' : 'nothing_to_rekey', who: { teamId: event.teamId }, detail };
       }
       case 'app_home_opened':
         // In the background: a Home tab is best effort (opening it again publishes it again), and

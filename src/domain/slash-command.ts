@@ -2,6 +2,7 @@
 // test of its precedence), and what follows for a bound or an unbound user. Returns the message and
 // the outcome; a transport (the HTTP route, the socket) verifies, parses and replies.
 import * as messages from '../slack/messages.ts';
+import { fitMessage } from '../slack/block-kit-limits.ts';
 import { describeVerification } from './link-proofs.ts';
 import type { SlashCommand } from '../slack/command-payload.ts';
 import type { Linking } from './linking.ts';
@@ -37,7 +38,8 @@ export function chooseSubcommand(text: string, { codeMode, bound }: { codeMode: 
 
 export interface SlashResult {
   outcome: CommandOutcome;
-  message: messages.SlackMessage;
+  /** null: an empty acknowledgement (the answer follows through the response_url). */
+  message: messages.SlackMessage | null;
   /** The binding the command acted as, when there is one (for the log line). */
   binding?: Binding;
 }
@@ -80,7 +82,7 @@ export function createSlashCommands({ config, store, linking, runAsUser, runner 
     }
   };
 
-  return async (cmd: SlashCommand, requestId: string): Promise<SlashResult> => {
+  const handle = async (cmd: SlashCommand, requestId: string): Promise<SlashResult> => {
     const binding = await store.getBinding(cmd.user);
     const sub = chooseSubcommand(cmd.text, { codeMode, bound: binding !== undefined });
     if (binding) runAsUser.noteUse(binding, requestId);
@@ -120,5 +122,11 @@ export function createSlashCommands({ config, store, linking, runAsUser, runner 
       case 'run':
         return { ...(await runAsUser.answer(binding, cmd, requestId)), binding };
     }
+  };
+
+  /** The reply as Slack will take it (Block Kit's limits): a long answer is cut, never refused by Slack. */
+  return async (cmd: SlashCommand, requestId: string): Promise<SlashResult> => {
+    const result = await handle(cmd, requestId);
+    return result.message ? { ...result, message: fitMessage(result.message) } : result;
   };
 }

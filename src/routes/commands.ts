@@ -44,7 +44,7 @@ export function commandsRoute({ guard, slashCommands, log }: CommandsRouteDeps):
       const about = { slack_team: cmd.user.teamId, slack_user: cmd.user.userId };
       try {
         const result = await slashCommands(cmd, ctx.requestId);
-        return handled(result.outcome, json(200, result.message), result.binding ? { ...about, internal_user: result.binding.internalUser } : about);
+        return handled(result.outcome, result.message ? json(200, result.message) : { status: 200 }, result.binding ? { ...about, internal_user: result.binding.internalUser } : about);
       } catch (err) {
         // Slack shows a non-200 as a bare "failed with the error …"; an apology with a request id
         // is something the user can act on and quote to an administrator.

@@ -46,7 +46,7 @@ function socketEnvelopes({ slashCommands, events, buttons, log }: SocketEnvelope
         const about = { slack_team: cmd.user.teamId, slack_user: cmd.user.userId };
         try {
           const result = await slashCommands(cmd, requestId);
-          return { outcome: result.outcome, ack: result.message, about: result.binding ? { ...about, internal_user: result.binding.internalUser } : about };
+          return { outcome: result.outcome, ack: result.message ?? undefined, about: result.binding ? { ...about, internal_user: result.binding.internalUser } : about };
         } catch (err) {
           log.error('command_failed', { request_id: requestId, slack_user: cmd.user.userId, error: describe(err) });
           return { outcome: 'error', ack: apology(requestId), about };

@@ -2,6 +2,7 @@
 import type { WebClient } from '@slack/web-api';
 import type { SlackMessage } from './messages.ts';
 import { createRateLimits, retryAfterMs, type RateLimitReport } from './rate-limit.ts';
+import { fitBlocks, fitMessage, LIMITS } from './block-kit-limits.ts';
 
 /** The contract the rest of the service relies on; tests may stand in for it in-process. */
 export interface SlackApi {
@@ -43,6 +44,37 @@ const webApiLimit = (err: unknown): number | null => {
   const e = err as { code?: unknown; retryAfter?: unknown } | null;
   return e?.code === 'slack_webapi_rate_limited_error' ? retryAfterMs(e.retryAfter as number) : null;
 };
+
+/**
+ * A response_url refused the post: Slack answers like an incoming webhook, an HTTP 4xx whose body is
+ * the error's name (api.slack.com/changelog/2016-05-17-changes-to-errors-for-incoming-webhooks:
+ * `action_prohibited` 403, `channel_not_found` 404, `channel_is_archived` 410…), or a JSON
+ * `{"ok": false, "error": …}` (e.g. `posting_to_general_channel_denied`, `restricted_action`).
+ */
+export class ResponseUrlRefused extends Error {
+  readonly status: number;
+  /** Slack's name for the refusal (`[a-z0-9_]`, at most 64 characters), else `http_<status>`. */
+  readonly error: string;
+  constructor(status: number, error: string) {
+    super(`response_url answered HTTP ${status} (${error})`);
+    this.status = status;
+    this.error = error;
+  }
+}
+
+const SLACK_ERROR = /^[a-z0-9_]{1,64}$/;
+
+/** The error a response_url's answer names, or null when it names none (a success, or an unreadable body). */
+export function responseUrlError(body: string): string | null {
+  const trimmed = body.trim();
+  if (SLACK_ERROR.test(trimmed) && trimmed !== 'ok') return trimmed;
+  try {
+    const parsed = JSON.parse(trimmed) as { ok?: unknown; error?: unknown } | null;
+    return parsed?.ok === false && typeof parsed.error === 'string' && SLACK_ERROR.test(parsed.error) ? parsed.error : null;
+  } catch {
+    return null;
+  }
+}
 
 class ResponseUrlLimited extends Error {
   readonly waitMs: number;
@@ -99,7 +131,7 @@ export function createSlackApi({ botToken, slackApiUrl, responseUrlAllow, onRate
 
     async respond(responseUrl: string, message: SlackMessage): Promise<void> {
       if (!responseUrlAllowed(responseUrl)) throw new Error('response_url is not on an allowed host');
-      const body = JSON.stringify({ replace_original: false, ...message });
+      const body = JSON.stringify({ replace_original: false, ...fitMessage(message) });
       const post = async () => {
         const res = await fetch(responseUrl, {
           method: 'POST',
@@ -108,9 +140,11 @@ export function createSlackApi({ botToken, slackApiUrl, responseUrlAllow, onRate
           redirect: 'error',
           signal: AbortSignal.timeout(RESPONSE_URL_TIMEOUT_MS),
         });
-        await res.arrayBuffer();
+        // Slack's answers are a word or a small JSON object: more than this is not worth reading.
+        const answer = (await res.text()).slice(0, 4096);
         if (res.status === 429) throw new ResponseUrlLimited(retryAfterMs(res.headers.get('retry-after')));
-        if (!res.ok) throw new Error(`response_url answered HTTP ${res.status}`);
+        const error = responseUrlError(answer);
+        if (!res.ok || error) throw new ResponseUrlRefused(res.status, error ?? `http_${res.status}`);
       };
       await limits.call('response_url', post, (err) => (err instanceof ResponseUrlLimited ? err.waitMs : null));
     },
@@ -133,12 +167,14 @@ export function createSlackApi({ botToken, slackApiUrl, responseUrlAllow, onRate
     // tab): chat:write is enough, no conversations.open (and no im:write scope) first.
     async dm(userId: string, message: SlackMessage): Promise<void> {
       const client = await webClient();
-      await limits.call('chat.postMessage', () => client.chat.postMessage({ channel: userId, text: message.text, blocks: message.blocks as never }), webApiLimit);
+      const { text, blocks } = fitMessage(message);
+      await limits.call('chat.postMessage', () => client.chat.postMessage({ channel: userId, text, blocks: blocks as never }), webApiLimit);
     },
 
     async publishHome(userId: string, view: HomeView): Promise<void> {
       const client = await webClient();
-      await limits.call('views.publish', () => client.views.publish({ user_id: userId, view: view as never }), webApiLimit);
+      const fitted = { ...view, blocks: fitBlocks(view.blocks, LIMITS.homeBlocks) };
+      await limits.call('views.publish', () => client.views.publish({ user_id: userId, view: fitted as never }), webApiLimit);
     },
   };
 }

@@ -13,6 +13,8 @@ export type SlackEvent =
   | { kind: 'user_deactivated'; eventId: string; user: SlackIdentity }
   /** The app lost a workspace (app_uninstalled, bot tokens_revoked) or an org-wide install's workspaces. */
   | { kind: 'workspace_lost'; eventId: string; reason: 'app_uninstalled' | 'tokens_revoked' | 'team_access_revoked'; scopes: WorkspaceScope[] }
+  /** A workspace finished migrating into a Grid organisation (grid_migration_finished): its bindings move to the enterprise's key. */
+  | { kind: 'grid_migrated'; eventId: string; teamId: string; enterpriseId: string }
   /** A user opened the app's Home tab. */
   | { kind: 'app_home_opened'; eventId: string; user: SlackIdentity & { teamId: string } }
   /** Anything else we receive: acknowledged, counted, ignored. */
@@ -80,6 +82,14 @@ export function parseSlackEvent(value: unknown): Checked<SlackEvent> {
       // An org-ready app lost these workspaces (the organisation keeps it): the bindings made there end.
       if (!teams.length || teams.some((t) => t === null)) return unusable('team_access_revoked without valid team_ids');
       return accept({ kind: 'workspace_lost', eventId, reason: 'team_access_revoked', scopes: (teams as string[]).map((t) => ({ teamId: t })) });
+    }
+    case 'grid_migration_finished': {
+      // Slack's sample (docs.slack.dev/reference/events/grid_migration_finished): the envelope's
+      // team_id is the workspace that migrated, the event's enterprise_id the organisation it joined.
+      // A malformed enterprise_id is no key to move anything to, whatever the envelope says.
+      const enterprise = event.enterprise_id === undefined ? enterpriseId : id(event.enterprise_id);
+      if (!teamId || !enterprise) return unusable('grid_migration_finished without a team or enterprise');
+      return accept({ kind: 'grid_migrated', eventId, teamId, enterpriseId: enterprise });
     }
     case 'app_home_opened': {
       const userId = id(event.user);

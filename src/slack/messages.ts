@@ -1,6 +1,7 @@
 // Block Kit messages. Every value from outside goes through mrkdwn() so a user name cannot
 // inject links or mentions into what we post.
 import type { Binding } from '../model.ts';
+import { clip, LIMITS } from './block-kit-limits.ts';
 
 export interface SlackMessage {
   response_type?: 'ephemeral' | 'in_channel';
@@ -158,4 +159,26 @@ export function revokedDm(binding: Binding, reason: string): SlackMessage {
   const because = REVOKED_BECAUSE[reason] ?? 'it was revoked';
   const text = `Your Slack user is no longer linked to *${mrkdwn(binding.internalUser)}*: ${because}. Run the slash command with \`link\` to link again if you still should.`;
   return { text: `Your Slack user is no longer linked to ${binding.internalUser}.`, blocks: [section(text)] };
+}
+
+/** Why Slack refused to post in a channel, in words, by the error it named (else its name alone). */
+const NOT_POSTED_BECAUSE: Partial<Record<string, string>> = {
+  posting_to_general_channel_denied: 'only some members may post in this channel',
+  restricted_action: "the channel's posting permissions do not allow it",
+  action_prohibited: 'the workspace restricts posting here',
+  channel_not_found: 'this app cannot see the channel (a private channel or conversation it is not in)',
+  channel_is_archived: 'the channel is archived',
+  is_archived: 'the channel is archived',
+};
+
+/**
+ * An in_channel answer Slack would not post in the channel, shown to its user alone instead, with
+ * one line saying so and why.
+ */
+export function notPostedInChannel(message: SlackMessage, error: string): SlackMessage {
+  const because = NOT_POSTED_BECAUSE[error] ?? 'Slack refused it';
+  const note = context(`Only you can see this: it could not be posted in the channel because ${because} (\`${mrkdwn(error)}\`).`);
+  // The answer's own text is the internal application's mrkdwn: shown as it would have been.
+  const own = message.blocks ?? [section(clip(message.text, LIMITS.sectionText))];
+  return { response_type: 'ephemeral', text: message.text, blocks: [...own.slice(0, LIMITS.messageBlocks - 1), note] };
 }

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import type { PoolClient } from 'pg';
 import type { Actor, AuditAction, Binding, LinkVerification, RevokeScope, SlackUser } from '../model.ts';
-import type { BindResult, Store, WorkspaceStats } from './store.ts';
+import type { BindResult, Rekeyed, Store, WorkspaceStats } from './store.ts';
 import { auditOf, bindingOf, linkOf, slackUserOf, type AuditRow, type BindingRow, type LinkRow, type PendingRow, type Row } from './rows.ts';
 import { LAST_USED_RESOLUTION_MS } from '../model.ts';
 import type { BindingToImport, ExportedAuditEvent, ImportedAudit, ImportedBindings } from './transfer.ts';
@@ -296,6 +296,41 @@ function storeOn(pool: pg.Pool): Store {
     throw new Error('the binding changed twice while being written; try again');
   };
 
+  /**
+   * One Slack identity moved from the workspace's key to the enterprise's, in `c`'s transaction: in
+   * each table, the row under either key locked, the newer kept (a tie: the enterprise's), the other
+   * ended, the workspace's moved when it is the one kept. Audit rows in SQLite's order.
+   */
+  const rekeyOne = async (c: PoolClient, teamId: string, enterpriseId: string, userId: string, by: Actor): Promise<Rekeyed> => {
+    const out: Rekeyed = { bindings: [], revoked: [], links: 0 };
+    const entries: AuditEntry[] = [];
+    for (const table of ['bindings', 'link_nonces', 'pending_confirmations'] as const) {
+      const { rows } = await c.query<BindingRow & PendingRow>(`SELECT * FROM ${table} WHERE slack_org = ANY($1::text[]) AND slack_user_id = $2 FOR UPDATE`, [
+        [teamId, enterpriseId],
+        userId,
+      ]);
+      const old = rows.find((r) => r.slack_org === teamId);
+      if (!old) continue;
+      const there = rows.find((r) => r.slack_org === enterpriseId);
+      const loser = !there || old.created_at > there.created_at ? there : old;
+      const internalUser = table === 'link_nonces' ? null : old.internal_user;
+      if (loser) {
+        await c.query(`DELETE FROM ${table} WHERE slack_org = $1 AND slack_user_id = $2`, [loser.slack_org, userId]);
+        entries.push({ action: table === 'bindings' ? 'revoked' : 'link_cancelled', reason: 'grid_migration', who: slackUserOf(loser), internalUser: table === 'link_nonces' ? null : loser.internal_user });
+        if (table === 'bindings') out.revoked.push(bindingOf(loser));
+      }
+      if (loser !== old) {
+        await c.query(`UPDATE ${table} SET slack_org = $1, slack_enterprise_id = $1 WHERE slack_org = $2 AND slack_user_id = $3`, [enterpriseId, teamId, userId]);
+        const moved = { ...old, slack_org: enterpriseId, slack_enterprise_id: enterpriseId };
+        entries.push({ action: 'rekeyed', reason: 'grid_migration', who: slackUserOf(moved), internalUser });
+        if (table === 'bindings') out.bindings.push(bindingOf(moved));
+      }
+      if (table !== 'bindings') out.links++;
+    }
+    await audit(c, Date.now(), by, entries);
+    return out;
+  };
+
   return {
     // Read and written, as the contract says: a standby or a read-only session answers SELECT 1
     // but cannot create a link.
@@ -483,6 +518,28 @@ function storeOn(pool: pg.Pool): Store {
         ]);
         return { bindings: bindings.map(bindingOf), links: links.length + pending.length };
       }),
+
+    rekeyToEnterprise: async (teamId, enterpriseId, by, userId) => {
+      const out: Rekeyed = { bindings: [], revoked: [], links: 0 };
+      if (teamId === enterpriseId) return out;
+      const users = userId
+        ? [userId]
+        : (
+            await pool.query<{ slack_user_id: string }>(
+              `SELECT slack_user_id FROM bindings WHERE slack_org = $1
+               UNION SELECT slack_user_id FROM link_nonces WHERE slack_org = $1
+               UNION SELECT slack_user_id FROM pending_confirmations WHERE slack_org = $1 ORDER BY 1`,
+              [teamId],
+            )
+          ).rows.map((r) => r.slack_user_id);
+      for (const user of users) {
+        const one = await inTransaction(pool, (c) => rekeyOne(c, teamId, enterpriseId, user, by));
+        out.bindings.push(...one.bindings);
+        out.revoked.push(...one.revoked);
+        out.links += one.links;
+      }
+      return out;
+    },
 
     purgeExpired: (now, limits = {}) =>
       inTransaction(pool, async (c) => {

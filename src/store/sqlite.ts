@@ -7,8 +7,8 @@ import { dirname } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { createSeenSet } from './seen-in-memory.ts';
 import type { Actor, AuditEvent, Binding, Link, LinkVerification, RevokeReason, RevokeScope, SlackIdentity, SlackUser } from '../model.ts';
-import type { AuditFilter, BindingFilter, BindResult, CodeResult, CompleteResult, CreateLinkResult, DeferResult, LinkEnding, NewLink, Purged, PurgeLimits, Revoked, Store, WorkspaceStats } from './store.ts';
-import { auditOf, bindingOf, linkOf, slackUserOf, type AuditRow, type BindingRow, type LinkRow, type PendingRow } from './rows.ts';
+import type { AuditFilter, BindingFilter, BindResult, CodeResult, CompleteResult, CreateLinkResult, DeferResult, LinkEnding, NewLink, Purged, PurgeLimits, Rekeyed, Revoked, Store, WorkspaceStats } from './store.ts';
+import { auditOf, bindingOf, linkOf, slackUserOf, type AuditRow, type BindingRow, type LinkRow, type PendingRow, type Row } from './rows.ts';
 import { LAST_USED_RESOLUTION_MS } from '../model.ts';
 import type { ExportedAuditEvent } from './transfer.ts';
 
@@ -128,6 +128,13 @@ export function openSqliteStore(path: string, { mustExist = false } = {}): Sqlit
     pendingOfTeam: db.prepare<[string], PendingRow>('SELECT * FROM pending_confirmations WHERE slack_team_id = ?'),
     pendingOfOrg: db.prepare<[string], PendingRow>('SELECT * FROM pending_confirmations WHERE slack_org = ?'),
     pendingOfInternalUser: db.prepare<[string], PendingRow>('SELECT * FROM pending_confirmations WHERE internal_user = ?'),
+    // A workspace joining a Grid organisation: the Slack users keyed by the workspace, and their rows moved.
+    teamKeyedUsers: db.prepare<[string, string, string], string>(`SELECT slack_user_id FROM bindings WHERE slack_org = ?
+      UNION SELECT slack_user_id FROM link_nonces WHERE slack_org = ?
+      UNION SELECT slack_user_id FROM pending_confirmations WHERE slack_org = ? ORDER BY 1`).pluck(),
+    moveBinding: db.prepare<[{ to: string; from: string; user: string }]>('UPDATE bindings SET slack_org = @to, slack_enterprise_id = @to WHERE slack_org = @from AND slack_user_id = @user'),
+    moveLink: db.prepare<[{ to: string; from: string; user: string }]>('UPDATE link_nonces SET slack_org = @to, slack_enterprise_id = @to WHERE slack_org = @from AND slack_user_id = @user'),
+    movePending: db.prepare<[{ to: string; from: string; user: string }]>('UPDATE pending_confirmations SET slack_org = @to, slack_enterprise_id = @to WHERE slack_org = @from AND slack_user_id = @user'),
     countsByWorkspace: db.prepare<[{ now: number }], WorkspaceStats>(`
       SELECT workspace, sum(b) AS bindings, sum(l) AS open_links, sum(p) AS pending FROM (
         SELECT slack_org AS workspace, 1 AS b, 0 AS l, 0 AS p FROM bindings
@@ -326,6 +333,42 @@ export function openSqliteStore(path: string, { mustExist = false } = {}): Sqlit
     return { bindings: bindings.map(bindingOf), links: links.length + pending.length };
   });
 
+  /** What rekeyOne does in each table: read a row, delete it, move it; how its end is audited. */
+  type Rekeyable = Row & { created_at: number; internal_user?: string };
+  const REKEY_TABLES = [
+    { get: s.getBinding, remove: s.deleteBinding, move: s.moveBinding, ended: 'revoked' },
+    { get: s.linkOfUser, remove: s.deleteLinkOfUser, move: s.moveLink, ended: 'link_cancelled' },
+    { get: s.getPending, remove: s.deletePending, move: s.movePending, ended: 'link_cancelled' },
+  ] as const;
+  /**
+   * One Slack identity moved from the workspace's key to the enterprise's: its binding, open link
+   * and pending confirmation, each with its audit row. Where the enterprise key holds one already,
+   * the newer stays (a tie: the enterprise's) and the other ends.
+   */
+  const rekeyOne = db.transaction((teamId: string, enterpriseId: string, userId: string, by: Actor): Rekeyed => {
+    const now = Date.now();
+    const out: Rekeyed = { bindings: [], revoked: [], links: 0 };
+    for (const table of REKEY_TABLES) {
+      const old: Rekeyable | undefined = table.get.get(teamId, userId);
+      if (!old) continue;
+      const there: Rekeyable | undefined = table.get.get(enterpriseId, userId);
+      const loser = !there || old.created_at > there.created_at ? there : old;
+      if (loser) {
+        table.remove.run(loser.slack_org, userId);
+        audit(now, table.ended, 'grid_migration', slackUserOf(loser), loser.internal_user ?? null, by);
+        if (table.ended === 'revoked') out.revoked.push(bindingOf(loser as BindingRow));
+      }
+      if (loser !== old) {
+        table.move.run({ to: enterpriseId, from: teamId, user: userId });
+        const moved = { ...old, slack_org: enterpriseId, slack_enterprise_id: enterpriseId };
+        audit(now, 'rekeyed', 'grid_migration', slackUserOf(moved), old.internal_user ?? null, by);
+        if (table.ended === 'revoked') out.bindings.push(bindingOf(moved as BindingRow));
+      }
+      if (table.ended !== 'revoked') out.links++;
+    }
+    return out;
+  });
+
   const purgeExpired = db.transaction((now: number, limits: PurgeLimits): Purged => {
     const links = s.purgeExpiredLinks.run(now).changes + s.purgeExpiredPending.run(now).changes;
     if (limits.auditBefore !== undefined) s.purgeAudit.run(limits.auditBefore);
@@ -362,6 +405,17 @@ export function openSqliteStore(path: string, { mustExist = false } = {}): Sqlit
     confirmCode: async (id, matches, now, maxFailures, by) => confirmCode.immediate(id, matches, now, maxFailures, by),
     unlink: async (id, by, boundTo) => unlink.immediate(id, by, boundTo),
     revoke: async (scope, reason, by) => revoke.immediate(scope, reason, by),
+    rekeyToEnterprise: async (teamId, enterpriseId, by, userId) => {
+      const out: Rekeyed = { bindings: [], revoked: [], links: 0 };
+      if (teamId === enterpriseId) return out;
+      for (const user of userId ? [userId] : s.teamKeyedUsers.all(teamId, teamId, teamId)) {
+        const one = rekeyOne.immediate(teamId, enterpriseId, user, by);
+        out.bindings.push(...one.bindings);
+        out.revoked.push(...one.revoked);
+        out.links += one.links;
+      }
+      return out;
+    },
     purgeExpired: async (now, limits = {}) => purgeExpired.immediate(now, limits),
     touchBinding: async (id, now) => {
       s.touchBinding.run(now, id.org, id.userId, now - LAST_USED_RESOLUTION_MS);

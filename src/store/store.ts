@@ -50,6 +50,16 @@ export interface Revoked {
   links: number;
 }
 
+/** What a workspace's move into a Grid organisation did (rekeyToEnterprise). */
+export interface Rekeyed {
+  /** Bindings now keyed by the enterprise (as they are now). */
+  bindings: Binding[];
+  /** Bindings that ended because the same person was bound under both keys: the older of the two. */
+  revoked: Binding[];
+  /** Open links and pending confirmations moved (or, when the enterprise had a newer one, ended). */
+  links: number;
+}
+
 export interface BindingFilter {
   /** A team id, or an enterprise id on Enterprise Grid. */
   workspace: string | null;
@@ -130,6 +140,14 @@ export interface Store {
   unlink(id: SlackIdentity, by: Actor, boundTo?: string): Promise<Binding | undefined>;
   /** Someone left: every binding, open link and pending confirmation in `scope`, removed. */
   revoke(scope: RevokeScope, reason: RevokeReason, by: Actor): Promise<Revoked>;
+  /**
+   * A workspace joined a Grid organisation: what is keyed by `teamId` (bindings, open links, pending
+   * confirmations; only `userId`'s when given) moves to the key `enterpriseId`, one transaction per
+   * Slack identity with its audit rows (`rekeyed`, reason `grid_migration`). Never bound twice: when
+   * the enterprise key holds a binding (or link, or pending confirmation) of the same user already,
+   * the newer of the two stays and the other ends (`revoked` / `link_cancelled`, `grid_migration`).
+   */
+  rekeyToEnterprise(teamId: string, enterpriseId: string, by: Actor, userId?: string): Promise<Rekeyed>;
   /** Removes expired links and pending confirmations, and what `limits` says is too old. */
   purgeExpired(now: number, limits?: PurgeLimits): Promise<Purged>;
   /** Records that a binding was used, unless that was recorded less than an hour ago. */

@@ -20,7 +20,13 @@ export interface TestHttpServer {
   close(): Promise<void>;
 }
 
-type Answer = (r: Received) => Promise<{ status: number; body: string }> | { status: number; body: string };
+/** An HTTP answer: its status, body and any headers (Retry-After…). */
+export interface Answered {
+  status: number;
+  body: string;
+  headers?: Record<string, string>;
+}
+type Answer = (r: Received) => Promise<Answered> | Answered;
 
 async function serve(answer: Answer): Promise<TestHttpServer> {
   const received: Received[] = [];
@@ -36,8 +42,8 @@ async function serve(answer: Answer): Promise<TestHttpServer> {
     }
     const r = { headers: req.headers, body, url: req.url ?? '' };
     received.push(r);
-    const { status, body: out } = await answer(r);
-    res.writeHead(status, { 'content-type': 'application/json' });
+    const { status, body: out, headers } = await answer(r);
+    res.writeHead(status, { 'content-type': 'application/json', ...headers });
     res.end(out);
   });
   server.listen(0, '127.0.0.1');
@@ -94,6 +100,9 @@ export function startInternalApp(): Promise<TestHttpServer> {
         return reply({ error: 'no such user' }, 410);
       case 'badtoken':
         return reply({ error: 'bad token' }, 401);
+      case 'long':
+        // A report longer than a Block Kit section takes (3000 characters), a link right at the cut.
+        return reply({ text: `long report for ${who}`, blocks: [{ type: 'section', text: { type: 'mrkdwn', text: `${'a'.repeat(2990)}<https://reports.example/q3|the q3 report> ${'b'.repeat(2000)}` } }] });
       case 'announce':
         return reply({ text: `${who} announces ${rest.join(' ')}`, response_type: 'in_channel' });
       default:
@@ -105,7 +114,13 @@ export function startInternalApp(): Promise<TestHttpServer> {
   });
 }
 
+export interface ResponseCatcher extends TestHttpServer {
+  /** How the next posts are answered (a refusal, a 429…); undefined for the request: `{"ok": true}`, as Slack accepts. */
+  answer: ((r: Received) => Answered | undefined) | null;
+}
+
 /** Stands in for Slack's response_url endpoint (hooks.slack.com). */
-export function startResponseCatcher(): Promise<TestHttpServer> {
-  return serve(() => reply({ ok: true }));
+export async function startResponseCatcher(): Promise<ResponseCatcher> {
+  const catcher: ResponseCatcher = Object.assign(await serve((r) => catcher.answer?.(r) ?? reply({ ok: true })), { answer: null });
+  return catcher;
 }
