@@ -165,12 +165,29 @@ ${v.pendingCommand ? html`<button type="submit" name="decision" value="link_and_
 </form>`,
   );
 
-const linkedPage = (internalUser: string, slackUserName: string, linksPath: string): Reply =>
+/** Why the DM after linking did not arrive, in words, for the reasons a user can do something about. */
+const DM_REFUSALS: Record<string, string> = {
+  restricted_action: 'your organisation does not let apps message you',
+  action_prohibited: 'your organisation does not let apps message you',
+  channel_not_found: 'Slack would not open a conversation between the app and you',
+  user_disabled: 'your Slack account is deactivated',
+  ratelimited: 'Slack asked the app to slow down; the message may still arrive',
+  overloaded: 'the service is busy',
+  slack_unreachable: 'Slack could not be reached',
+};
+
+const dmRefusedNote = (refused: string | null) =>
+  refused === null
+    ? html``
+    : html`<p class="note">Slack did not deliver the app's message confirming this (${DM_REFUSALS[refused] ?? 'Slack refused it'}: <code>${refused}</code>). The link itself is made.</p>`;
+
+const linkedPage = (internalUser: string, slackUserName: string, linksPath: string, dmRefused: string | null = null): Reply =>
   page(
     200,
     'Linked',
     html`<p>Your Slack account is now linked to <strong>${internalUser}</strong>.</p>
 <p>Slack user <strong>${slackUserName}</strong> can now run the slash command as you. You can close this page and go back to Slack.</p>
+${dmRefusedNote(dmRefused)}
 <p class="note">To undo it: the Unlink button on <a href="${linksPath}">My Slack links</a>, or <code>${brand.slashCommand} unlink</code> in Slack.</p>`,
   );
 

@@ -236,12 +236,25 @@ test('a second confirmed binding for the same Slack identity is a 409 page', asy
   assert.equal(bindingOf(user)!.internal_user, 'someone-else', 'the existing binding is untouched');
 });
 
-test('a failed DM is logged and never undoes the binding', async () => {
+test('a failed DM is logged, named on the success page, and never undoes the binding', async () => {
+  slack.on('chat.postMessage', () => ({ body: { ok: false, error: 'restricted_action' } }));
+  try {
+    const res = await linkAs(server.url, await newLink('UDMRESTRICTED'), 'rita');
+    assert.equal(res.status, 200);
+    assert.match(res.body, /did not deliver the app's message confirming this \(your organisation does not let apps message you: <code>restricted_action<\/code>\)/);
+    assert.equal(bindingOf('UDMRESTRICTED')!.internal_user, 'rita');
+  } finally {
+    slack.on('chat.postMessage', (args) => ({ body: { ok: true, channel: args.channel, ts: '1.1' } }));
+  }
+  const sent = await linkAs(server.url, await newLink('UDMSENT'), 'sam');
+  assert.equal(sent.status, 200);
+  assert.doesNotMatch(sent.body, /did not deliver/, 'a DM that was sent is not mentioned');
   slack.on('chat.postMessage', () => ({ body: { ok: false, error: 'channel_not_found' } }));
   try {
     const before = slack.calls.length;
     const res = await linkAs(server.url, await newLink('UNODM'), 'mona');
     assert.equal(res.status, 200);
+    assert.match(res.body, /<code>channel_not_found<\/code>/);
     await slack.waitFor('chat.postMessage', slack.calls.filter((c) => c.method === 'chat.postMessage').length);
     const [failure] = await server.waitForLog((l) => l.event === 'slack_dm' && l.outcome === 'failed' && l.slack_user === 'UNODM');
     assert.ok(failure, 'DM failure logged');

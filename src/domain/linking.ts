@@ -9,7 +9,7 @@ import { linkedDm } from '../slack/messages.ts';
 import { describe } from '../lib/log.ts';
 import type { Config } from '../config/index.ts';
 import type { ServerKeys } from './secrets.ts';
-import { tokenRejected, type SlackApi } from '../slack/api.ts';
+import { slackErrorName, tokenRejected, type SlackApi } from '../slack/api.ts';
 import type { Logger } from '../lib/log.ts';
 import type { Metrics } from '../lib/metrics.ts';
 import type { Background } from '../lib/background.ts';
@@ -35,12 +35,18 @@ export interface LinkingDeps {
   home: Pick<Home, 'refresh'>;
 }
 
+/**
+ * How long the success page waits for the DM that confirms a binding, so that it can say why Slack
+ * refused it. A slower DM is still sent; the page just does not wait for it.
+ */
+export const DM_WAIT_MS = 1500;
+
 export type StartOutcome = { outcome: 'link_created'; url: string } | { outcome: 'link_rate_limited' };
 
 export type ShowOutcome = { outcome: 'confirm_shown'; link: Link } | { outcome: 'link_gone' } | { outcome: 'already_bound'; binding: Binding };
 
 export type ConfirmOutcome =
-  | { outcome: 'bound'; binding: Binding }
+  | { outcome: 'bound'; binding: Binding; dmRefused: string | null }
   | { outcome: 'link_gone' }
   | { outcome: 'already_bound'; binding: Binding }
   | { outcome: 'code_shown'; link: Link; code: string; minutes: number }
@@ -53,7 +59,7 @@ export type ConfirmOutcome =
 
 /** Sign in with Slack came back (GET /associate/slack). */
 export type SlackSignInOutcome =
-  | { outcome: 'bound'; binding: Binding }
+  | { outcome: 'bound'; binding: Binding; dmRefused: string | null }
   | { outcome: 'link_gone' }
   | { outcome: 'already_bound'; binding: Binding }
   | { outcome: 'slack_denied' }
@@ -126,25 +132,45 @@ export function createLinking({ config, store, keys, slack, signIn, workspace, l
   /**
    * The DM and the pending command that follow every new binding, in the background. The command
    * typed before linking runs only when `runPending`: otherwise the DM asks to run it again.
+   * Resolves to why Slack refused the DM (its error name), or null once it is sent.
    */
-  const afterBinding = (binding: Binding, link: Link, runPending: boolean, requestId: string | null): void => {
+  const afterBinding = (binding: Binding, link: Link, runPending: boolean, requestId: string | null): Promise<string | null> => {
     const fields = { request_id: requestId ?? undefined, slack_team: binding.teamId, slack_user: binding.userId };
     log.info('binding_created', { ...fields, internal_user: binding.internalUser });
     metrics.inc('links_completed_total');
     home.refresh(binding, requestId);
     const typed = link.pendingText ? `${link.command} ${link.pendingText}` : null;
     const pending = runPending ? runAsUser.runPending(binding, link, requestId ?? '') : typed ? { again: typed } : null;
+    let settle: (refused: string | null) => void = () => {};
+    const refused = new Promise<string | null>((resolve) => (settle = resolve));
     const started = background.run('slack_dm', fields, async () => {
       try {
         await slack.dm(binding.userId, linkedDm(link.command, binding, pending, `${config.publicBaseUrl}/links`));
+        settle(null);
       } catch (err) {
+        settle(slackErrorName(err) ?? 'slack_unreachable');
         metrics.inc('slack_dm_failures_total');
         if (tokenRejected(err)) log.error('slack_token_rejected', { ...fields, fix: 'SLACK_BOT_TOKEN is wrong or revoked: npm run admin -- doctor' });
         throw err;
       }
       log.info('slack_dm', { ...fields, outcome: 'sent' });
     });
-    if (!started) metrics.inc('slack_dm_failures_total');
+    if (!started) {
+      metrics.inc('slack_dm_failures_total');
+      settle('overloaded');
+    }
+    return refused;
+  };
+
+  /** The DM's refusal if Slack answers within DM_WAIT_MS; null when sent or still on its way. */
+  const dmRefusedSoon = async (refused: Promise<string | null>): Promise<string | null> => {
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<null>((resolve) => (timer = setTimeout(resolve, DM_WAIT_MS, null)));
+    try {
+      return await Promise.race([refused, waited]);
+    } finally {
+      clearTimeout(timer);
+    }
   };
 
   /** email mode: the Slack user's profile email must be the signed-in user's. */
@@ -189,8 +215,8 @@ export function createLinking({ config, store, keys, slack, signIn, workspace, l
     const result = await store.completeLink(nonceHash, internalUser, verification, Date.now(), by);
     if (result.outcome === 'gone') return { outcome: 'link_gone' };
     if (result.outcome === 'already_bound') return result;
-    afterBinding(result.binding, result.link, runPending, by.requestId);
-    return { outcome: 'bound', binding: result.binding };
+    const dmRefused = await dmRefusedSoon(afterBinding(result.binding, result.link, runPending, by.requestId));
+    return { outcome: 'bound', binding: result.binding, dmRefused };
   };
 
   /**
@@ -386,7 +412,7 @@ export function createLinking({ config, store, keys, slack, signIn, workspace, l
       switch (result.outcome) {
         case 'bound':
           // The pending confirmation keeps the command only if the browser chose "Link and run".
-          afterBinding(result.binding, result.link, true, by.requestId);
+          void afterBinding(result.binding, result.link, true, by.requestId);
           return { outcome: 'code_bound', binding: result.binding };
         case 'already_bound':
           return { outcome: 'code_already_bound', binding: result.binding };

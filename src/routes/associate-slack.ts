@@ -27,7 +27,7 @@ export function associateSlackRoute({ config, keys, linking, guard, pages }: Ass
       slack ? { internal_user: internalUser, slack_team: slack.teamId, slack_user: slack.userId } : { internal_user: internalUser };
     switch (result.outcome) {
       case 'bound':
-        return handled(result.outcome, pages.linkedPage(result.binding.internalUser, result.binding.userName, `${config.basePath}/links`), about(result.binding));
+        return handled(result.outcome, pages.linkedPage(result.binding.internalUser, result.binding.userName, `${config.basePath}/links`, result.dmRefused), about(result.binding));
       case 'already_bound':
         return handled(result.outcome, pages.alreadyBoundPage(result.binding.internalUser), about(result.binding));
       case 'link_gone':

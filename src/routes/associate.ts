@@ -36,7 +36,7 @@ export function associateRoute({ config, keys, linking, guard, pages, log }: Ass
       case 'already_bound':
         return done(pages.alreadyBoundPage(result.binding.internalUser), result.binding);
       case 'bound':
-        return done(pages.linkedPage(result.binding.internalUser, result.binding.userName, `${config.basePath}/links`), result.binding);
+        return done(pages.linkedPage(result.binding.internalUser, result.binding.userName, `${config.basePath}/links`, result.dmRefused), result.binding);
       case 'code_shown':
         return done(pages.codePage(result.code, result.link.command, result.minutes), result.link);
       case 'no_email':

@@ -182,8 +182,14 @@ export function createSlackApi({ botToken, slackApiUrl, responseUrlAllow, onRate
 /** Slack's answers that mean a token itself is wrong: a configuration error, not an outage. */
 export const TOKEN_REJECTED: ReadonlySet<string> = new Set(['invalid_auth', 'not_authed', 'account_inactive', 'token_revoked', 'token_expired', 'not_allowed_token_type']);
 
+/** The error name Slack answered a Web API call with (`channel_not_found`, `ratelimited`…), or null. */
+export function slackErrorName(err: unknown): string | null {
+  const data = (err as { data?: { error?: unknown } } | null)?.data;
+  return typeof data?.error === 'string' ? data.error : null;
+}
+
 /** True when a Web API call failed because Slack rejected SLACK_BOT_TOKEN. */
 export function tokenRejected(err: unknown): boolean {
-  const data = (err as { data?: { error?: unknown } } | null)?.data;
-  return typeof data?.error === 'string' && TOKEN_REJECTED.has(data.error);
+  const name = slackErrorName(err);
+  return name !== null && TOKEN_REJECTED.has(name);
 }
