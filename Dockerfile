@@ -14,9 +14,13 @@ RUN npm ci --omit=dev --no-audit --no-fund
 
 # Runtime stage: no compilers, no dev dependencies, not root.
 FROM node:24-bookworm-slim
+# IN_CONTAINER and DATA_VOLUME tell the self-check where it runs (docs/reference.md): loopback-only
+# settings are warned about, and an unwritable or misplaced database is named with the fix on the volume.
 ENV NODE_ENV=production \
     PORT=3000 \
     DATABASE_PATH=/data/account-binding.db \
+    DATA_VOLUME=/data \
+    IN_CONTAINER=1 \
     NODE_COMPILE_CACHE=/app/.compile-cache
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules

@@ -55,8 +55,8 @@ test("auth.test: the workspace and bot named; a rejected token fails with the fi
 
 test('a database folder the running uid cannot write is named, with the uid and the chown that fixes it', () => {
   const dir = tempDir();
-  assert.equal(checkDatabaseFolder({ databaseUrl: null, databasePath: join(dir, 'data', 'a.db') }).level, 'ok');
-  assert.equal(checkDatabaseFolder({ databaseUrl: 'postgres://u:secret@db/x', databasePath: '' }).message, 'PostgreSQL at postgresql://db/x');
+  assert.equal(checkDatabaseFolder({ databaseUrl: null, databasePath: join(dir, 'data', 'a.db'), dataVolume: null }).level, 'ok');
+  assert.equal(checkDatabaseFolder({ databaseUrl: 'postgres://u:secret@db/x', databasePath: '', dataVolume: null }).message, 'PostgreSQL at postgresql://db/x');
   // A root-owned bind mount seen by the image's unprivileged user: here root owns the folder and the
   // server runs as nobody (when this test runs as root, as CI does; otherwise the folder is made read-only).
   const locked = join(dir, 'mount');

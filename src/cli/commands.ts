@@ -3,7 +3,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { ConfigError, DEFAULT_DATABASE_PATH, describeDatabase, loadConfig, type Env } from '../config/index.ts';
-import { effectiveSettings, runChecks } from '../doctor.ts';
+import { checkEmailHeader, effectiveSettings, runChecks } from '../doctor.ts';
 import { ENV_FILE_VARIABLE } from '../config/env-file.ts';
 import { bindingJson, type RevokeScope } from '../model.ts';
 import type { SqliteStore } from '../store/sqlite.ts';
@@ -188,7 +188,9 @@ export const COMMANDS: Record<string, Command> = {
         return 2;
       }
       for (const [key, value] of Object.entries(effectiveSettings(config))) r.io.out(`  ${key.padEnd(28)} ${value}`);
-      const findings = await runChecks(config);
+      // The email header is seen only by a running server: asked here, never at the server's own start.
+      const emailHeader = await checkEmailHeader(config);
+      const findings = [...(await runChecks(config)), ...(emailHeader ? [emailHeader] : [])];
       for (const f of findings) r.io.out(`${f.level === 'ok' ? 'ok  ' : f.level === 'warn' ? 'WARN' : 'FAIL'}  ${f.check}: ${f.message}`);
       const failed = findings.filter((f) => f.level === 'fail').length;
       r.io.out(failed ? `${failed} problem${failed === 1 ? '' : 's'} to fix before the server can start` : 'ready to start');

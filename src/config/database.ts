@@ -13,6 +13,8 @@ export interface DatabaseSettings {
   databaseUrl: string | null;
   /** Connections per process to PostgreSQL. */
   databasePoolMax: number;
+  /** DATA_VOLUME: where the image mounts its volume (it sets /data); the doctor checks the database is in it. */
+  dataVolume: string | null;
 }
 
 /** Where the database is, as a log may say it: the SQLite path, or PostgreSQL's host and name only. */
@@ -36,5 +38,6 @@ export function readDatabase(r: Reader): DatabaseSettings {
     databasePath: r.env.DATABASE_PATH || DEFAULT_DATABASE_PATH,
     databaseUrl,
     databasePoolMax: r.integer('DATABASE_POOL_MAX', 10, 1, 200),
+    dataVolume: r.env.DATA_VOLUME || null,
   };
 }

@@ -18,6 +18,12 @@ export interface LinkSettings {
   slackClientSecret: string;
 }
 
+/** This service's own paths: one of them at the end of PUBLIC_BASE_URL was pasted from elsewhere (Slack's request URL, a link). */
+const OWN_PATHS = ['/slack/commands', '/slack/events', '/slack/interactions', '/slack', '/associate', '/associate/slack', '/links', '/healthz', '/metrics', '/admin/bindings'];
+
+/** The link a user gets in Slack, as the log and the doctor may show it (the nonce elided). */
+export const linkExample = (publicBaseUrl: string): string => `${publicBaseUrl}/associate?nonce=…`;
+
 export function readLinks(r: Reader): LinkSettings {
   let publicBaseUrl = '';
   let publicOrigin = '';
@@ -32,6 +38,15 @@ export function readLinks(r: Reader): LinkSettings {
     if (url.protocol !== 'https:') r.warn(`PUBLIC_BASE_URL is not https (${url.origin}): Slack and browsers reach this service over the internet; use https except on a laptop`);
     if (/^(localhost|127\.|\[::1\]$)/.test(url.hostname)) r.warn(`PUBLIC_BASE_URL is a loopback address (${url.host}): links in Slack will only open on this machine`);
     if (!/^(\/[A-Za-z0-9._~-]+)*$/.test(basePath)) r.problem(`PUBLIC_BASE_URL's path must be plain segments like /slack-link (got "${url.pathname}")`);
+    // A path is right behind a proxy that serves this service under it; one of our own paths there
+    // is a URL pasted into the wrong setting, and every link would then be wrong.
+    const pasted = OWN_PATHS.find((own) => basePath.toLowerCase().endsWith(own));
+    if (pasted) {
+      r.warn(
+        `PUBLIC_BASE_URL ends in ${pasted}, one of this service's own paths: the links users get are ${linkExample(publicBaseUrl)}. ` +
+          `PUBLIC_BASE_URL is where browsers reach the service through the sign-in proxy, without any path of ours (likely ${url.origin}${basePath.slice(0, -pasted.length)})`,
+      );
+    }
   }
 
   const linkVerification = (r.env.LINK_VERIFICATION || 'email') as LinkVerification;

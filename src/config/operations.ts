@@ -19,6 +19,8 @@ export interface OperationSettings {
   auditRetentionDays: number;
   /** Bindings unused for this long are revoked (reason `idle`); 0: never. */
   bindingMaxIdleDays: number;
+  /** IN_CONTAINER: true or false as declared (the image sets 1); null: detect (doctor.ts). */
+  inContainer: boolean | null;
 }
 
 export function readOperations(r: Reader): OperationSettings {
@@ -35,6 +37,8 @@ export function readOperations(r: Reader): OperationSettings {
   // 32 × "a" is long but guessable. Not 16: hex has only 16 digits, and 23% of `openssl rand -hex 32`
   // tokens lack one of them; none of 20,000 had fewer than 10.
   else if (adminApiToken !== null && new Set(adminApiToken).size < 10) r.problem('ADMIN_API_TOKEN must hold at least 10 distinct characters: make it random (say, openssl rand -hex 32)');
+  const inContainer = r.env.IN_CONTAINER ? r.env.IN_CONTAINER === '1' : null;
+  if (r.env.IN_CONTAINER && !/^[01]$/.test(r.env.IN_CONTAINER)) r.problem(`IN_CONTAINER must be 1 or 0 (got "${r.env.IN_CONTAINER}")`);
   if ((r.env.APP_NAME ?? '').length > 60) r.problem('APP_NAME must be at most 60 characters');
   return {
     port: r.integer('PORT', 3000, 0, 65535),
@@ -45,5 +49,6 @@ export function readOperations(r: Reader): OperationSettings {
     adminAllow,
     auditRetentionDays: r.integer('AUDIT_RETENTION_DAYS', 400, 1, 36_500),
     bindingMaxIdleDays: r.integer('BINDING_MAX_IDLE_DAYS', 0, 0, 36_500),
+    inContainer,
   };
 }

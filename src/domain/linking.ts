@@ -43,7 +43,11 @@ export const DM_WAIT_MS = 1500;
 
 export type StartOutcome = { outcome: 'link_created'; url: string } | { outcome: 'link_rate_limited' };
 
-export type ShowOutcome = { outcome: 'confirm_shown'; link: Link } | { outcome: 'link_gone' } | { outcome: 'already_bound'; binding: Binding };
+export type ShowOutcome =
+  | { outcome: 'confirm_shown'; link: Link }
+  | { outcome: 'link_gone' }
+  | { outcome: 'already_bound'; binding: Binding }
+  | { outcome: 'no_email'; link: Link };
 
 export type ConfirmOutcome =
   | { outcome: 'bound'; binding: Binding; dmRefused: string | null }
@@ -313,11 +317,19 @@ export function createLinking({ config, store, keys, slack, signIn, workspace, l
     },
 
     /** What the confirmation page shows; changes nothing (link scanners and previews fetch URLs). */
-    async show(nonceHash: Buffer | undefined): Promise<ShowOutcome> {
+    /**
+     * The confirmation page's content, changing nothing. In email mode a proxy that passes no email
+     * is said before the click (the link stays live), not after it.
+     */
+    async show(nonceHash: Buffer | undefined, identity?: InternalIdentity, requestId?: string): Promise<ShowOutcome> {
       const link = nonceHash && (await store.getLiveLink(nonceHash, Date.now()));
       if (!link) return { outcome: 'link_gone' };
       const existing = await store.getBinding(link);
       if (existing) return { outcome: 'already_bound', binding: existing };
+      if (config.linkVerification === 'email' && identity && !identity.email) {
+        log.warn('link_verification_failed', { request_id: requestId, reason: 'no email from the proxy', internal_user: identity.user });
+        return { outcome: 'no_email', link };
+      }
       return { outcome: 'confirm_shown', link };
     },
 

@@ -28,6 +28,8 @@ export function associateRoute({ config, keys, linking, guard, pages, log }: Ass
   const about = (internalUser: string, slack?: Pick<SlackUser, 'teamId' | 'userId'>) =>
     slack ? { internal_user: internalUser, slack_team: slack.teamId, slack_user: slack.userId } : { internal_user: internalUser };
 
+  const noEmailPage = () => pages.noEmailPage(config.trustedJwt ? `${config.trustedJwt.emailClaim} claim` : config.trustedEmailHeader);
+
   const render = (internalUser: string, result: ConfirmOutcome, requestId: string): Handled<AssociateOutcome> => {
     const done = (reply: Parameters<typeof handled>[1], slack?: Pick<SlackUser, 'teamId' | 'userId'>) => handled(result.outcome, reply, about(internalUser, slack));
     switch (result.outcome) {
@@ -40,7 +42,7 @@ export function associateRoute({ config, keys, linking, guard, pages, log }: Ass
       case 'code_shown':
         return done(pages.codePage(result.code, result.link.command, result.minutes), result.link);
       case 'no_email':
-        return done(pages.noEmailPage(config.trustedJwt ? `${config.trustedJwt.emailClaim} claim` : config.trustedEmailHeader));
+        return done(noEmailPage());
       case 'slack_unavailable':
         return done(pages.slackUnavailablePage(), result.link);
       case 'slack_misconfigured':
@@ -60,12 +62,14 @@ export function associateRoute({ config, keys, linking, guard, pages, log }: Ass
   return {
     operation: 'associate',
     async GET(ctx) {
-      const { user } = await guard.authenticate(ctx);
+      const identity = await guard.authenticate(ctx);
+      const { user } = identity;
       const nonce = ctx.query.get('nonce');
       const nonceHash = hashNonce(nonce);
-      const shown = await linking.show(nonceHash);
+      const shown = await linking.show(nonceHash, identity, ctx.requestId);
       if (shown.outcome === 'link_gone') return handled(shown.outcome, pages.goneLinkPage(), about(user));
       if (shown.outcome === 'already_bound') return handled(shown.outcome, pages.alreadyBoundPage(shown.binding.internalUser), about(user, shown.binding));
+      if (shown.outcome === 'no_email') return handled(shown.outcome, noEmailPage(), about(user, shown.link));
       const { link } = shown;
       const page = pages.confirmPage({
         slackUserName: link.userName,
