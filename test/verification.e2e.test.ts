@@ -75,10 +75,18 @@ describe('LINK_VERIFICATION=email (the default)', () => {
     assert.equal(boundTo(server, 'UKELVIN'), undefined);
   });
 
-  test('no email header: a page that tells the operator what to do, and nothing bound', async () => {
+  test('no email header: a page that tells the operator what to do, before the click and after it, and nothing bound', async () => {
     slack.emails.set('UNOMAIL', 'carol@corp.example');
     const link = linkFrom(await slashCommand(server.url, { user: 'UNOMAIL', text: 'link' }));
-    const { res } = await confirmAs(server, link, 'carol', undefined);
+    // Before the click: the page says what is missing instead of offering a button that can only fail.
+    const before = await openLink(server.url, link, 'carol');
+    assert.equal(before.status, 403);
+    assert.match(before.body, /x-forwarded-email/);
+    assert.doesNotMatch(before.body, /Link accounts/);
+    // A confirmation posted without it (the page was opened with it) is refused just the same.
+    const page = await openLink(server.url, link, 'carol', { headers: { 'x-forwarded-email': 'carol@corp.example' } });
+    assert.equal(page.status, 200, page.body);
+    const res = await confirm(server.url, formFields(page.body), 'carol');
     assert.equal(res.status, 403);
     assert.match(res.body, /x-forwarded-email/);
     assert.match(res.body, /LINK_VERIFICATION/);

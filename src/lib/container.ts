@@ -26,7 +26,7 @@ export function containerEvidence(declared: boolean | null, containerVariable: s
  */
 export function defaultGateway(routeTable: string): string | null {
   for (const line of routeTable.split('\n').slice(1)) {
-    const [, destination, gateway, flags, , , , , mask] = line.trim().split(/\s+/);
+    const [, destination, gateway, flags, , , , mask] = line.trim().split(/\s+/);
     if (destination !== '00000000' || mask !== '00000000' || !gateway || !/^[0-9A-Fa-f]{8}$/.test(gateway)) continue;
     // RTF_UP (1) and RTF_GATEWAY (2): a live route through a gateway.
     if ((Number.parseInt(flags ?? '0', 16) & 3) !== 3) continue;
