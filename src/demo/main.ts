@@ -93,6 +93,9 @@ const server = await spawnServer({
   SLACK_BOT_TOKEN: 'xoxb-demo',
   PUBLIC_BASE_URL: publicUrl,
   HOST: '127.0.0.1',
+  // The demo's proxy and Slack stand-ins share the server's network, in a container or not: its
+  // loopback-only settings are right (no container warning).
+  IN_CONTAINER: '0',
   DATABASE_PATH: join(dir, 'demo.db'),
   SLACK_API_URL: slack.url,
   SLACK_RESPONSE_URL_ALLOW: hooksUrl,
