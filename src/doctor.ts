@@ -140,7 +140,7 @@ export function checkContainerNetwork(
     problems.push(`HOST=${config.host} listens on the container's own loopback: a published port refuses every connection (the HEALTHCHECK, run inside, still passes); delete HOST (the default 0.0.0.0 listens on every interface)`);
   }
   if (loopbackOnly(config.trustedProxies.text)) {
-    problems.push(`TRUSTED_PROXIES=${config.trustedProxies.text} trusts the container's own loopback only: the sign-in proxy connects ${from}; set TRUSTED_PROXIES to that address (with TRUSTED_PROXY_SECRET), or IN_CONTAINER=0 if the proxy shares this container's network (a sidecar)`);
+    problems.push(`TRUSTED_PROXIES=${config.trustedProxies.text} trusts the container's own loopback only: the sign-in proxy connects ${from}; set TRUSTED_PROXIES to that address (with TRUSTED_PROXY_SECRET)`);
   }
   if (loopbackOnly(config.metricsAllow.text)) {
     problems.push(`METRICS_ALLOW=${config.metricsAllow.text}: /metrics answers only inside the container (docker exec); a scraper connects ${from}: add that address`);
@@ -149,7 +149,13 @@ export function checkContainerNetwork(
     problems.push(`ADMIN_ALLOW=${config.adminAllow.text}: the offboarding API answers only inside the container; its caller connects ${from}: add that address`);
   }
   if (!problems.length) return { level: 'ok', check: 'container', message: `in a container (${where.evidence}): HOST and the allow-lists reach beyond its loopback` };
-  return { level: 'warn', check: 'container', message: `in a container (${where.evidence}), the gateway is ${where.gateway ?? 'unknown (no default route in /proc/net/route)'}. ${problems.join('. ')}` };
+  return {
+    level: 'warn',
+    check: 'container',
+    message:
+      `in a container (${where.evidence}), the gateway is ${where.gateway ?? 'unknown (no default route in /proc/net/route)'}. ${problems.join('. ')}. ` +
+      'Where the proxy shares this container\'s network (a sidecar, or nginx in the same container), loopback is right: IN_CONTAINER=0 says so',
+  };
 }
 
 /** A port that speaks the other scheme's protocol: http:// on 443, https:// on 80 or 8080. */

@@ -63,6 +63,7 @@ test('in a container, loopback-only HOST and allow-lists are a warning naming th
   assert.match(found.message, /TRUSTED_PROXIES=127\.0\.0\.1,::1 trusts the container's own loopback only: the sign-in proxy connects from 172\.17\.0\.1 when on the host/);
   assert.match(found.message, /METRICS_ALLOW=127\.0\.0\.1,::1: \/metrics answers only inside the container/);
   assert.doesNotMatch(found.message, /ADMIN_ALLOW/, 'the offboarding API is off: its allow-list does not matter');
+  assert.match(found.message, /Where the proxy shares this container's network \(a sidecar, or nginx in the same container\), loopback is right: IN_CONTAINER=0 says so$/);
   const withApi = checkContainerNetwork(loadConfig({ ...required, ADMIN_API_TOKEN: '0123456789abcdef0123456789abcdef' }), docker)!;
   assert.match(withApi.message, /ADMIN_ALLOW=127\.0\.0\.1,::1: the offboarding API answers only inside the container/);
   assert.doesNotMatch(withApi.message, /HOST=/, 'HOST unset is 0.0.0.0');
