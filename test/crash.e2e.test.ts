@@ -51,7 +51,8 @@ test('SIGKILL mid-stream, five times: every confirmed binding survives, the file
       }
     };
     const binders = Array.from({ length: 8 }, binder);
-    await new Promise((r) => setTimeout(r, 400 + round * 150));
+    // Long enough for several bindings each round: a confirmation waits for its DM's answer (DM_WAIT_MS).
+    await new Promise((r) => setTimeout(r, 1000 + round * 200));
     running = false;
     const { signal } = await server.stop('SIGKILL');
     assert.equal(signal, 'SIGKILL');
