@@ -3,7 +3,7 @@
 import { accessSync, constants, existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Config } from './config/index.ts';
-import { describeDatabase, linkExample, redactUrl } from './config/index.ts';
+import { describeDatabase, isLoopbackHost, linkExample, redactUrl } from './config/index.ts';
 import { describe } from './lib/log.ts';
 import { containerEvidence, readDefaultGateway } from './lib/container.ts';
 import { TOKEN_REJECTED } from './slack/api.ts';
@@ -279,12 +279,30 @@ export async function checkAppToken(config: Pick<Config, 'slackApiUrl' | 'appTok
   return { level: 'warn', check: 'socket_mode', message: `Slack's apps.connections.open answered ${body.error ?? 'without a URL'}` };
 }
 
+/**
+ * LINK_VERIFICATION=confirm lets a forwarded link bind whoever opens it (docs/security.md: link
+ * forwarding). Fine for a trial whose links open on this machine only; anywhere else, a warning,
+ * so that the hardening checklist's "no warning" catches it. Null when there is nothing to say.
+ */
+export function checkLinkVerification(config: Pick<Config, 'linkVerification' | 'publicBaseUrl'>): Finding | null {
+  if (config.linkVerification !== 'confirm') return null;
+  if (config.publicBaseUrl && isLoopbackHost(new URL(config.publicBaseUrl).hostname)) return null;
+  return {
+    level: 'warn',
+    check: 'link_verification',
+    message:
+      'LINK_VERIFICATION=confirm: the confirmation page alone proves a link, so a forwarded link binds whoever opens it. ' +
+      'Outside a trial on this machine use email (your SSO passes the user\'s email, X-Forwarded-Email), code or slack',
+  };
+}
+
 /** Everything at once: configuration warnings, Slack, the database folder, the internal application. */
 export async function runChecks(config: Config, where: ContainerNetwork = detectContainer(config)): Promise<Finding[]> {
   const [slack, socket, internalApp] = await Promise.all([checkSlackToken(config), checkAppToken(config), checkInternalApp(config)]);
   const warnings = config.warnings.map((message): Finding => ({ level: 'warn', check: 'config', message }));
   const container = checkContainerNetwork(config, where);
-  return [...warnings, slack, ...(socket ? [socket] : []), checkDatabaseFolder(config), ...(container ? [container] : []), internalApp];
+  const linkVerification = checkLinkVerification(config);
+  return [...warnings, ...(linkVerification ? [linkVerification] : []), slack, ...(socket ? [socket] : []), checkDatabaseFolder(config), ...(container ? [container] : []), internalApp];
 }
 
 /** How Slack reaches this service: over HTTP (signed requests), Socket Mode, or both (during a move). */

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseEnv } from 'node:util';
 import { ROOT } from './support/server.ts';
 import { readYaml } from './support/yaml.ts';
 
@@ -88,4 +89,18 @@ test('the proxy runs the shipped nginx config, pointed at the app, with the file
   }
   assert.match(script, /\$\$\(cat \/run\/secrets\/trusted_proxy_secret\)/, "the secret's line is written from the secret file ($$ is Compose's escaped $)");
   assert.match(script, /exec nginx -g 'daemon off;'\n$/);
+});
+
+test('production files prove links by email, never confirm; the README trial sets confirm itself, saying why', () => {
+  // email, not code: the shipped nginx config already passes the SSO's email (X-Forwarded-Email),
+  // so a deployer needs nothing more; code stays the choice for an SSO that passes no email.
+  assert.equal(env(app).LINK_VERIFICATION, 'email', 'deploy/compose.yaml');
+  const replicas = readYaml(readFileSync(join(ROOT, 'deploy/compose.replicas.yaml'), 'utf8')) as any;
+  for (const name of ['app1', 'app2']) assert.equal(env(replicas.services[name]).LINK_VERIFICATION, 'email', `deploy/compose.replicas.yaml ${name}`);
+  const example = parseEnv(readFileSync(join(ROOT, 'deploy/account-binding.env.example'), 'utf8'));
+  assert.equal(example.LINK_VERIFICATION, 'email', "deploy/account-binding.env.example (docker run's --env-file)");
+  assert.match(readFileSync(join(ROOT, 'deploy/nginx-sso-proxy.conf'), 'utf8'), /proxy_set_header X-Forwarded-Email \$remote_user@/, 'the shipped proxy passes the email the check needs');
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  assert.match(readme, /\n# A trial: links open on this machine only, so the confirmation page alone proves a link\.\nLINK_VERIFICATION=confirm\nEOF\n/, "the trial's settings say confirm, and why");
+  assert.match(readme, /without its `HOST` and `LINK_VERIFICATION=confirm` lines/, "production's docker run drops the trial's confirm");
 });

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { checkDatabaseFolder, checkInternalApp, checkSlackToken, effectiveSettings } from '../src/doctor.ts';
+import { checkDatabaseFolder, checkInternalApp, checkLinkVerification, checkSlackToken, effectiveSettings, runChecks } from '../src/doctor.ts';
 import { loadConfig } from '../src/config/index.ts';
 import { startSlackStub, type SlackStub } from './support/slack-stand-in.ts';
 import { ROOT, freePort, runToExit, startServer, tempDir, CONFIRM_ONLY } from './support/server.ts';
@@ -36,6 +36,19 @@ test('PUBLIC_BASE_URL over http or on loopback is a warning', () => {
   assert.match(loadConfig({ ...required, PUBLIC_BASE_URL: 'http://link.example' }).warnings.join(), /not https/);
   assert.match(loadConfig({ ...required, PUBLIC_BASE_URL: 'https://localhost:8080' }).warnings.join(), /loopback/);
   assert.match(loadConfig({ ...required, PUBLIC_BASE_URL: 'http://127.0.0.1:3000' }).warnings.join(), /loopback/);
+});
+
+test('LINK_VERIFICATION=confirm is a warning unless PUBLIC_BASE_URL is loopback (a trial on this machine); the other modes are not', async () => {
+  const warning = /LINK_VERIFICATION=confirm: the confirmation page alone proves a link, so a forwarded link binds whoever opens it\. Outside a trial on this machine use email/;
+  const findings = await runChecks(loadConfig({ ...required, LINK_VERIFICATION: 'confirm', SLACK_API_URL: slack.url }));
+  const found = findings.find((f) => f.check === 'link_verification');
+  assert.equal(found?.level, 'warn', JSON.stringify(findings));
+  assert.match(found!.message, warning);
+  for (const base of ['http://127.0.0.1:8080', 'http://localhost:8080', 'http://[::1]:8080']) {
+    assert.equal(checkLinkVerification(loadConfig({ ...required, PUBLIC_BASE_URL: base, LINK_VERIFICATION: 'confirm' })), null, base);
+  }
+  for (const mode of ['email', 'code']) assert.equal(checkLinkVerification(loadConfig({ ...required, LINK_VERIFICATION: mode })), null, mode);
+  assert.equal(checkLinkVerification(loadConfig(required)), null, 'the default (email)');
 });
 
 test("auth.test: the workspace and bot named; a rejected token fails with the fix; Slack away is a warning", async () => {

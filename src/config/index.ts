@@ -11,7 +11,7 @@ import { readOperations, type OperationSettings } from './operations.ts';
 export { redactUrl, type Env } from './reader.ts';
 export { DEFAULT_DATABASE_PATH, databasePathIgnored, describeDatabase } from './database.ts';
 export type { JwtConfig } from './sso.ts';
-export { linkExample } from './links.ts';
+export { isLoopbackHost, linkExample } from './links.ts';
 
 export interface Config extends SlackSettings, LinkSettings, SsoSettings, DatabaseSettings, InternalAppSettings, OperationSettings {
   /** Settings that work but deserve the operator's attention, logged at startup. */

@@ -24,6 +24,9 @@ const OWN_PATHS = ['/slack/commands', '/slack/events', '/slack/interactions', '/
 /** The link a user gets in Slack, as the log and the doctor may show it (the nonce elided). */
 export const linkExample = (publicBaseUrl: string): string => `${publicBaseUrl}/associate?nonce=…`;
 
+/** A URL's hostname that only this machine reaches (what PUBLIC_BASE_URL is in a trial). */
+export const isLoopbackHost = (hostname: string): boolean => /^(localhost|127\.|\[::1\]$)/.test(hostname);
+
 export function readLinks(r: Reader): LinkSettings {
   let publicBaseUrl = '';
   let publicOrigin = '';
@@ -36,7 +39,7 @@ export function readLinks(r: Reader): LinkSettings {
     publicOrigin = url.origin;
     basePath = url.pathname.replace(/\/+$/, '');
     if (url.protocol !== 'https:') r.warn(`PUBLIC_BASE_URL is not https (${url.origin}): Slack and browsers reach this service over the internet; use https except on a laptop`);
-    if (/^(localhost|127\.|\[::1\]$)/.test(url.hostname)) r.warn(`PUBLIC_BASE_URL is a loopback address (${url.host}): links in Slack will only open on this machine`);
+    if (isLoopbackHost(url.hostname)) r.warn(`PUBLIC_BASE_URL is a loopback address (${url.host}): links in Slack will only open on this machine`);
     if (!/^(\/[A-Za-z0-9._~-]+)*$/.test(basePath)) r.problem(`PUBLIC_BASE_URL's path must be plain segments like /slack-link (got "${url.pathname}")`);
     // A path is right behind a proxy that serves this service under it; one of our own paths there
     // is a URL pasted into the wrong setting, and every link would then be wrong.

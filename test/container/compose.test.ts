@@ -72,9 +72,11 @@ CMD ["nginx", "-g", "daemon off;"]
   docker(['build', '-t', NGINX_IMAGE, nginxContext]);
 
   // A Slack Web API that says ok to everything and logs each call; node is in the stand-in image.
+  // users.info shows the email nginx passes for alice: the file proves links by email.
   const slackStandIn =
     "require('http').createServer((q,r)=>{let b='';q.on('data',d=>b+=d);q.on('end',()=>{console.log('call '+q.url);" +
-    "r.setHeader('content-type','application/json');r.end(JSON.stringify({ok:true,team:'Acme',user:'account-binding',channel:'D1',ts:'1.1'}))})}).listen(8081)";
+    "const user=q.url.endsWith('/users.info')?{id:'UCOMPOSE',profile:{email:'alice@corp.example'}}:'account-binding';" +
+    "r.setHeader('content-type','application/json');r.end(JSON.stringify({ok:true,team:'Acme',user,channel:'D1',ts:'1.1'}))})}).listen(8081)";
   writeFileSync(
     join(deploy, 'override.yaml'),
     `services:
