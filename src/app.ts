@@ -12,6 +12,7 @@ import { healthRoute } from './routes/health.ts';
 import { metricsRoute } from './routes/metrics.ts';
 import { eventsRoute } from './routes/events.ts';
 import { adminRoute } from './routes/admin-api.ts';
+import { proxyMarkers } from './routes/operator-guard.ts';
 import { interactionsRoute } from './routes/interactions.ts';
 import { linksRoute } from './routes/links.ts';
 import { createPageGuard } from './routes/page-guard.ts';
@@ -55,7 +56,7 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): App {
 
   const routes: Routes = {
     '/healthz': healthRoute(store, socket),
-    '/metrics': metricsRoute(metrics, config.metricsAllow),
+    '/metrics': metricsRoute(metrics, config.metricsAllow, proxyMarkers(config)),
     ...(slackGuard && {
       '/slack/commands': commandsRoute({ guard: slackGuard, slashCommands: domain.slashCommands, log }),
       '/slack/events': eventsRoute({ guard: slackGuard, events: domain.events }),
@@ -65,7 +66,7 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): App {
     // Sign in with Slack's return: the slack link proof, and linking started from "My Slack links".
     ...(config.slackClientId && { '/associate/slack': associateSlackRoute({ config, keys, linking: domain.linking, guard: pageGuard, pages }) }),
     '/links': linksRoute({ config, keys, store, linking: domain.linking, guard: pageGuard, pages, log }),
-    '/admin/bindings': adminRoute({ token: config.adminApiToken, allow: config.adminAllow, store, revocation: domain.revocation, log }),
+    '/admin/bindings': adminRoute({ token: config.adminApiToken, allow: config.adminAllow, proxyMarkers: proxyMarkers(config), store, revocation: domain.revocation, log }),
   };
   const server = createHttpServer({
     routes,

@@ -74,8 +74,16 @@ const CATALOG = {
   unknown_decision: [400, 'Unknown decision.'],
   // Operators' endpoints.
   metrics_not_allowed: [403, 'Metrics are only served to addresses in METRICS_ALLOW.'],
+  metrics_proxied: [
+    403,
+    "Metrics are never served through a proxy (this request carries a proxy's header, such as X-Forwarded-For or the sign-in identity). Scrape the server's own address from a METRICS_ALLOW host, and let the proxy forward only Slack's paths and the pages (docs/sso.md).",
+  ],
   admin_off: [404, 'Not found.'],
   admin_not_allowed: [403, 'The offboarding API is only served to addresses in ADMIN_ALLOW.'],
+  admin_proxied: [
+    403,
+    "The offboarding API is never served through a proxy (this request carries a proxy's header, such as X-Forwarded-For or the sign-in identity). Call the server's own address from an ADMIN_ALLOW host, and let the proxy forward only Slack's paths and the pages (docs/sso.md).",
+  ],
   admin_token: [401, 'A valid bearer token (ADMIN_API_TOKEN) is required.'],
   admin_no_user: [400, 'Give the person as ?internal_user=NAME.'],
 } as const satisfies Record<string, readonly [number, string]> & Record<IdentityRefusal, readonly [number, string]>;

@@ -248,6 +248,44 @@ test('startup refuses a TRUSTED_PROXIES range that trusts everyone unless a prox
   assert.match(output, /::\/0 also matches every IPv4 address/);
 });
 
+test('/metrics and /admin/… refuse a request a proxy forwarded, though it arrives from loopback: the refusal says what to do', async () => {
+  const token = 'admin-api-token-0123456789abcdef0123456789';
+  const operated = await startServer({ slackApiUrl: slack.url, env: { ...CONFIRM_ONLY, ADMIN_API_TOKEN: token, TRUSTED_USER_HEADER: 'X-Auth-User' } });
+  try {
+    const metrics = `${operated.url}/metrics`;
+    const admin = `${operated.url}/admin/bindings?internal_user=olive`;
+    const auth = { authorization: `Bearer ${token}` };
+    assert.equal((await request(metrics)).status, 200, 'directly from loopback: served');
+    assert.equal((await request(admin, { headers: auth })).status, 200, 'directly from loopback, with the token: served');
+    // What a same-host proxy forwarding every path adds: forwarding headers, or the SSO's identity
+    // (here the configured TRUSTED_USER_HEADER, not the default name).
+    const forwarded: Array<Record<string, string>> = [
+      { 'x-forwarded-for': '203.0.113.9' },
+      { forwarded: 'for=203.0.113.9' },
+      { 'x-real-ip': '203.0.113.9' },
+      { 'x-auth-user': 'mallory' },
+      { 'x-forwarded-for': '' },
+    ];
+    for (const headers of forwarded) {
+      const m = await request(metrics, { headers });
+      assert.equal(m.status, 403, JSON.stringify(headers));
+      assert.match(m.body, /never served through a proxy .*Scrape the server's own address from a METRICS_ALLOW host, and let the proxy forward only Slack's paths and the pages \(docs\/sso\.md\)/);
+      assert.doesNotMatch(m.body, /slack_requests_total|# TYPE/, 'no metric leaks');
+      for (const method of ['GET', 'DELETE']) {
+        const a = await request(admin, { method, headers: { ...auth, ...headers } });
+        assert.equal(a.status, 403, `${method} ${JSON.stringify(headers)}`);
+        assert.match(JSON.parse(a.body).error, /offboarding API is never served through a proxy .*Call the server's own address from an ADMIN_ALLOW host/);
+      }
+    }
+    const [warning] = await operated.waitForLog((l) => l.event === 'admin_api_refused' && String(l.reason).startsWith('through a proxy'));
+    assert.equal(warning!.level, 'warn');
+    assert.equal(warning!.reason, 'through a proxy (x-forwarded-for)');
+    assert.equal((await request(`${operated.url}/metrics`)).status, 200, 'still served directly');
+  } finally {
+    await operated.stop();
+  }
+});
+
 test('the shipped nginx config and README use the hardened settings', () => {
   const nginx = readFileSync(join(ROOT, 'deploy/nginx-sso-proxy.conf'), 'utf8');
   assert.match(nginx, /log_format account_binding [^;]*\$uri/);
@@ -256,6 +294,21 @@ test('the shipped nginx config and README use the hardened settings', () => {
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
   assert.match(readme, /-p 127\.0\.0\.1:3000:3000/);
   assert.doesNotMatch(readme, /-p 3000:3000/);
+});
+
+test("docs/sso.md: every recipe forwards the pages and Slack's paths only, never /metrics or /admin/…", () => {
+  const sso = readFileSync(join(ROOT, 'docs/sso.md'), 'utf8');
+  const pages = 'associate|associate/slack|links';
+  // oauth2-proxy: one upstream per path, none for the server's root.
+  const upstreams = [...sso.matchAll(/--upstream=(\S+)/g)].map((m) => m[1]);
+  assert.deepEqual(upstreams, ['http://127.0.0.1:3000/associate', 'http://127.0.0.1:3000/links', 'http://127.0.0.1:3000/slack/']);
+  // cloudflared's ingress and each Pomerium route: a path rule on every rule that reaches the server.
+  assert.match(sso, new RegExp(`- hostname: slack-link\\.example\\.com\\n {4}path: \\^/\\(${pages}\\|slack/\\(commands\\|events\\|interactions\\)\\)\\$\\n {4}service: http://127\\.0\\.0\\.1:3000\\n {2}- service: http_status:404`));
+  const pomerium = /\nroutes:\n([\s\S]*?)```/.exec(sso)![1]!;
+  const routes = `\n${pomerium}`.split(/\n {2}- from: /).slice(1);
+  assert.equal(routes.length, 2);
+  for (const route of routes) assert.match(route, /\n {4}regex: '\^\/\(?[a-z|/()]+\)?\$'/, route);
+  assert.match(routes[1]!, new RegExp(`regex: '\\^/\\(${pages}\\)\\$'`), 'the signed-in route: the pages only');
 });
 
 test('the documents say what the code does: CSRF keys derived, never stored; the internal app example compares in constant time', () => {

@@ -9,12 +9,15 @@ import type { Revocation } from '../domain/revocation.ts';
 import type { Store } from '../store/store.ts';
 import { bindingJson } from '../model.ts';
 import type { Logger } from '../lib/log.ts';
+import { forwardedBy } from './operator-guard.ts';
 
 const MAX_NAME = 256;
 
 export interface AdminRouteDeps {
   token: string | null;
   allow: AddressList;
+  /** The headers that say a request came through a proxy (operator-guard.ts). */
+  proxyMarkers: readonly string[];
   store: Pick<Store, 'listBindings'>;
   revocation: Pick<Revocation, 'revoke'>;
   log: Logger;
@@ -22,11 +25,17 @@ export interface AdminRouteDeps {
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
-export function adminRoute({ token, allow, store, revocation, log }: AdminRouteDeps): Route<'admin'> {  const expected = token === null ? null : digest(token);
+export function adminRoute({ token, allow, proxyMarkers, store, revocation, log }: AdminRouteDeps): Route<'admin'> {
+  const expected = token === null ? null : digest(token);
 
-  /** Who may call, and about whom: 404 when off, 403 by address, 401 by token, 400 without a name. */
+  /** Who may call, and about whom: 404 when off, 403 through a proxy or by address, 401 by token, 400 without a name. */
   const authorize = (ctx: Context): string => {
     if (!expected) throw refusal('admin_off');
+    const marker = forwardedBy(ctx.req, proxyMarkers);
+    if (marker) {
+      log.warn('admin_api_refused', { request_id: ctx.requestId, remote_address: ctx.req.socket.remoteAddress, reason: `through a proxy (${marker})` });
+      throw refusal('admin_proxied');
+    }
     if (!isAllowed(allow, ctx.req.socket.remoteAddress)) {
       log.warn('admin_api_refused', { request_id: ctx.requestId, remote_address: ctx.req.socket.remoteAddress, reason: 'not in ADMIN_ALLOW' });
       throw refusal('admin_not_allowed');
