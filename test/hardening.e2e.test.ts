@@ -11,7 +11,7 @@ import { request } from './support/http-client.ts';
 import { ROOT, SIGNING_SECRET, startServer, runToExit, tempDir, CONFIRM_ONLY, type RunningServer } from './support/server.ts';
 import { startSlackStub, type SlackStub } from './support/slack-stand-in.ts';
 import { blockActions, commandBody, eventEnvelope, linkFrom, sendEvent, signedHeaders, slashCommand } from './support/slack.ts';
-import { confirm, formFields, openLink } from './support/browser.ts';
+import { PUBLIC_ORIGIN, confirm, formFields, openLink } from './support/browser.ts';
 import { boundTo } from './support/db.ts';
 import { deriveKeys } from '../src/domain/secrets.ts';
 
@@ -286,11 +286,46 @@ test('/metrics and /admin/… refuse a request a proxy forwarded, though it arri
   }
 });
 
+test("the audit's client address is the browser's, from X-Forwarded-For behind the trusted proxy, not the proxy's", async () => {
+  const addressOf = (action: string, slackUser: string) => {
+    const db = new Database(server.databasePath, { readonly: true });
+    try {
+      return (db.prepare('SELECT client_address FROM audit_events WHERE action = ? AND slack_user_id = ? ORDER BY seq DESC').get(action, slackUser) as { client_address: string | null } | undefined)?.client_address;
+    } finally {
+      db.close();
+    }
+  };
+  // The test's proxy is 127.0.0.1 (TRUSTED_PROXIES); what it appends is the right-most entry. The
+  // left-most was written by the client and is not believed.
+  const headers = { 'x-forwarded-for': '203.0.113.66, 198.51.100.7' };
+  const link = linkFrom(await slashCommand(server.url, { user: 'UADDR', text: 'link' }));
+  const page = await openLink(server.url, link, 'addr', { headers });
+  assert.equal((await confirm(server.url, formFields(page.body), 'addr', { headers })).status, 200);
+  assert.equal(addressOf('linked', 'UADDR'), '198.51.100.7');
+  // My Slack links: the unlink's audit row too.
+  const list = await request(`${server.url}/links`, { headers: { 'x-forwarded-user': 'addr', ...headers } });
+  const field = (name: string) => new RegExp(`name="${name}" value="([^"]+)"`).exec(list.body)?.[1] ?? '';
+  const unlink = await request(`${server.url}/links`, {
+    method: 'POST',
+    // ::1 is trusted too (a second proxy): the address before it is the client.
+    headers: { 'x-forwarded-user': 'addr', 'x-forwarded-for': '2001:db8::7, ::1', 'content-type': 'application/x-www-form-urlencoded', origin: PUBLIC_ORIGIN, 'sec-fetch-site': 'same-origin' },
+    body: new URLSearchParams({ org: field('org'), slack_user: field('slack_user'), csrf: field('csrf'), decision: 'unlink' }).toString(),
+  });
+  assert.equal(unlink.status, 200, unlink.body);
+  assert.equal(addressOf('unlinked', 'UADDR'), '2001:db8::7');
+  // No header: the peer, as before.
+  const again = linkFrom(await slashCommand(server.url, { user: 'UADDR', text: 'link' }));
+  const plain = await openLink(server.url, again, 'addr');
+  assert.equal((await confirm(server.url, formFields(plain.body), 'addr')).status, 200);
+  assert.equal(addressOf('linked', 'UADDR'), '127.0.0.1');
+});
+
 test('the shipped nginx config and README use the hardened settings', () => {
   const nginx = readFileSync(join(ROOT, 'deploy/nginx-sso-proxy.conf'), 'utf8');
   assert.match(nginx, /log_format account_binding [^;]*\$uri/);
   assert.doesNotMatch(nginx.split('log_format')[1]!.split(';')[0]!, /\$request\b|\$request_uri|\$args/);
   assert.match(nginx, /include \/etc\/nginx\/account-binding-proxy-secret\.conf;/);
+  assert.match(nginx.split('location ~ ^/(associate|links)$')[1]!, /proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;/, "the pages get the browser's address for the audit");
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
   assert.match(readme, /-p 127\.0\.0\.1:3000:3000/);
   assert.doesNotMatch(readme, /-p 3000:3000/);

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isAllowed as isTrustedProxy, parseAddressList as parseTrustedProxies } from '../src/lib/address-list.ts';
+import { clientAddress, isAllowed as isTrustedProxy, parseAddressList as parseTrustedProxies } from '../src/lib/address-list.ts';
 import { ConfigError, loadConfig } from '../src/config/index.ts';
 import { escapeHtml, html } from '../src/pages.ts';
 import { csrfToken, csrfTokenValid, hashNonce, newNonce } from '../src/domain/secrets.ts';
@@ -191,6 +191,20 @@ test('emails match with ASCII letters folded only: the Kelvin sign is not a k', 
   assert.equal(sameEmail('\u0130an@corp.example', 'ian@corp.example'), false, 'dotted capital I');
   assert.equal(sameEmail('stra\u00DFe@corp.example', 'strasse@corp.example'), false);
   assert.equal(sameEmail('JOS\u00C9@corp.example', 'jos\u00e9@corp.example'), false, 'non-ASCII must match exactly');
+});
+
+test("the audit's client address: behind a trusted proxy, the right-most X-Forwarded-For address it does not trust; otherwise the peer", () => {
+  const trusted = parseTrustedProxies('127.0.0.1,10.0.0.0/8,::1');
+  assert.equal(clientAddress(trusted, '127.0.0.1', '198.51.100.7'), '198.51.100.7');
+  assert.equal(clientAddress(trusted, '127.0.0.1', '203.0.113.1, 198.51.100.7, 10.1.1.1'), '198.51.100.7', 'what the client wrote on the left is not believed');
+  assert.equal(clientAddress(trusted, '::1', '2001:db8::9'), '2001:db8::9');
+  assert.equal(clientAddress(trusted, '198.51.100.50', '203.0.113.1'), '198.51.100.50', 'an untrusted peer: its header is its own word');
+  assert.equal(clientAddress(trusted, '127.0.0.1', undefined), '127.0.0.1');
+  assert.equal(clientAddress(trusted, '127.0.0.1', ''), '127.0.0.1');
+  assert.equal(clientAddress(trusted, '127.0.0.1', '10.2.2.2, 10.1.1.1'), '10.2.2.2', 'trusted hops only: the left-most');
+  assert.equal(clientAddress(trusted, '127.0.0.1', 'unknown, 10.1.1.1'), '10.1.1.1', 'garbage stops the walk at the last address believed');
+  assert.equal(clientAddress(trusted, '127.0.0.1', '198.51.100.7:4711'), '127.0.0.1', 'not a bare address');
+  assert.equal(clientAddress(trusted, '127.0.0.1', '<script>'), '127.0.0.1');
 });
 
 test('config: credentials in URLs are refused and redacted; wide ranges; the proxy secret; a path prefix', () => {

@@ -106,3 +106,23 @@ export function isAllowed(allowed: AddressList, address: string | undefined): bo
   const type = address ? familyOf(address) : undefined;
   return type !== undefined && allowed.list.check(address!, type);
 }
+
+/**
+ * Who is behind the proxies, for the audit trail. When `peer` is in `trusted`, the right-most
+ * address of X-Forwarded-For that is not: each trusted proxy appends the address it saw, so that
+ * one was written by a proxy we trust, and everything left of it may have been written by the
+ * client. Otherwise the peer. An entry that is not a bare IP address ends the walk at the last
+ * address believed (a proxy we trust, or the peer); a header of trusted addresses only gives its
+ * left-most.
+ */
+export function clientAddress(trusted: AddressList, peer: string | undefined, forwardedFor: string | undefined): string | undefined {
+  if (!forwardedFor || !isAllowed(trusted, peer)) return peer;
+  let client = peer;
+  for (const entry of forwardedFor.split(',').reverse()) {
+    const address = entry.trim();
+    if (!familyOf(address)) return client;
+    client = address;
+    if (!isAllowed(trusted, address)) return client;
+  }
+  return client;
+}

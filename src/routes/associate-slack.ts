@@ -73,7 +73,7 @@ export function associateSlackRoute({ config, keys, linking, guard, pages }: Ass
     operation: 'associate',
     async GET(ctx) {
       const identity = await guard.authenticate(ctx);
-      const by: Actor = { actor: `internal:${identity.user}`, requestId: ctx.requestId, clientAddress: ctx.req.socket.remoteAddress ?? null };
+      const by: Actor = { actor: `internal:${identity.user}`, requestId: ctx.requestId, clientAddress: guard.clientAddress(ctx) };
       const back = { code: ctx.query.get('code'), state: ctx.query.get('state'), error: ctx.query.get('error') };
       return render(identity.user, await linking.slackReturned(back, identity, by));
     },

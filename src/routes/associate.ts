@@ -95,7 +95,7 @@ export function associateRoute({ config, keys, linking, guard, pages, log }: Ass
         log.warn('associate_csrf_refused', { request_id: ctx.requestId, internal_user: identity.user });
         throw refusal('confirm_csrf', { outcome: 'csrf_refused', about: about(identity.user) });
       }
-      const by: Actor = { actor: `internal:${identity.user}`, requestId: ctx.requestId, clientAddress: ctx.req.socket.remoteAddress ?? null };
+      const by: Actor = { actor: `internal:${identity.user}`, requestId: ctx.requestId, clientAddress: guard.clientAddress(ctx) };
       const decision = form.get('decision') ?? 'link';
       if (decision === 'cancel') {
         const cancelled = await linking.cancel(nonceHash, by);

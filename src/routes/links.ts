@@ -73,7 +73,7 @@ export function linksRoute({ config, keys, store, linking, guard, pages, log }: 
       if (!target) return handled('not_yours', await render(user, mine, notYours, 404), { internal_user: user });
       const about = { internal_user: user, slack_team: target.teamId, slack_user: target.userId };
       // Removed only if still bound to this person: it may have changed hands since the list was read.
-      const removed = await linking.unlink(target, { actor: `internal:${user}`, requestId: ctx.requestId, clientAddress: ctx.req.socket.remoteAddress ?? null }, user);
+      const removed = await linking.unlink(target, { actor: `internal:${user}`, requestId: ctx.requestId, clientAddress: guard.clientAddress(ctx) }, user);
       if (removed.outcome !== 'unlinked') return handled('not_yours', await render(user, await store.listBindings({ internalUser: user }), notYours, 404), about);
       const page = await render(
         user,

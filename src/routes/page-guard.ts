@@ -4,6 +4,7 @@ import { mediaType, parseForm, readBody, type Context, type Form } from '../http
 import { refusal } from '../refusals.ts';
 import { createIdentitySource } from '../sso/identity.ts';
 import type { Logger } from '../lib/log.ts';
+import { clientAddress } from '../lib/address-list.ts';
 import type { Config } from '../config/index.ts';
 import type { InternalIdentity } from '../model.ts';
 
@@ -15,6 +16,8 @@ export interface PageGuard {
    * browser send it (403), or when it is not a form (415).
    */
   readForm(ctx: Context, who: InternalIdentity, limit: number): Promise<Form>;
+  /** The audit trail's client address: from X-Forwarded-For behind a trusted proxy, else the peer. */
+  clientAddress(ctx: Context): string | null;
 }
 
 export function createPageGuard(config: Config, log: Logger): PageGuard {
@@ -50,6 +53,12 @@ export function createPageGuard(config: Config, log: Logger): PageGuard {
       refuseCrossSite(ctx, who);
       if (mediaType(ctx.req) !== 'application/x-www-form-urlencoded') throw refusal('page_form_expected', { about: { internal_user: who.user } });
       return parseForm(await readBody(ctx.req, limit));
+    },
+
+    clientAddress(ctx) {
+      // Node joins repeated X-Forwarded-For lines with ", " already; the type allows a list.
+      const forwardedFor = [ctx.req.headers['x-forwarded-for'] ?? []].flat().join(',');
+      return clientAddress(config.trustedProxies, ctx.req.socket.remoteAddress, forwardedFor) ?? null;
     },
   };
 }
