@@ -6,7 +6,7 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, createHmac } from 'node:crypto';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { openSqliteStore } from '../src/store/sqlite.ts';
@@ -15,7 +15,7 @@ import { openStore } from '../src/store/open.ts';
 import { LAST_USED_RESOLUTION_MS, type Actor, type Binding, type Link, type SlackIdentity, type SlackUser } from '../src/model.ts';
 import type { Store } from '../src/store/store.ts';
 import { freshDatabase, requiresPostgres } from './support/postgres.ts';
-import { tempDir } from './support/server.ts';
+import { ROOT, tempDir } from './support/server.ts';
 
 interface Harness {
   store: Store;
@@ -520,11 +520,13 @@ function contract(backend: Backend): void {
         [T0 + 2 * TTL, 'revoked', 'idle', 'U5', 'erin', 'system', null, null],
       );
 
-      // Audit retention: rows strictly older than auditBefore go; the idle row just written stays.
-      const times = (await store.listAudit()).map((a) => a.time);
+      // Audit retention: rows strictly older than auditBefore go, but for the linked row of the live
+      // binding U6 (next test); the idle row just written stays.
+      const before = await store.listAudit();
       await store.purgeExpired(T0 + 2 * TTL, { auditBefore: T0 + 5000 });
-      assert.deepEqual((await store.listAudit()).map((a) => a.time), times.filter((t) => t >= T0 + 5000));
-      assert.ok(times.some((t) => t < T0 + 5000), 'something was old enough to go');
+      const kept = (a: (typeof before)[number]) => a.time >= T0 + 5000 || (a.action === 'linked' && a.slackUser === 'U6');
+      assert.deepEqual(await store.listAudit(), before.filter(kept));
+      assert.ok(before.some((a) => !kept(a)), 'something was old enough to go');
 
       // Event ids seen before eventsBefore are forgotten: a delivery of one is first again.
       assert.equal(await store.firstDelivery('Ev1', T0), true);
@@ -532,6 +534,32 @@ function contract(backend: Backend): void {
       await store.purgeExpired(T0 + 2 * TTL, { eventsBefore: T0 + 100 });
       assert.equal(await store.firstDelivery('Ev1', T0 + 200), true);
       assert.equal(await store.firstDelivery('Ev2', T0 + 200), false);
+    });
+
+    it('purgeExpired: audit retention never deletes the linked row of a live binding (its latest), whatever its age', async ({ store }) => {
+      // U1: bound, unlinked, bound again: the second linked row explains the live binding.
+      await bind(store, user('U1'), 'alice', T0);
+      await store.unlink(user('U1'), by);
+      await bind(store, user('U1'), 'alice', T0 + 100);
+      // U2: bound, then revoked: nothing live to explain. U1 in another org: another identity, gone too.
+      await bind(store, user('U2'), 'bob', T0 + 200);
+      await store.revoke({ identity: user('U2') }, 'slack_user_deactivated', by);
+      await bind(store, user('U1', 'T2'), 'carol', T0 + 300);
+      await store.unlink(user('U1', 'T2'), by);
+      const before = await store.listAudit();
+      await store.purgeExpired(T0 + TTL, { auditBefore: T0 + 1000 });
+      const after = await store.listAudit();
+      const old = after.filter((a) => a.time < T0 + 1000);
+      assert.deepEqual(
+        old.map((a) => [a.action, a.org, a.slackUser, a.internalUser, a.time]),
+        [['linked', 'T1', 'U1', 'alice', T0 + 100]],
+        "only the live binding's own linked row outlives retention",
+      );
+      assert.deepEqual(after, before.filter((a) => a.time >= T0 + 1000 || (a.action === 'linked' && a.org === 'T1' && a.time === T0 + 100)));
+      // Once that binding ends, its linked row ages out like any other.
+      await store.unlink(user('U1'), by);
+      await store.purgeExpired(T0 + TTL, { auditBefore: T0 + 1000 });
+      assert.deepEqual((await store.listAudit()).filter((a) => a.time < T0 + 1000), []);
     });
 
     it('touchBinding: lastUsedAt written at most once an hour', async ({ store }) => {
@@ -704,6 +732,47 @@ describe('PostgreSQL only', { skip: postgresSkip }, () => {
       await assert.rejects(openPostgresStore(url), new RegExp(`schema version ${SCHEMA_VERSION + 1}, newer than this program's ${SCHEMA_VERSION}`));
     } finally {
       for (const s of stores) await s.close();
+    }
+  });
+
+  test("an application role as docs/postgresql.md sets it up cannot delete or truncate the audit trail; retention runs through the schema's function, above its floor", async () => {
+    const url = await fresh();
+    const owner = await openPostgresStore(url);
+    const role = `binding_app_${process.pid}`;
+    const app = await (async () => {
+      const docs = readFileSync(join(ROOT, 'docs/postgresql.md'), 'utf8');
+      const sql = /<!-- audit-role-sql -->\n```sql\n([\s\S]*?)```/.exec(docs)![1]!;
+      await owner.pool.query(`DROP ROLE IF EXISTS ${role}; CREATE ROLE ${role} LOGIN`);
+      await owner.pool.query(sql.replaceAll('binding_app', role));
+      const appUrl = new URL(url);
+      appUrl.username = role;
+      appUrl.password = '';
+      return openPostgresStore(appUrl.href);
+    })();
+    try {
+      const now = Date.now();
+      const day = 86_400_000;
+      // As the application: a binding and its trail, old enough to go, and one row 10 days old.
+      const u = user('U1');
+      await app.createLink({ user: u, request, nonceHash: nonce('old'), now: T0, ttlMs: TTL, perMinute: 0 }, by);
+      assert.equal((await app.completeLink(nonce('old'), 'alice', 'confirm', T0, by)).outcome, 'bound');
+      await app.createLink({ user: user('U2'), request, nonceHash: nonce('recent'), now: now - 10 * day, ttlMs: TTL, perMinute: 0 }, by);
+      for (const statement of ['DELETE FROM audit_events', 'TRUNCATE audit_events', "UPDATE audit_events SET reason = 'x'"]) {
+        await assert.rejects(app.pool.query(statement), /permission denied/, statement);
+      }
+      // Retention, as the server runs it: the old link_created row goes, the live binding's linked row stays.
+      await app.purgeExpired(now, { auditBefore: now - day });
+      assert.deepEqual((await app.listAudit()).map((a) => `${a.action}:${a.slackUser}`), ['linked:U1', 'link_created:U2']);
+      // Asked for everything, even with the session's own floor at 0: the owner's floor (400 days) holds.
+      await app.pool.query("SET account_binding.audit_min_retention_days = '0'");
+      await app.pool.query('SELECT audit_events_retention($1)', [now + day]);
+      assert.deepEqual((await app.listAudit()).map((a) => `${a.action}:${a.slackUser}`), ['linked:U1', 'link_created:U2']);
+      await app.unlink(u, by);
+      await app.purgeExpired(now, { auditBefore: now - day });
+      assert.deepEqual((await app.listAudit()).map((a) => `${a.action}:${a.slackUser}`), ['link_created:U2', 'unlinked:U1'], 'the ended binding\'s linked row went');
+    } finally {
+      await app.close();
+      await owner.close();
     }
   });
 

@@ -15,13 +15,15 @@ import { LAST_USED_RESOLUTION_MS } from '../model.ts';
 import type { BindingToImport, ExportedAuditEvent, ImportedAudit, ImportedBindings } from './transfer.ts';
 
 /** The schema version schema.postgres.sql describes; see MIGRATIONS for older databases. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** SQL that brings a database from version N to N+1, for steps the schema's idempotent CREATEs cannot take. */
 const MIGRATIONS: Record<number, string> = {
   // LINK_VERIFICATION=slack: bindings verified by Sign in with Slack.
   1: `ALTER TABLE bindings DROP CONSTRAINT IF EXISTS bindings_verified_by_check;
       ALTER TABLE bindings ADD CONSTRAINT bindings_verified_by_check CHECK (verified_by IN ('email', 'code', 'confirm', 'slack'));`,
+  // audit_events_retention(): created by the schema's own CREATE OR REPLACE, nothing to alter first.
+  2: 'SELECT 1',
 };
 
 const SCHEMA_SQL = readFileSync(new URL('./schema.postgres.sql', import.meta.url), 'utf8');
@@ -546,7 +548,9 @@ function storeOn(pool: pg.Pool): Store {
         const expiredLinks = await c.query('DELETE FROM link_nonces WHERE expires_at <= $1', [now]);
         const expiredPending = await c.query('DELETE FROM pending_confirmations WHERE expires_at <= $1', [now]);
         await c.query('DELETE FROM request_claims WHERE expires_at <= $1', [now]);
-        if (limits.auditBefore !== undefined) await c.query('DELETE FROM audit_events WHERE time < $1', [limits.auditBefore]);
+        // Through the schema's function (the latest `linked` row of each live binding stays, as in
+        // sqlite.ts): the application's role may be denied DELETE on audit_events.
+        if (limits.auditBefore !== undefined) await c.query('SELECT audit_events_retention($1)', [limits.auditBefore]);
         if (limits.eventsBefore !== undefined) await c.query('DELETE FROM slack_events_seen WHERE received_at < $1', [limits.eventsBefore]);
         let idle: BindingRow[] = [];
         if (limits.idleBefore !== undefined) {

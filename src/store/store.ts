@@ -74,7 +74,10 @@ export interface AuditFilter {
 }
 
 export interface PurgeLimits {
-  /** Audit rows older than this are deleted (AUDIT_RETENTION_DAYS). */
+  /**
+   * Audit rows older than this are deleted (AUDIT_RETENTION_DAYS), except the `linked` row that
+   * explains a binding that still exists (the identity's latest), whatever its age.
+   */
   auditBefore?: number;
   /** Bindings unused since before this are revoked with reason `idle` (BINDING_MAX_IDLE_DAYS). */
   idleBefore?: number;
