@@ -193,6 +193,22 @@ for (const backend of BACKENDS) {
       const metrics = (await request(`${server.url}/metrics`)).body;
       assert.match(metrics, /^slack_events_total\{outcome="unusable"\} [2-9]/m);
     });
+
+    test("app_home_opened delivered for another workspace is keyed by its envelope: it shows nothing of the binding in the user's home workspace", async () => {
+      const user = `U${id('H1')}`;
+      await bind(user, 'hal', { team: 'T0HHOME' });
+      const published = (await slack.waitFor('views.publish', 1, (c) => c.args.user_id === user)).length;
+      const foreign = {
+        token: 'XXYYZZ', team_id: 'T0HELSE', api_app_id: 'A0001', type: 'event_callback', event_id: newEventId(), event_time: Math.floor(Date.now() / 1000),
+        event: { type: 'app_home_opened', user, channel: 'D0001', tab: 'home', view: { team_id: 'T0HHOME' } },
+      };
+      assert.equal((await sendEvent(server.url, foreign)).status, 200);
+      const calls = await slack.waitFor('views.publish', published + 1, (c) => c.args.user_id === user);
+      const home = JSON.stringify(calls.at(-1)!.args.view);
+      assert.match(home, /not linked yet/);
+      assert.doesNotMatch(home, /\bhal\b/);
+      assert.match(await whoami(user, { team: 'T0HHOME' }), /linked to \*?hal/, 'and nothing changed');
+    });
   });
 }
 
