@@ -736,19 +736,28 @@ describe('PostgreSQL only', { skip: postgresSkip }, () => {
   });
 
   test("an application role as docs/postgresql.md sets it up cannot delete or truncate the audit trail; retention runs through the schema's function, above its floor", async () => {
+    // As the document says: a superuser makes the two roles and gives the database to the owner
+    // (not a superuser), which creates the schema and runs the grants; the application gets its role.
     const url = await fresh();
-    const owner = await openPostgresStore(url);
-    const role = `binding_app_${process.pid}`;
-    const app = await (async () => {
-      const docs = readFileSync(join(ROOT, 'docs/postgresql.md'), 'utf8');
-      const sql = /<!-- audit-role-sql -->\n```sql\n([\s\S]*?)```/.exec(docs)![1]!;
-      await owner.pool.query(`DROP ROLE IF EXISTS ${role}; CREATE ROLE ${role} LOGIN`);
-      await owner.pool.query(sql.replaceAll('binding_app', role));
-      const appUrl = new URL(url);
-      appUrl.username = role;
-      appUrl.password = '';
-      return openPostgresStore(appUrl.href);
-    })();
+    const as = (role: string) => {
+      const u = new URL(url);
+      u.username = role;
+      u.password = '';
+      return u.href;
+    };
+    const [ownerRole, appRole] = [`binding_owner_${process.pid}`, `binding_app_${process.pid}`];
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    try {
+      await admin.query(`CREATE ROLE ${ownerRole} LOGIN; CREATE ROLE ${appRole} LOGIN;
+        ALTER DATABASE "${new URL(url).pathname.slice(1)}" OWNER TO ${ownerRole}; ALTER SCHEMA public OWNER TO ${ownerRole}`);
+    } finally {
+      await admin.end();
+    }
+    const owner = await openPostgresStore(as(ownerRole));
+    const sql = /<!-- audit-role-sql -->\n```sql\n([\s\S]*?)```/.exec(readFileSync(join(ROOT, 'docs/postgresql.md'), 'utf8'))![1]!;
+    await owner.pool.query(sql.replaceAll('binding_app', appRole));
+    const app = await openPostgresStore(as(appRole));
     try {
       const now = Date.now();
       const day = 86_400_000;
@@ -763,8 +772,9 @@ describe('PostgreSQL only', { skip: postgresSkip }, () => {
       // Retention, as the server runs it: the old link_created row goes, the live binding's linked row stays.
       await app.purgeExpired(now, { auditBefore: now - day });
       assert.deepEqual((await app.listAudit()).map((a) => `${a.action}:${a.slackUser}`), ['linked:U1', 'link_created:U2']);
-      // Asked for everything, even with the session's own floor at 0: the owner's floor (400 days) holds.
-      await app.pool.query("SET account_binding.audit_min_retention_days = '0'");
+      // Asked for everything: the owner's floor (400 days) holds, and the application cannot lower it.
+      await assert.rejects(app.pool.query('UPDATE audit_retention_floor SET days = 1'), /permission denied/);
+      await assert.rejects(app.pool.query('DELETE FROM audit_retention_floor'), /permission denied/);
       await app.pool.query('SELECT audit_events_retention($1)', [now + day]);
       assert.deepEqual((await app.listAudit()).map((a) => `${a.action}:${a.slackUser}`), ['linked:U1', 'link_created:U2']);
       await app.unlink(u, by);

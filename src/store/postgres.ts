@@ -22,7 +22,7 @@ const MIGRATIONS: Record<number, string> = {
   // LINK_VERIFICATION=slack: bindings verified by Sign in with Slack.
   1: `ALTER TABLE bindings DROP CONSTRAINT IF EXISTS bindings_verified_by_check;
       ALTER TABLE bindings ADD CONSTRAINT bindings_verified_by_check CHECK (verified_by IN ('email', 'code', 'confirm', 'slack'));`,
-  // audit_events_retention(): created by the schema's own CREATE OR REPLACE, nothing to alter first.
+  // audit_retention_floor and audit_events_retention(): created by the schema's own idempotent statements.
   2: 'SELECT 1',
 };
 

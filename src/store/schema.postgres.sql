@@ -122,22 +122,28 @@ CREATE TABLE IF NOT EXISTS request_claims (
 );
 CREATE INDEX IF NOT EXISTS request_claims_by_expiry ON request_claims (expires_at);
 
+-- The least age, in days, of an audit row that retention may delete. One row, 1 day unless the
+-- owner raises it (docs/postgresql.md: the application's role may only read it); an upgrade keeps it.
+CREATE TABLE IF NOT EXISTS audit_retention_floor (
+  one_row boolean PRIMARY KEY DEFAULT true CHECK (one_row),
+  days    integer NOT NULL CHECK (days >= 1)
+);
+INSERT INTO audit_retention_floor (days) VALUES (1) ON CONFLICT (one_row) DO NOTHING;
+
 -- Audit retention, as the server runs it every minute: rows older than `before` go, except the
 -- latest `linked` row of each live binding (it explains who acts as whom, whatever its age), and
--- never a row younger than account_binding.audit_min_retention_days (1 unless the owner sets more:
--- ALTER FUNCTION … SET). SECURITY DEFINER: it runs with its owner's rights, so an application role
--- may be denied DELETE and TRUNCATE on audit_events and still run retention, and only retention
--- (docs/postgresql.md: "An application role that cannot erase the audit trail"). The function's own
--- SET overrides whatever the calling session set.
+-- never a row younger than audit_retention_floor's days. SECURITY DEFINER: it runs with its owner's
+-- rights, so an application role may be denied DELETE and TRUNCATE on audit_events and still run
+-- retention, and only retention (docs/postgresql.md: "An application role that cannot erase the
+-- audit trail").
 CREATE OR REPLACE FUNCTION audit_events_retention(before bigint) RETURNS bigint
 LANGUAGE sql SECURITY DEFINER
 SET search_path FROM CURRENT
-SET account_binding.audit_min_retention_days = '1'
 AS $$
   WITH gone AS (
     DELETE FROM audit_events
     WHERE time < least(before, (extract(epoch FROM clock_timestamp()) * 1000)::bigint
-                               - current_setting('account_binding.audit_min_retention_days')::bigint * 86400000)
+                               - coalesce((SELECT days FROM audit_retention_floor), 1) * 86400000::bigint)
       AND seq NOT IN (
         SELECT max(a.seq) FROM audit_events a
         JOIN bindings b ON b.slack_org = a.slack_org AND b.slack_user_id = a.slack_user_id
