@@ -263,6 +263,9 @@ test('/metrics and /admin/… refuse a request a proxy forwarded, though it arri
       { 'x-forwarded-for': '203.0.113.9' },
       { forwarded: 'for=203.0.113.9' },
       { 'x-real-ip': '203.0.113.9' },
+      { 'x-forwarded-proto': 'https' },
+      { 'cf-connecting-ip': '203.0.113.9' },
+      { 'x-proxy-secret': 'anything' },
       { 'x-auth-user': 'mallory' },
       { 'x-forwarded-for': '' },
     ];
