@@ -141,13 +141,13 @@ LANGUAGE sql SECURITY DEFINER
 SET search_path FROM CURRENT
 AS $$
   WITH gone AS (
-    DELETE FROM audit_events
-    WHERE time < least(before, (extract(epoch FROM clock_timestamp()) * 1000)::bigint
-                               - coalesce((SELECT days FROM audit_retention_floor), 1) * 86400000::bigint)
-      AND seq NOT IN (
-        SELECT max(a.seq) FROM audit_events a
-        JOIN bindings b ON b.slack_org = a.slack_org AND b.slack_user_id = a.slack_user_id
-        WHERE a.action = 'linked' GROUP BY a.slack_org, a.slack_user_id)
+    DELETE FROM audit_events e
+    WHERE e.time < least(before, (extract(epoch FROM clock_timestamp()) * 1000)::bigint
+                                 - coalesce((SELECT days FROM audit_retention_floor), 1) * 86400000::bigint)
+      AND NOT (e.action = 'linked'
+        AND EXISTS (SELECT 1 FROM bindings b WHERE b.slack_org = e.slack_org AND b.slack_user_id = e.slack_user_id)
+        AND NOT EXISTS (SELECT 1 FROM audit_events l
+                        WHERE l.slack_org = e.slack_org AND l.slack_user_id = e.slack_user_id AND l.action = 'linked' AND l.seq > e.seq))
     RETURNING 1)
   SELECT count(*) FROM gone
 $$;
