@@ -328,7 +328,7 @@ test('the shipped nginx config and README use the hardened settings', () => {
   assert.match(nginx, /log_format account_binding [^;]*\$uri/);
   assert.doesNotMatch(nginx.split('log_format')[1]!.split(';')[0]!, /\$request\b|\$request_uri|\$args/);
   assert.match(nginx, /include \/etc\/nginx\/account-binding-proxy-secret\.conf;/);
-  assert.match(nginx.split('location ~ ^/(associate|links)$')[1]!, /proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;/, "the pages get the browser's address for the audit");
+  assert.match(nginx.split('location ~ ^/(associate|associate/slack|links)$')[1]!, /proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;/, "the pages get the browser's address for the audit");
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
   assert.match(readme, /-p 127\.0\.0\.1:3000:3000/);
   assert.doesNotMatch(readme, /-p 3000:3000/);
