@@ -560,6 +560,16 @@ function contract(backend: Backend): void {
       await store.unlink(user('U1'), by);
       await store.purgeExpired(T0 + TTL, { auditBefore: T0 + 1000 });
       assert.deepEqual((await store.listAudit()).filter((a) => a.time < T0 + 1000), []);
+      // A binding moved to its enterprise's key (its workspace joined a Grid organisation): the
+      // linked row under the workspace's key still explains it.
+      await bind(store, user('U3', 'T3'), 'dora', T0 + 400);
+      await store.rekeyToEnterprise('T3', 'E3', by);
+      assert.equal((await store.getBinding({ org: 'E3', userId: 'U3' }))?.internalUser, 'dora');
+      await store.purgeExpired(T0 + TTL, { auditBefore: T0 + 1000 });
+      assert.deepEqual(
+        (await store.listAudit()).filter((a) => a.time < T0 + 1000).map((a) => [a.action, a.org, a.slackUser]),
+        [['linked', 'T3', 'U3']],
+      );
     });
 
     it('touchBinding: lastUsedAt written at most once an hour', async ({ store }) => {

@@ -27,6 +27,9 @@ CREATE TABLE IF NOT EXISTS bindings (
 -- One internal user may be bound from several workspaces; offboarding looks them up by name.
 CREATE INDEX IF NOT EXISTS bindings_by_internal_user ON bindings (internal_user);
 CREATE INDEX IF NOT EXISTS bindings_by_team ON bindings (slack_team_id);
+-- Audit retention: a binding moved to its enterprise's key (a workspace joining a Grid organisation)
+-- is explained by a linked row under its workspace's key, found by team and user.
+CREATE INDEX IF NOT EXISTS bindings_by_team_user ON bindings (slack_team_id, slack_user_id);
 
 -- Open association links. Only the SHA-256 of a nonce is kept: a copy of this database cannot be
 -- turned into working links.
@@ -145,7 +148,9 @@ AS $$
     WHERE e.time < least(before, (extract(epoch FROM clock_timestamp()) * 1000)::bigint
                                  - coalesce((SELECT days FROM audit_retention_floor), 1) * 86400000::bigint)
       AND NOT (e.action = 'linked'
-        AND EXISTS (SELECT 1 FROM bindings b WHERE b.slack_org = e.slack_org AND b.slack_user_id = e.slack_user_id)
+        AND (EXISTS (SELECT 1 FROM bindings b WHERE b.slack_org = e.slack_org AND b.slack_user_id = e.slack_user_id)
+          -- moved to its enterprise's key when its workspace joined a Grid organisation (as in sqlite.ts)
+          OR EXISTS (SELECT 1 FROM bindings b WHERE b.slack_team_id = e.slack_org AND b.slack_user_id = e.slack_user_id))
         AND NOT EXISTS (SELECT 1 FROM audit_events l
                         WHERE l.slack_org = e.slack_org AND l.slack_user_id = e.slack_user_id AND l.action = 'linked' AND l.seq > e.seq))
     RETURNING 1)

@@ -21,6 +21,9 @@ CREATE TABLE IF NOT EXISTS bindings (
 -- One internal user may be bound from several workspaces; offboarding looks them up by name.
 CREATE INDEX IF NOT EXISTS bindings_by_internal_user ON bindings (internal_user);
 CREATE INDEX IF NOT EXISTS bindings_by_team ON bindings (slack_team_id);
+-- Audit retention: a binding moved to its enterprise's key (a workspace joining a Grid organisation)
+-- is explained by a linked row under its workspace's key, found by team and user.
+CREATE INDEX IF NOT EXISTS bindings_by_team_user ON bindings (slack_team_id, slack_user_id);
 
 -- Open association links. Only the SHA-256 of a nonce is kept: a copy of this file cannot be
 -- turned into working links.

@@ -103,10 +103,13 @@ export function openSqliteStore(path: string, { mustExist = false } = {}): Sqlit
     purgeExpiredLinks: db.prepare<[number]>('DELETE FROM link_nonces WHERE expires_at <= ?'),
     purgeExpiredPending: db.prepare<[number]>('DELETE FROM pending_confirmations WHERE expires_at <= ?'),
     // The latest `linked` row of each live binding stays whatever its age: it says who bound it,
-    // when and how, for as long as the binding acts for someone. Checked per old row (by the
-    // binding's key and the identity's index), not by grouping the whole trail every minute.
+    // when and how, for as long as the binding acts for someone. A binding moved to its enterprise's
+    // key when its workspace joined a Grid organisation (rekeyToEnterprise) keeps its workspace as
+    // its team: its linked row is under that key. Checked per old row (by the binding's keys and the
+    // identity's index), not by grouping the whole trail every minute.
     purgeAudit: db.prepare<[number]>(`DELETE FROM audit_events AS e WHERE e.time < ? AND NOT (e.action = 'linked'
-      AND EXISTS (SELECT 1 FROM bindings b WHERE b.slack_org = e.slack_org AND b.slack_user_id = e.slack_user_id)
+      AND (EXISTS (SELECT 1 FROM bindings b WHERE b.slack_org = e.slack_org AND b.slack_user_id = e.slack_user_id)
+        OR EXISTS (SELECT 1 FROM bindings b WHERE b.slack_team_id = e.slack_org AND b.slack_user_id = e.slack_user_id))
       AND NOT EXISTS (SELECT 1 FROM audit_events l WHERE l.slack_org = e.slack_org AND l.slack_user_id = e.slack_user_id AND l.action = 'linked' AND l.seq > e.seq))`),
     upsertPending: db.prepare(`INSERT OR REPLACE INTO pending_confirmations
       (slack_org, slack_user_id, slack_team_id, slack_enterprise_id, slack_user_name, slack_team_domain,
