@@ -138,6 +138,13 @@ for (const backend of BACKENDS) {
       assert.match(await whoami(`U${id('M2')}`, { team, enterprise: ent }), /linked to \*?max/);
       const last = audit('max').at(-1)!;
       assert.deepEqual([last.action, last.reason, last.org, last.team_id, last.actor], ['rekeyed', 'grid_migration', ent, team, 'slack_event']);
+      // An envelope naming another enterprise than its event: nothing moved (#24 item 8).
+      const [team2, ent2] = [`T${id('MIG2')}`, `E${id('MIG2')}`];
+      await bind(`U${id('M3')}`, 'mo', { team: team2 });
+      const inconsistent = await sendEvent(server.url, eventEnvelope({ type: 'grid_migration_finished', enterprise_id: `E${id('OTHER')}` }, { team: team2, enterprise: ent2 }));
+      assert.equal(inconsistent.status, 200);
+      assert.ok(!audit('mo').some((a) => a.action === 'rekeyed'), 'not moved to an enterprise its envelope does not name');
+      await server.waitForLog((l) => l.event === 'slack_event_unusable' && /another enterprise than its envelope/.test(String(l.reason)));
       const unknown = await sendEvent(server.url, eventEnvelope({ type: 'grid_migration_finished', enterprise_id: `E${id('NEW')}` }, { team: `T${id('NEW')}` }));
       assert.equal(unknown.status, 200, 'an enterprise we never saw: nothing to move, no error');
       const metrics = (await request(`${server.url}/metrics`)).body;

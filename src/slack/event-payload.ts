@@ -89,6 +89,8 @@ export function parseSlackEvent(value: unknown): Checked<SlackEvent> {
       // A malformed enterprise_id is no key to move anything to, whatever the envelope says.
       const enterprise = event.enterprise_id === undefined ? enterpriseId : id(event.enterprise_id);
       if (!teamId || !enterprise) return unusable('grid_migration_finished without a team or enterprise');
+      // An envelope that names its enterprise vouches for no other: bindings move only to that one.
+      if (enterpriseId && enterprise !== enterpriseId) return unusable("grid_migration_finished naming another enterprise than its envelope's");
       return accept({ kind: 'grid_migrated', eventId, teamId, enterpriseId: enterprise });
     }
     case 'app_home_opened': {
