@@ -587,6 +587,84 @@ function contract(backend: Backend): void {
       assert.deepEqual(await actions(store), ['link_created', 'linked:confirm'], 'not audited');
     });
 
+    /** A slash command's start, at `now`, with the claim `key` (none when null) and, when `link` names one, a link to create. */
+    const start = (store: Store, u: SlackUser, now: number, key: string | null, link: string | null = null, perMinute = 0) =>
+      store.startCommand({
+        user: u,
+        now,
+        claim: key === null ? null : { key, expiresAt: now + 300_000 },
+        link: link === null ? null : () => ({ request, nonceHash: nonce(link), ttlMs: TTL, perMinute }),
+        by,
+      });
+
+    it('startCommand: a bound user\'s binding as read; its last use written at most once an hour', async ({ store }) => {
+      await bind(store, user('U1'), 'alice');
+      const bound = bindingOf(user('U1'), 'alice', T0, 'confirm');
+      assert.deepEqual(await start(store, user('U1'), T0 + 10, 'sig-1', 'unused'), { outcome: 'bound', binding: bound });
+      assert.equal((await store.getBinding(user('U1')))?.lastUsedAt, T0 + 10, 'its last use, written');
+      assert.equal(await store.getLiveLink(nonce('unused'), T0 + 10), undefined, 'no link for a bound user');
+      assert.deepEqual(await start(store, user('U1'), T0 + 20, 'sig-2'), { outcome: 'bound', binding: { ...bound, lastUsedAt: T0 + 10 } });
+      assert.equal((await store.getBinding(user('U1')))?.lastUsedAt, T0 + 10, 'within the hour: not written');
+      await start(store, user('U1'), T0 + 10 + LAST_USED_RESOLUTION_MS, 'sig-3');
+      assert.equal((await store.getBinding(user('U1')))?.lastUsedAt, T0 + 10, 'exactly an hour later: not yet');
+      await start(store, user('U1'), T0 + 11 + LAST_USED_RESOLUTION_MS, null);
+      assert.equal((await store.getBinding(user('U1')))?.lastUsedAt, T0 + 11 + LAST_USED_RESOLUTION_MS, 'also without a claim');
+      assert.deepEqual(await actions(store), ['link_created', 'linked:confirm'], 'a use is not audited');
+    });
+
+    it('startCommand: an unbound user gets the link createLink would make (replacing, rate limited, audited), or none if none is asked', async ({ store }) => {
+      assert.deepEqual(await start(store, user('U1'), T0, 'sig-1'), { outcome: 'unbound' });
+      assert.deepEqual(await actions(store), [], 'nothing written');
+      assert.deepEqual(await start(store, user('U1'), T0, 'sig-2', 'a', 2), { outcome: 'link_created' });
+      assert.deepEqual(await store.getLiveLink(nonce('a'), T0), linkOf(user('U1'), T0));
+      assert.deepEqual(await start(store, user('U1'), T0 + 1, null, 'b', 2), { outcome: 'link_created' });
+      assert.equal(await store.getLiveLink(nonce('a'), T0 + 1), undefined, 'the new link replaced the old one');
+      assert.deepEqual(await start(store, user('U1'), T0 + 2, 'sig-3', 'c', 2), { outcome: 'link_rate_limited' });
+      assert.ok(await store.getLiveLink(nonce('b'), T0 + 2), 'a refused link leaves the live one');
+      assert.equal(await store.getLiveLink(nonce('c'), T0 + 2), undefined);
+      assert.equal((await create(store, user('U1'), 'd', T0 + 3, 2)).outcome, 'rate_limited', 'counted with createLink\'s');
+      const audit = await store.listAudit();
+      assert.deepEqual(
+        audit.map((a) => [a.time, a.action, a.reason, a.org, a.teamId, a.slackUser, a.internalUser, a.actor, a.requestId, a.clientAddress]),
+        [
+          [T0, 'link_created', null, 'T1', 'T1', 'U1', null, 'test', 'req-1', '10.0.0.9'],
+          [T0 + 1, 'link_created', null, 'T1', 'T1', 'U1', null, 'test', 'req-1', '10.0.0.9'],
+        ],
+      );
+    });
+
+    it('startCommand: a replayed claim is refused and nothing else is done; claims are those of claimRequest', async ({ store }) => {
+      await bind(store, user('U1'), 'alice');
+      assert.equal((await start(store, user('U1'), T0 + 1, 'sig-1')).outcome, 'bound');
+      const later = T0 + 2 * LAST_USED_RESOLUTION_MS;
+      const key = 'sig-2';
+      assert.equal((await start(store, user('U2'), T0 + 2, key, 'a')).outcome, 'link_created');
+      assert.deepEqual(await start(store, user('U1'), T0 + 3, key), { outcome: 'replayed' }, 'the same key, another user');
+      // The claim of sig-1 is still within its window; a last use would be written now, and a link made.
+      await store.unlink(user('U1'), by);
+      assert.deepEqual(await start(store, user('U1'), T0 + 299_999, 'sig-1', 'b'), { outcome: 'replayed' });
+      assert.equal(await store.getLiveLink(nonce('b'), T0 + 299_999), undefined, 'no link');
+      await bind(store, user('U3'), 'carol');
+      assert.equal(await store.claimRequest('sig-3', later + 300_000, later), true);
+      assert.deepEqual(await start(store, user('U3'), later + 1, 'sig-3'), { outcome: 'replayed' }, 'a key claimed by claimRequest');
+      assert.equal((await store.getBinding(user('U3')))?.lastUsedAt, null, 'no last use written');
+      assert.equal(await start(store, user('U3'), later, 'sig-4').then((r) => r.outcome), 'bound');
+      assert.equal(await store.claimRequest('sig-4', later + 300_000, later), false, 'and the other way round');
+      assert.deepEqual(await actions(store, { slackUser: 'U1' }), ['link_created', 'linked:confirm', 'unlinked'], 'no link made on a replay');
+      assert.deepEqual(await actions(store, { slackUser: 'U2' }), ['link_created']);
+      // An expired claim is taken over, as claimRequest's (sig-1 expired at T0 + 300,001 ms; SQLite's
+      // in-memory claims keep whole seconds, rounded up).
+      assert.equal((await start(store, user('U1'), T0 + 301_000, 'sig-1')).outcome, 'unbound');
+      const concurrent = await Promise.all(Array.from({ length: 10 }, (_, i) => start(store, user('U9'), T0, 'sig-9', `burst-${i}`)));
+      assert.deepEqual(concurrent.map((r) => r.outcome).sort(), ['link_created', ...Array(9).fill('replayed')], 'of ten at once, one');
+    });
+
+    it('startCommand: a failed audit write makes no link', async ({ store, failAuditWrites }) => {
+      await failAuditWrites();
+      await assert.rejects(start(store, user('U1'), T0, 'sig-1', 'a'), /audit is full/);
+      assert.equal(await store.getLiveLink(nonce('a'), T0), undefined);
+    });
+
     it('firstDelivery: true the first time an event id is seen, false after', async ({ store }) => {
       assert.equal(await store.firstDelivery('Ev1', T0), true);
       assert.equal(await store.firstDelivery('Ev1', T0 + 1), false);
@@ -810,6 +888,21 @@ describe('PostgreSQL only', { skip: postgresSkip }, () => {
         VALUES ('T1', 'U1', 'T1', 'u', 'd', 'alice', 0, 'slack')`);
       await assert.rejects(store.pool.query(`INSERT INTO bindings (slack_org, slack_user_id, slack_team_id, slack_user_name, slack_team_domain, internal_user, created_at, verified_by)
         VALUES ('T1', 'U2', 'T1', 'u', 'd', 'alice', 0, 'other')`), /check constraint/);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('a version 3 database migrates to have start_command', async () => {
+    const url = await fresh();
+    const first = await openPostgresStore(url);
+    await first.pool.query('DROP FUNCTION start_command; UPDATE schema_version SET version = 3');
+    await assert.rejects(first.startCommand({ user: user('U1'), now: T0, claim: null, link: null, by }), /start_command/);
+    await first.close();
+    const store = await openPostgresStore(url);
+    try {
+      assert.deepEqual((await store.pool.query('SELECT version FROM schema_version')).rows, [{ version: SCHEMA_VERSION }]);
+      assert.deepEqual(await store.startCommand({ user: user('U1'), now: T0, claim: { key: 'sig', expiresAt: T0 + 300_000 }, link: null, by }), { outcome: 'unbound' });
     } finally {
       await store.close();
     }

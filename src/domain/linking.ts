@@ -16,7 +16,7 @@ import type { Background } from '../lib/background.ts';
 import type { RunAsUser } from './run-as-user.ts';
 import type { Home } from './home.ts';
 import type { Actor, Binding, InternalIdentity, Link, LinkRequest, SlackIdentity, SlackUser, SlackWorkspace } from '../model.ts';
-import type { Store } from '../store/store.ts';
+import type { NewLink, Store } from '../store/store.ts';
 
 export interface LinkingDeps {
   config: Pick<Config, 'publicBaseUrl' | 'nonceTtlSeconds' | 'linkRateLimitPerMinute' | 'linkVerification' | 'slashCommand'>;
@@ -40,6 +40,13 @@ export interface LinkingDeps {
  * refused it. A slower DM is still sent; the page just does not wait for it.
  */
 export const DM_WAIT_MS = 1500;
+
+/** A link made but not stored yet (Linking.offer). */
+export interface LinkOffer {
+  link: Omit<NewLink, 'user' | 'now' | 'startedOnWebBy'>;
+  /** The URL with the nonce, for the Slack user alone. */
+  url: string;
+}
 
 export type StartOutcome = { outcome: 'link_created'; url: string } | { outcome: 'link_rate_limited' };
 
@@ -303,17 +310,34 @@ export function createLinking({ config, store, keys, slack, signIn, workspace, l
     return { outcome: 'confirm_shown', link, nonce, proof: slackProof(keys.slackState, nonceHash, identity.user) };
   };
 
+  /**
+   * A link not stored yet: its nonce, and what a store needs to create it (createLink, or
+   * startCommand for a user it finds unbound). `offered` says what became of it.
+   */
+  const offer = (request: LinkRequest): LinkOffer => {
+    const nonce = newNonce();
+    return {
+      link: { request, nonceHash: hashNonce(nonce)!, ttlMs, perMinute: config.linkRateLimitPerMinute },
+      url: `${config.publicBaseUrl}/associate?nonce=${nonce}`,
+    };
+  };
+
+  /** The store created the offered link, or refused it for the rate limit. */
+  const offered = (link: LinkOffer, created: boolean): StartOutcome => {
+    if (!created) return { outcome: 'link_rate_limited' };
+    metrics.inc('links_created_total');
+    return { outcome: 'link_created', url: link.url };
+  };
+
   return {
+    offer,
+    offered,
+
     /** A new single-use link for a Slack user who is not bound (replacing any open one). */
     async start(user: SlackUser, request: LinkRequest, by: Actor): Promise<StartOutcome> {
-      const nonce = newNonce();
-      const created = await store.createLink(
-        { user, request, nonceHash: hashNonce(nonce)!, now: Date.now(), ttlMs, perMinute: config.linkRateLimitPerMinute },
-        by,
-      );
-      if (created.outcome === 'rate_limited') return { outcome: 'link_rate_limited' };
-      metrics.inc('links_created_total');
-      return { outcome: 'link_created', url: `${config.publicBaseUrl}/associate?nonce=${nonce}` };
+      const link = offer(request);
+      const created = await store.createLink({ user, now: Date.now(), ...link.link }, by);
+      return offered(link, created.outcome === 'created');
     },
 
     /** What the confirmation page shows; changes nothing (link scanners and previews fetch URLs). */

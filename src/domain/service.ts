@@ -56,7 +56,7 @@ export function createDomain(deps: DomainDeps) {
     runAsUser,
     linking,
     grid,
-    slashCommands: createSlashCommands({ config, store: grid, linking, runAsUser, runner }),
+    slashCommands: createSlashCommands({ config, store, grid, linking, runAsUser, runner }),
     buttons: createButtons({ config, store: grid, linking, runAsUser, home, slack, deliver, background, log }),
     events: createSlackEvents({ store, revocation, home, grid, log }),
   };

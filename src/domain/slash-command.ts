@@ -5,12 +5,13 @@ import * as messages from '../slack/messages.ts';
 import { fitMessage } from '../slack/block-kit-limits.ts';
 import { describeVerification } from './link-proofs.ts';
 import type { SlashCommand } from '../slack/command-payload.ts';
-import type { Linking } from './linking.ts';
+import type { LinkOffer, Linking, StartOutcome } from './linking.ts';
+import type { GridMigration } from './grid-migration.ts';
 import type { RunAsUser } from './run-as-user.ts';
 import type { CommandRunner } from '../runners/runner.ts';
 import type { Config } from '../config/index.ts';
 import type { Actor, Binding } from '../model.ts';
-import type { Store } from '../store/store.ts';
+import type { RequestClaim, Store } from '../store/store.ts';
 import type { CommandOutcome } from '../outcomes.ts';
 
 export type Subcommand =
@@ -44,24 +45,39 @@ export interface SlashResult {
   binding?: Binding;
 }
 
+/** The request's replay claim was taken already: the transport refuses it. */
+export interface Replayed {
+  outcome: 'replayed';
+}
+
 export interface SlashCommandsDeps {
   config: Pick<Config, 'linkVerification' | 'linkRateLimitPerMinute' | 'nonceTtlSeconds'>;
-  store: Pick<Store, 'getBinding'>;
-  linking: Pick<Linking, 'start' | 'confirmCode' | 'unlink'>;
+  store: Pick<Store, 'startCommand'>;
+  /** On Enterprise Grid, a binding under the workspace's key from before it joined the organisation. */
+  grid: Pick<GridMigration, 'getBinding'>;
+  linking: Pick<Linking, 'offer' | 'offered' | 'start' | 'confirmCode' | 'unlink'>;
   runAsUser: Pick<RunAsUser, 'answer' | 'noteUse'>;
   runner: Pick<CommandRunner, 'builtins'>;
 }
 
 export type SlashCommands = ReturnType<typeof createSlashCommands>;
 
-export function createSlashCommands({ config, store, linking, runAsUser, runner }: SlashCommandsDeps) {
-  const codeMode = config.linkVerification === 'code';
+/** What an unbound user is told with their new link, for each subcommand that makes one. */
+function linkReason(cmd: SlashCommand, sub: Subcommand): string {
+  switch (sub.kind) {
+    case 'run':
+      return `To run \`${cmd.command} ${sub.word}\` as yourself, link your account first.`;
+    case 'whoami':
+      return 'You are not linked to an account yet.';
+    case 'unlink':
+      return 'You are not linked to an account, so there is nothing to unlink.';
+    default:
+      return 'Link your Slack user to your account.';
+  }
+}
 
-  const startLinking = async (cmd: SlashCommand, by: Actor, reason: string, pendingText: string | null = null): Promise<SlashResult> => {
-    const started = await linking.start(cmd.user, { command: cmd.command, pendingText, channelId: cmd.channelId, responseUrl: cmd.responseUrl }, by);
-    if (started.outcome === 'link_rate_limited') return { outcome: started.outcome, message: messages.tooManyLinks(config.linkRateLimitPerMinute) };
-    return { outcome: started.outcome, message: messages.linkPrompt(started.url, reason, config.nonceTtlSeconds) };
-  };
+export function createSlashCommands({ config, store, grid, linking, runAsUser, runner }: SlashCommandsDeps) {
+  const codeMode = config.linkVerification === 'code';
 
   const confirmCode = async (cmd: SlashCommand, code: string | undefined, by: Actor): Promise<SlashResult> => {
     if (!code) return { outcome: 'code_usage', message: messages.codeOutcome(cmd.command, 'usage') };
@@ -82,12 +98,41 @@ export function createSlashCommands({ config, store, linking, runAsUser, runner 
     }
   };
 
-  const handle = async (cmd: SlashCommand, requestId: string): Promise<SlashResult> => {
-    const binding = await store.getBinding(cmd.user);
-    const sub = chooseSubcommand(cmd.text, { codeMode, bound: binding !== undefined });
-    if (binding) runAsUser.noteUse(binding, requestId);
+  /**
+   * A slash command, with the request's replay claim when the transport has one (signed HTTP).
+   * The store claims, looks the user up and, for an unbound user whose command needs a link,
+   * creates it, all in one call: a bound user's command is one round trip on PostgreSQL, and so is
+   * a new link.
+   */
+  const handle = async (cmd: SlashCommand, requestId: string, claim: RequestClaim | null): Promise<SlashResult | Replayed> => {
     const by: Actor = { actor: `slack:${cmd.user.userId}`, requestId, clientAddress: null };
+    // What the command means if the user is not bound; a bound user's `confirm` may mean otherwise.
+    const unbound = chooseSubcommand(cmd.text, { codeMode, bound: false });
+    const makesLink = unbound.kind !== 'help' && unbound.kind !== 'confirm';
+    const request = { command: cmd.command, pendingText: unbound.kind === 'run' ? cmd.text : null, channelId: cmd.channelId, responseUrl: cmd.responseUrl };
+    const linkReply = (made: StartOutcome): SlashResult =>
+      made.outcome === 'link_rate_limited'
+        ? { outcome: made.outcome, message: messages.tooManyLinks(config.linkRateLimitPerMinute) }
+        : { outcome: made.outcome, message: messages.linkPrompt(made.url, linkReason(cmd, unbound), config.nonceTtlSeconds) };
+    // On Enterprise Grid a user who looks unbound may still be bound under their workspace's key
+    // (grid-migration.ts): their link waits until that is checked, after this call.
+    const onGrid = cmd.user.org !== cmd.user.teamId;
+    let offer: LinkOffer | undefined;
+    const link = () => {
+      offer = linking.offer(request);
+      return offer.link;
+    };
+    const started = await store.startCommand({ user: cmd.user, now: Date.now(), claim, link: makesLink && !onGrid ? link : null, by });
+    if (started.outcome === 'replayed') return started;
+    if (started.outcome === 'link_created' || started.outcome === 'link_rate_limited') return linkReply(linking.offered(offer!, started.outcome === 'link_created'));
 
+    let binding = started.outcome === 'bound' ? started.binding : undefined;
+    if (!binding && onGrid) {
+      binding = await grid.getBinding(cmd.user);
+      if (binding) runAsUser.noteUse(binding, requestId);
+      else if (makesLink) return linkReply(await linking.start(cmd.user, request, by));
+    }
+    const sub = binding ? chooseSubcommand(cmd.text, { codeMode, bound: true }) : unbound;
     if (sub.kind === 'help') {
       const help = messages.help(cmd.command, binding, {
         verification: describeVerification(config.linkVerification, cmd.command),
@@ -97,18 +142,8 @@ export function createSlashCommands({ config, store, linking, runAsUser, runner 
       return { outcome: 'help', message: help, binding };
     }
     if (sub.kind === 'confirm') return confirmCode(cmd, sub.code, by);
-    if (!binding) {
-      switch (sub.kind) {
-        case 'link':
-          return startLinking(cmd, by, 'Link your Slack user to your account.');
-        case 'whoami':
-          return startLinking(cmd, by, 'You are not linked to an account yet.');
-        case 'unlink':
-          return startLinking(cmd, by, 'You are not linked to an account, so there is nothing to unlink.');
-        case 'run':
-          return startLinking(cmd, by, `To run \`${cmd.command} ${sub.word}\` as yourself, link your account first.`, cmd.text);
-      }
-    }
+    // Unbound, with a command that makes a link: the store made it (above).
+    if (!binding) throw new Error(`an unbound user's ${sub.kind} made no link`);
     switch (sub.kind) {
       case 'whoami':
         return { outcome: 'whoami', message: messages.whoami(binding), binding };
@@ -125,8 +160,8 @@ export function createSlashCommands({ config, store, linking, runAsUser, runner 
   };
 
   /** The reply as Slack will take it (Block Kit's limits): a long answer is cut, never refused by Slack. */
-  return async (cmd: SlashCommand, requestId: string): Promise<SlashResult> => {
-    const result = await handle(cmd, requestId);
-    return result.message ? { ...result, message: fitMessage(result.message) } : result;
+  return async (cmd: SlashCommand, requestId: string, claim: RequestClaim | null = null): Promise<SlashResult | Replayed> => {
+    const result = await handle(cmd, requestId, claim);
+    return result.outcome !== 'replayed' && result.message ? { ...result, message: fitMessage(result.message) } : result;
   };
 }

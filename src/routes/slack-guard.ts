@@ -2,10 +2,11 @@
 // the body, within its limit, carries Slack's signature; and a signature is not seen twice.
 import type { IncomingMessage } from 'node:http';
 import { readBody, type Context } from '../http.ts';
-import { refusal } from '../refusals.ts';
+import { refusal, type HttpError } from '../refusals.ts';
 import { MAX_CLOCK_SKEW_SECONDS, verifySlackRequest, type Verdict } from '../slack/signature.ts';
 import type { Logger } from '../lib/log.ts';
 import type { Metrics } from '../lib/metrics.ts';
+import type { RequestClaim } from '../store/store.ts';
 
 /** Replay protection: true the first time a signature is seen within its window. */
 export type ClaimRequest = (key: string, expiresAt: number, now: number) => Promise<boolean>;
@@ -53,20 +54,33 @@ export function createSlackGuard({ signingSecret, claimRequest, claimsRemembered
     },
 
     /**
+     * The replay claim of a signed request, for the store to take (the slash-command domain takes
+     * it with its own reads, in one call). A request signed before the claims began is refused here.
+     */
+    claimOf(ctx: Context): RequestClaim {
+      const timestamp = Number(ctx.req.headers['x-slack-request-timestamp']);
+      if (timestamp < signedSince) throw this.replayed(ctx, 'signed before the replay claims began (a restart on SQLite)');
+      return { key: ctx.req.headers['x-slack-signature'] as string, expiresAt: (timestamp + MAX_CLOCK_SKEW_SECONDS) * 1000 };
+    },
+
+    /** The claim was taken before: logged and counted, the 401 to throw. */
+    replayed(ctx: Context, reason?: string): HttpError {
+      log.warn('slack_request_replayed', { request_id: ctx.requestId, path: ctx.path, reason });
+      metrics.inc('slack_replays_refused_total');
+      return refusal('slack_replayed');
+    },
+
+    /**
      * A signed request seen before is refused (401): the signature covers the timestamp and the body,
      * so a repeat within the five minutes the timestamp allows is a replay (Slack never sends one
      * request twice; each command and click has its own trigger_id). Rejects when the claim cannot be
      * recorded (the database away), for the route to answer as it answers its own failures.
      */
     async refuseReplay(ctx: Context): Promise<void> {
-      const signature = ctx.req.headers['x-slack-signature'] as string;
-      const timestamp = Number(ctx.req.headers['x-slack-request-timestamp']);
-      const before = timestamp < signedSince;
-      if (!before && (await claimRequest(signature, (timestamp + MAX_CLOCK_SKEW_SECONDS) * 1000, Date.now()))) return;
-      const reason = before ? 'signed before the replay claims began (a restart on SQLite)' : undefined;
-      log.warn('slack_request_replayed', { request_id: ctx.requestId, path: ctx.path, reason });
-      metrics.inc('slack_replays_refused_total');
-      throw refusal('slack_replayed');
+      if (!(await this.claimRequest(this.claimOf(ctx)))) throw this.replayed(ctx);
     },
+
+    /** Takes a claim alone: true the first time. */
+    claimRequest: ({ key, expiresAt }: RequestClaim): Promise<boolean> => claimRequest(key, expiresAt, Date.now()),
   };
 }

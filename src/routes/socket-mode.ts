@@ -45,7 +45,9 @@ function socketEnvelopes({ slashCommands, events, buttons, log }: SocketEnvelope
         const cmd = parsed.value;
         const about = { slack_team: cmd.user.teamId, slack_user: cmd.user.userId };
         try {
-          const result = await slashCommands(cmd, requestId);
+          // No replay claim: the socket is authenticated, its envelopes are not signed.
+          const result = await slashCommands(cmd, requestId, null);
+          if (result.outcome === 'replayed') return refused('replayed without a claim');
           return { outcome: result.outcome, ack: result.message ?? undefined, about: result.binding ? { ...about, internal_user: result.binding.internalUser } : about };
         } catch (err) {
           log.error('command_failed', { request_id: requestId, slack_user: cmd.user.userId, error: describe(err) });

@@ -157,4 +157,71 @@ AS $$
   SELECT count(*) FROM gone
 $$;
 
-INSERT INTO schema_version (version) VALUES (3) ON CONFLICT (one_row) DO UPDATE SET version = excluded.version;
+-- One slash command's reads and writes in one round trip (startCommand in src/store/postgres.ts; the
+-- contract in src/store/store.ts): the replay claim; then the user's binding, its last use marked at
+-- most once an hour; or, for a user who is not bound and needs one, a new link with the rate limit,
+-- the replacement of an open link and the audit row, as createLink writes them. One row back: what
+-- happened, and the binding as it was read (its row as JSON). A function rather than one statement:
+-- the rate limit must be counted after the identity's advisory lock is held, and each statement of
+-- a function reads with a snapshot of its own, where one statement has one snapshot throughout.
+-- A change of its arguments needs a DROP FUNCTION in a migration (CREATE OR REPLACE would add a
+-- second function beside this one).
+CREATE OR REPLACE FUNCTION start_command(
+  p_claim_key text, p_claim_expires_at bigint,  -- no claim (Socket Mode): NULL
+  p_now bigint, p_org text, p_user_id text,
+  p_touch_before bigint,                        -- a last use before this is recorded as p_now
+  p_nonce_hash bytea,                           -- no link wanted: NULL; then the link's columns
+  p_team_id text, p_enterprise_id text, p_user_name text, p_team_domain text,
+  p_command text, p_pending_text text, p_channel_id text, p_response_url text, p_expires_at bigint,
+  p_per_minute integer, p_rate_since bigint,    -- links allowed since p_rate_since; 0: no limit
+  p_audit_id text, p_actor text, p_request_id text, p_client_address text
+) RETURNS TABLE (outcome text, binding json) LANGUAGE plpgsql AS $$
+DECLARE
+  durable text := current_setting('synchronous_commit');
+  found_binding bindings;
+BEGIN
+  -- A claim and a last-use mark are not waited for on disk (see claimRequest); a new link is.
+  PERFORM set_config('synchronous_commit', 'off', true);
+  IF p_claim_key IS NOT NULL THEN
+    INSERT INTO request_claims (key, expires_at) VALUES (p_claim_key, p_claim_expires_at)
+      ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at WHERE request_claims.expires_at <= p_now;
+    IF NOT FOUND THEN
+      RETURN QUERY SELECT 'replayed', NULL::json;
+      RETURN;
+    END IF;
+  END IF;
+  SELECT * INTO found_binding FROM bindings WHERE slack_org = p_org AND slack_user_id = p_user_id;
+  IF FOUND THEN
+    IF found_binding.last_used_at IS NULL OR found_binding.last_used_at < p_touch_before THEN
+      UPDATE bindings SET last_used_at = p_now
+        WHERE slack_org = p_org AND slack_user_id = p_user_id AND (last_used_at IS NULL OR last_used_at < p_touch_before);
+    END IF;
+    RETURN QUERY SELECT 'bound', to_json(found_binding);
+    RETURN;
+  END IF;
+  IF p_nonce_hash IS NULL THEN
+    RETURN QUERY SELECT 'unbound', NULL::json;
+    RETURN;
+  END IF;
+  PERFORM set_config('synchronous_commit', durable, true);
+  -- As createLink: this identity's link changes one at a time across replicas, counted after the lock.
+  PERFORM pg_advisory_xact_lock(hashtextextended(p_org || '/' || p_user_id, 0));
+  IF p_per_minute > 0 AND (SELECT count(*) FROM audit_events
+      WHERE slack_org = p_org AND slack_user_id = p_user_id AND time > p_rate_since AND action = 'link_created') >= p_per_minute THEN
+    RETURN QUERY SELECT 'link_rate_limited', NULL::json;
+    RETURN;
+  END IF;
+  DELETE FROM link_nonces WHERE slack_org = p_org AND slack_user_id = p_user_id;
+  INSERT INTO link_nonces
+    (nonce_hash, slack_org, slack_user_id, slack_team_id, slack_enterprise_id, slack_user_name, slack_team_domain,
+     command, pending_text, channel_id, response_url, created_at, expires_at)
+  VALUES (p_nonce_hash, p_org, p_user_id, p_team_id, p_enterprise_id, p_user_name, p_team_domain,
+     p_command, p_pending_text, p_channel_id, p_response_url, p_now, p_expires_at);
+  INSERT INTO audit_events
+    (id, time, action, reason, slack_org, slack_team_id, slack_user_id, internal_user, actor, request_id, client_address)
+  VALUES (p_audit_id, p_now, 'link_created', NULL, p_org, p_team_id, p_user_id, NULL, p_actor, p_request_id, p_client_address);
+  RETURN QUERY SELECT 'link_created', NULL::json;
+END
+$$;
+
+INSERT INTO schema_version (version) VALUES (4) ON CONFLICT (one_row) DO UPDATE SET version = excluded.version;

@@ -425,6 +425,22 @@ export function openSqliteStore(path: string, { mustExist = false } = {}): Sqlit
       return out;
     },
     purgeExpired: async (now, limits = {}) => purgeExpired.immediate(now, limits),
+    // Not one transaction: the claim is in memory, the read is one statement, the touch re-checks
+    // its own condition, and a new link joins createLink's group commit (one fsync for all the
+    // links of an event-loop turn). A read transaction that then writes could also fail at once
+    // (SQLITE_BUSY_SNAPSHOT) when another process wrote in between.
+    startCommand: async ({ user, now, claim, link, by }) => {
+      if (claim && !seenRequests.claim(claim.key, claim.expiresAt, now)) return { outcome: 'replayed' };
+      const row = s.getBinding.get(user.org, user.userId);
+      if (row) {
+        const touchBefore = now - LAST_USED_RESOLUTION_MS;
+        if (row.last_used_at === null || row.last_used_at < touchBefore) s.touchBinding.run(now, user.org, user.userId, touchBefore);
+        return { outcome: 'bound', binding: bindingOf(row) };
+      }
+      if (!link) return { outcome: 'unbound' };
+      const created = await createLink({ link: { ...link(), user, now }, by });
+      return { outcome: created.outcome === 'created' ? 'link_created' : 'link_rate_limited' };
+    },
     touchBinding: async (id, now) => {
       s.touchBinding.run(now, id.org, id.userId, now - LAST_USED_RESOLUTION_MS);
     },

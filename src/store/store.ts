@@ -31,6 +31,32 @@ export interface NewLink {
 
 export type CreateLinkResult = { outcome: 'created' } | { outcome: 'rate_limited' };
 
+/** A signed Slack request's replay claim: its key (the signature), remembered until `expiresAt` (ms). */
+export interface RequestClaim {
+  key: string;
+  expiresAt: number;
+}
+
+export interface CommandStart {
+  user: SlackUser;
+  now: number;
+  /** The request's replay claim; null when the transport has none (Socket Mode: the socket is authenticated, envelopes are not signed). */
+  claim: RequestClaim | null;
+  /**
+   * The link to create if the user turns out not to be bound; null when the command needs none
+   * (help, confirm). Called only when it is needed, or when the store must send it ahead (PostgreSQL).
+   */
+  link: (() => Omit<NewLink, 'user' | 'now'>) | null;
+  by: Actor;
+}
+
+export type CommandStarted =
+  | { outcome: 'replayed' }
+  | { outcome: 'bound'; binding: Binding }
+  | { outcome: 'unbound' }
+  | { outcome: 'link_created' }
+  | { outcome: 'link_rate_limited' };
+
 export type BindResult = { outcome: 'bound'; binding: Binding; link: Link } | { outcome: 'already_bound'; binding: Binding };
 export type CompleteResult = BindResult | { outcome: 'gone' };
 export type DeferResult = { outcome: 'pending'; link: Link } | { outcome: 'gone' } | { outcome: 'already_bound'; binding: Binding };
@@ -153,6 +179,14 @@ export interface Store {
   rekeyToEnterprise(teamId: string, enterpriseId: string, by: Actor, userId?: string): Promise<Rekeyed>;
   /** Removes expired links and pending confirmations, and what `limits` says is too old. */
   purgeExpired(now: number, limits?: PurgeLimits): Promise<Purged>;
+  /**
+   * What a slash command needs from the store, in one call (on PostgreSQL one round trip): the
+   * replay claim; then the user's binding, as read, its last use recorded unless it was less than an
+   * hour ago; or, for a user who is not bound, the link `link` describes (as createLink makes it).
+   * A replayed claim does nothing else. Any failure rejects (PostgreSQL then keeps nothing of the
+   * call; SQLite keeps its claim, made in memory first).
+   */
+  startCommand(start: CommandStart): Promise<CommandStarted>;
   /** Records that a binding was used, unless that was recorded less than an hour ago. */
   touchBinding(id: SlackIdentity, now: number): Promise<void>;
   /** Events API: true the first time an event_id is seen, false for a retry or a duplicate. */
@@ -165,7 +199,8 @@ export interface Store {
   /**
    * Replay protection: true the first time `key` (a Slack request's signature) is claimed before
    * `expiresAt`, false for a repeat. SQLite keeps claims in the memory of its one serving process
-   * (bounded: src/store/seen-in-memory.ts); a store shared by replicas keeps them in the database.
+   * (bounded: src/store/seen-in-memory.ts; expiries rounded up to the whole second, as Slack's
+   * timestamps are); a store shared by replicas keeps them in the database.
    */
   claimRequest(key: string, expiresAt: number, now: number): Promise<boolean>;
   /**
