@@ -21,6 +21,7 @@ import { startSlackStub } from '../support/slack-stand-in.ts';
 import { ROOT } from '../support/server.ts';
 import { freePort } from '../support/server.ts';
 import { keepAlive, measureSteps } from './steps.ts';
+import { constantRate, httpSender } from './constant-rate.ts';
 import { BENCH_SETTINGS, startBenchPostgres } from './postgres.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -35,11 +36,15 @@ for (const [name, value] of Object.entries({ BENCH_ROUNDS: ROUNDS, BENCH_SECONDS
     process.exit(2);
   }
 }
-const BOUND_ONLY = process.env.BENCH_ONLY === 'bound';
-if (process.env.BENCH_ONLY !== undefined && !BOUND_ONLY) {
-  console.error('BENCH_ONLY takes one value: bound');
+const ONLY = process.env.BENCH_ONLY;
+const MODES = ['bound', 'postgres', 'rate', 'memory'];
+if (ONLY !== undefined && !MODES.includes(ONLY)) {
+  console.error(`BENCH_ONLY takes one of: ${MODES.join(', ')}`);
   process.exit(2);
 }
+/** Which parts run: all of them, or the one BENCH_ONLY names. */
+const runs = (part: 'bound' | 'postgres' | 'rate' | 'memory' | 'rest') => ONLY === undefined || ONLY === part;
+const BOUND_ONLY = ONLY === 'bound';
 const CONNECTIONS = 50;
 // The project is started as the image starts it (the Dockerfile's CMD, with its V8 flag) from a
 // compile cache on a Node that strips types itself (24); on Node 20 as `npm start` runs it, with
@@ -293,7 +298,7 @@ const commonEnv = { NODE_COMPILE_CACHE: join(dir, 'compile-cache'), SLACK_BOT_TO
 const projectEnv = { ...commonEnv, DATABASE_PATH: databasePath };
 
 // The same 10,000 bindings on PostgreSQL: the schema from the server's first start, as for SQLite.
-const postgres = BOUND_ONLY ? undefined : await startBenchPostgres(TICK_US);
+const postgres = BOUND_ONLY || ONLY === 'memory' ? undefined : await startBenchPostgres(TICK_US);
 const postgresEnv = (url: string) => ({ ...commonEnv, DATABASE_URL: url, DATABASE_POOL_MAX: process.env.BENCH_PG_POOL ?? '10' });
 const boundUrl = postgres ? await postgres.database() : '';
 if (postgres) {
@@ -303,11 +308,20 @@ if (postgres) {
 }
 
 const BASELINE = process.env.BENCH_BASELINE;
+// The baseline on PostgreSQL has a database of its own: each checkout migrates to its own schema.
+const baselineBoundUrl = postgres && BASELINE ? await postgres.database() : '';
+if (postgres && BASELINE) {
+  const seed = await start('seed-baseline-postgres', process.execPath, IMAGE_ARGS, postgresEnv(baselineBoundUrl), 'src/main.ts', BASELINE);
+  await seed.stop();
+  await postgres.seedBindings(baselineBoundUrl, BINDINGS);
+}
 const servers = {
   baseline: () => start('baseline', process.execPath, IMAGE_ARGS, projectEnv, 'src/main.ts', BASELINE),
+  baselinePostgres: () => start('baseline-postgres', process.execPath, IMAGE_ARGS, postgresEnv(baselineBoundUrl), 'src/main.ts', BASELINE),
   project: () => start('project', process.execPath, IMAGE_ARGS, projectEnv, 'src/main.ts'),
   postgres: () => start('postgres', process.execPath, IMAGE_ARGS, postgresEnv(boundUrl), 'src/main.ts'),
   bare: () => start('bare', process.execPath, ['--import', 'tsx', 'test/bench/bare-server.ts'], {}, 'bare-server.ts'),
+  floor: () => start('floor', process.execPath, ['--import', 'tsx', 'test/bench/floor-sqlite-server.ts'], { DATABASE_PATH: databasePath }, 'floor-sqlite-server.ts'),
   bolt: () => start('bolt', process.execPath, ['--import', 'tsx', 'test/bench/bolt-server.ts'], {}, 'bolt-server.ts'),
   plumbing: () => start('plumbing', process.execPath, ['--import', 'tsx', 'test/bench/plumbing-server.ts'], {}, 'plumbing-server.ts'),
 };
@@ -321,18 +335,22 @@ if (postgres) console.log(
 
 // ---------- bound-user command: project vs bare vs bolt ----------
 
-const results: Record<Name, Result[]> = { baseline: [], project: [], postgres: [], bare: [], bolt: [], plumbing: [] };
+const results: Record<Name, Result[]> = { baseline: [], baselinePostgres: [], project: [], postgres: [], bare: [], floor: [], bolt: [], plumbing: [] };
 const readiness: number[] = [];
 const idleRss: number[] = [];
 let peakRssBound = 0;
+/** The rows the steps section explains (all three measured only in a full run or BENCH_ONLY=bound). */
+let steps: { bare: ReturnType<typeof row>; plumbing: ReturnType<typeof row>; project: ReturnType<typeof row> } | undefined;
 let peakRssWrites = 0;
 const boundUser = 'U004242'; // one of the 10,000
 /** Enough unique, pre-signed requests that wrk never sends one twice in `seconds` (at up to 60k req/s). */
 const whoamiPool = (seconds: number) => Array.from({ length: Math.max(1, seconds) * 60_000 }, () => slashCommand(boundUser, 'whoami'));
-for (let round = 0; round < ROUNDS; round++) {
-  const order: Name[] = round % 2 === 0 ? ['project', 'postgres', 'bare', 'bolt', 'plumbing', 'baseline'] : ['baseline', 'plumbing', 'bolt', 'bare', 'postgres', 'project'];
+// BENCH_ONLY=postgres: the project (and the baseline) on both stores, nothing else.
+const boundNames: Name[] = ONLY === 'postgres' ? ['project', 'postgres', 'baselinePostgres', 'baseline'] : ['project', 'postgres', 'bare', 'floor', 'bolt', 'plumbing', 'baseline', 'baselinePostgres'];
+for (let round = 0; round < ROUNDS && (runs('bound') || runs('postgres')); round++) {
+  const order = round % 2 === 0 ? boundNames : [...boundNames].reverse();
   for (const name of order) {
-    if ((name === 'postgres' && !postgres) || (name === 'baseline' && !BASELINE)) continue;
+    if ((name === 'postgres' && !postgres) || (name === 'baseline' && !BASELINE) || (name === 'baselinePostgres' && !(BASELINE && postgres))) continue;
     const proc = await servers[name]();
     if (name === 'project') {
       readiness.push(proc.readyMs);
@@ -342,9 +360,9 @@ for (let round = 0; round < ROUNDS; round++) {
     const whoami = slashCommand(boundUser, 'whoami');
     const check = await fetch(`${proc.url}${whoami.path}`, { method: whoami.method, headers: whoami.headers, body: whoami.body });
     const text = await check.text();
-    const ours = name === 'project' || name === 'postgres' || name === 'baseline';
+    const ours = name === 'project' || name === 'postgres' || name === 'baseline' || name === 'baselinePostgres';
     if (check.status !== 200 || (ours && !/person4242@corp.example/.test(text))) throw new Error(`${name} answered ${check.status}: ${text}`);
-    const dbCpu = name === 'postgres' ? postgres?.cpuUs : undefined;
+    const dbCpu = name === 'postgres' || name === 'baselinePostgres' ? postgres?.cpuUs : undefined;
     if (WARMUP_SECONDS > 0) await wrk(proc, whoamiPool(WARMUP_SECONDS), WARMUP_SECONDS, dbCpu);
     results[name].push(await wrk(proc, whoamiPool(SECONDS), SECONDS, dbCpu));
     if (name === 'project') peakRssBound = Math.max(peakRssBound, rssMb(proc.serverPid));
@@ -370,51 +388,87 @@ const row = (label: string, r: Result[]) => {
   return m;
 };
 const HEADER = `${'req/s'.padStart(8)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'errors'.padStart(6)}   CPU µs/req user + kernel (server; + the database's own processes)`;
-/** The targets for several replicas on PostgreSQL (docs/postgresql.md), checked against each backend's row. */
+/** Targets (docs/performance.md, docs/postgresql.md), each checked against its row of this run. */
 const targets: string[] = [];
 const target = (what: string, met: boolean, detail: string) => targets.push(`  ${met ? 'met   ' : 'MISSED'} ${what}: ${detail}`);
-console.log(`\n${'bound-user command (/acct whoami)'.padEnd(40)} ${HEADER}`);
-const project = row('this project (10k bindings)', results.project);
-if (BASELINE) {
-  const before = row(`  the same as checked out in ${BASELINE}`, results.baseline);
-  console.log(`  this checkout / BENCH_BASELINE: ${(project.rps / before.rps).toFixed(3)}× req/s, user CPU per request ${(project.userUs - before.userUs).toFixed(1)} µs`);
+const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
+if (results.project.length) console.log(`\n${'bound-user command (/acct whoami)'.padEnd(40)} ${HEADER}`);
+const project = results.project.length ? row('this project (10k bindings)', results.project) : undefined;
+const projectPg = results.postgres.length ? row('  the same on PostgreSQL', results.postgres) : undefined;
+if (BASELINE && project) {
+  const before = row(`  the project as checked out in ${BASELINE}`, results.baseline);
+  console.log(`    this checkout / BENCH_BASELINE: ${ratio(project.rps, before.rps)} req/s, user CPU per request ${(project.userUs - before.userUs).toFixed(1)} µs`);
+  if (projectPg && results.baselinePostgres.length) {
+    const beforePg = row('    the same on PostgreSQL', results.baselinePostgres);
+    console.log(`    on PostgreSQL: this checkout / BENCH_BASELINE ${ratio(projectPg.rps, beforePg.rps)}; PostgreSQL / SQLite ${ratio(projectPg.rps, project.rps)} here, ${ratio(beforePg.rps, before.rps)} there`);
+  }
 }
-const projectPg = postgres ? row('  the same on PostgreSQL', results.postgres) : undefined;
 for (const [name, m] of [['SQLite', project], ['PostgreSQL', projectPg]] as const) {
+  // The targets for several replicas on PostgreSQL (docs/postgresql.md), checked against each backend's row.
   if (m) target(`bound-user ≥ 5,000 req/s with p99 < 10 ms, ${name}`, m.rps >= 5000 && m.p99 < 10, `${m.rps.toFixed(0)} req/s, p99 ${m.p99.toFixed(2)} ms`);
 }
-const bare = row('bare node:http (verify + fixed JSON)', results.bare);
-const boltM = row('@slack/bolt (HTTPReceiver)', results.bolt);
-const plumbing = row("bare's work through our src/http.ts", results.plumbing);
-console.log(`ratios: project/bare ${(project.rps / bare.rps).toFixed(2)}×   project/bolt ${(project.rps / boltM.rps).toFixed(2)}×`);
+if (project && projectPg) {
+  console.log(`  PostgreSQL / SQLite: ${ratio(projectPg.rps, project.rps)} req/s`);
+  target('PostgreSQL bound-user ≥ 0.4× SQLite, same run', projectPg.rps >= 0.4 * project.rps, ratio(projectPg.rps, project.rps));
+  target('PostgreSQL bound-user p99 < 20 ms at 50 connections', projectPg.p99 < 20, `p99 ${projectPg.p99.toFixed(2)} ms`);
+}
+if (results.bare.length && project) {
+  const bare = row('bare node:http (verify + fixed JSON)', results.bare);
+  const floor = row('  the same + form + one SQLite read', results.floor);
+  const boltM = row('@slack/bolt (HTTPReceiver)', results.bolt);
+  const plumbing = row("bare's work through our src/http.ts", results.plumbing);
+  console.log(`ratios: project/bare ${ratio(project.rps, bare.rps)}   project/(bare + SQLite read) ${ratio(project.rps, floor.rps)}   project/bolt ${ratio(project.rps, boltM.rps)}`);
+  steps = { bare, plumbing, project };
+}
 
-// ---------- the unbound path and the confirmation POST (project only) ----------
+// ---------- the unbound path: a new link per request ----------
 
-if (postgres) {
-  const proc = await start('project-writes', process.execPath, IMAGE_ARGS, { ...projectEnv, LINK_VERIFICATION: 'confirm', DATABASE_PATH: join(dir, 'writes.db') }, 'src/main.ts');
-  const unbound: Result[] = [];
-  if (WARMUP_SECONDS > 0) await wrk(proc, Array.from({ length: 50_000 }, (_, i) => slashCommand(`UNW${i}`, 'link')), WARMUP_SECONDS);
-  for (let round = 0; round < ROUNDS; round++) {
-    // A different Slack user for every request: per-user link limits exist, and each is one write.
-    const requests = Array.from({ length: 100_000 }, (_, i) => slashCommand(`UN${round}X${i}`, 'link'));
-    unbound.push(await wrk(proc, requests));
+/**
+ * New links, each request from a Slack user never seen, on each of `setups` (started together),
+ * in alternating rounds as the bound-user servers are: the machine's slow minutes fall on all.
+ */
+async function newLinks(setups: Array<{ name: string; env: Record<string, string>; cwd?: string; dbCpu?: () => number }>): Promise<Result[][]> {
+  const procs = await Promise.all(setups.map((x) => start(x.name, process.execPath, IMAGE_ARGS, { ...x.env, LINK_VERIFICATION: 'confirm' }, 'src/main.ts', x.cwd)));
+  const out: Result[][] = setups.map(() => []);
+  let users = 0;
+  // A different Slack user for every request: per-user link limits exist, and each is one write.
+  const fresh = (count: number) => Array.from({ length: count }, () => slashCommand(`UN${users++}`, 'link'));
+  try {
+    for (const [i, proc] of procs.entries()) if (WARMUP_SECONDS > 0) await wrk(proc, fresh(30_000 * WARMUP_SECONDS), WARMUP_SECONDS, setups[i]!.dbCpu);
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = round % 2 === 0 ? [...procs.keys()] : [...procs.keys()].reverse();
+      for (const i of order) out[i]!.push(await wrk(procs[i]!, fresh(20_000 * SECONDS), SECONDS, setups[i]!.dbCpu));
+    }
+  } finally {
+    await Promise.all(procs.map((p) => p.stop()));
   }
-  const pgUrl = await postgres.database();
-  const pgProc = await start('postgres-writes', process.execPath, IMAGE_ARGS, { ...postgresEnv(pgUrl), LINK_VERIFICATION: 'confirm' }, 'src/main.ts');
-  const unboundPg: Result[] = [];
-  if (WARMUP_SECONDS > 0) await wrk(pgProc, Array.from({ length: 50_000 }, (_, i) => slashCommand(`UPW${i}`, 'link')), WARMUP_SECONDS, postgres.cpuUs);
-  for (let round = 0; round < ROUNDS; round++) {
-    const requests = Array.from({ length: 100_000 }, (_, i) => slashCommand(`UP${round}X${i}`, 'link'));
-    unboundPg.push(await wrk(pgProc, requests, SECONDS, postgres.cpuUs));
-  }
-  await pgProc.stop();
+  return out;
+}
+
+if (postgres && (runs('postgres') || runs('rest'))) {
+  const [unbound, unboundPg, baselinePg] = await newLinks([
+    { name: 'project-links', env: { ...projectEnv, DATABASE_PATH: join(dir, 'links.db') } },
+    { name: 'postgres-links', env: postgresEnv(await postgres.database()), dbCpu: postgres.cpuUs },
+    ...(BASELINE ? [{ name: 'baseline-postgres-links', env: postgresEnv(await postgres.database()), cwd: BASELINE, dbCpu: postgres.cpuUs }] : []),
+  ]);
   console.log(`\n${'unbound: a new link per request'.padEnd(40)} ${HEADER}`);
-  const links = row('links created (WAL, synchronous=FULL)', unbound);
-  const linksPg = row('  the same on PostgreSQL (fsync, sync. commit)', unboundPg);
+  const links = row('links created (WAL, synchronous=FULL)', unbound!);
+  const linksPg = row('  the same on PostgreSQL (fsync, sync. commit)', unboundPg!);
+  if (baselinePg?.length) {
+    const before = row(`  the same, as checked out in ${BASELINE}`, baselinePg);
+    console.log(`    on PostgreSQL: this checkout / BENCH_BASELINE ${ratio(linksPg.rps, before.rps)}`);
+  }
+  console.log(`  PostgreSQL / SQLite: ${ratio(linksPg.rps, links.rps)} links/s`);
   for (const [name, m] of [['SQLite', links], ['PostgreSQL', linksPg]] as const) {
     target(`new links ≥ 1,000/s, ${name}`, m.rps >= 1000, `${m.rps.toFixed(0)} links/s, p99 ${m.p99.toFixed(2)} ms`);
   }
+  target('PostgreSQL new links ≥ 0.25× SQLite, same run', linksPg.rps >= 0.25 * links.rps, ratio(linksPg.rps, links.rps));
+}
 
+// ---------- the /associate confirmation POST ----------
+
+if (postgres && runs('rest')) {
+  const proc = await start('project-writes', process.execPath, IMAGE_ARGS, { ...projectEnv, LINK_VERIFICATION: 'confirm', DATABASE_PATH: join(dir, 'writes.db') }, 'src/main.ts');
   // Links to confirm, made and opened beforehand: each POST consumes one (a transaction + a DM).
   const COUNT = 40_000;
   const forms: Request[] = [];
@@ -443,23 +497,109 @@ if (postgres) {
 
 // ---------- where the bound-user time goes ----------
 
-{
-  const steps = await measureSteps(databasePath, SECRET, slashCommand(boundUser, 'whoami'));
+if (steps) {
+  const { bare, plumbing, project: p } = steps;
+  const measured = await measureSteps(databasePath, SECRET, slashCommand(boundUser, 'whoami'));
   console.log(`\nthe project's steps for a bound user's command, each alone (µs per call):`);
-  for (const step of steps) console.log(`  ${`${step.part ? '  ' : ''}${step.label}`.padEnd(60)} ${step.us.toFixed(2).padStart(6)}`);
-  const [floor, ...ours] = steps;
+  for (const step of measured) console.log(`  ${`${step.part ? '  ' : ''}${step.label}`.padEnd(60)} ${step.us.toFixed(2).padStart(6)}`);
+  const [floor, ...ours] = measured;
   const beyondFloor = ours.filter((x) => !x.part).reduce((a, x) => a + x.us, 0) - floor!.us;
   type Row = { userUs: number; kernelUs: number };
   const extra = (a: Row, b: Row) => `${(a.userUs - b.userUs).toFixed(1)} µs user + ${(a.kernelUs - b.kernelUs).toFixed(1)} µs kernel`;
   console.log(`  the steps beyond the bare server's work add up to ${beyondFloor.toFixed(1)} µs alone. Measured CPU per request:`);
   console.log(`  our HTTP plumbing over the bare server: ${extra(plumbing, bare)}`);
-  console.log(`  the whole project over our plumbing:    ${extra(project, plumbing)}`);
+  console.log(`  the whole project over our plumbing:    ${extra(p, plumbing)}`);
 }
 
-console.log(`\nproject peak RSS: ${peakRssBound.toFixed(0)} MB under the bound-user load${postgres ? `; ${peakRssWrites.toFixed(0)} MB after the write paths (links, confirmations and their Slack DMs)` : ''}`);
-console.log(`project idle RSS after start: median ${median(idleRss).toFixed(0)} MB`);
-console.log(`project ready (node ${IMAGE_ARGS.join(' ')} → /healthz 200): median ${median(readiness).toFixed(0)} ms, worst ${Math.max(...readiness).toFixed(0)} ms`);
-console.log(`\ntargets (several replicas on PostgreSQL):\n${targets.join('\n')}`);
+// ---------- latency at Slack's real rates: a constant 200 commands/s ----------
+
+if (runs('rate')) {
+  const RATE = Number(process.env.BENCH_RATE ?? 200);
+  const RATE_SECONDS = Number(process.env.BENCH_RATE_SECONDS ?? 30);
+  const APP_TOKEN = 'xapp-1-A0001-bench';
+  const socketEnv = { SLACK_APP_TOKEN: APP_TOKEN, SLACK_SIGNING_SECRET: '' };
+  const cases: Array<{ label: string; over: 'http' | 'socket'; start: () => Promise<Proc> }> = [
+    { label: 'this project, SQLite, HTTP', over: 'http', start: servers.project },
+    ...(postgres ? [{ label: 'this project, PostgreSQL, HTTP', over: 'http' as const, start: servers.postgres }] : []),
+    { label: 'this project, SQLite, Socket Mode', over: 'socket', start: () => start('project-socket', process.execPath, IMAGE_ARGS, { ...projectEnv, ...socketEnv }, 'src/main.ts') },
+    ...(postgres
+      ? [{ label: 'this project, PostgreSQL, Socket Mode', over: 'socket' as const, start: () => start('postgres-socket', process.execPath, IMAGE_ARGS, { ...postgresEnv(boundUrl), ...socketEnv }, 'src/main.ts') }]
+      : []),
+    { label: 'bare node:http (the load\'s own floor)', over: 'http', start: servers.bare },
+  ];
+  console.log(`\nlatency at a constant ${RATE} commands/s for ${RATE_SECONDS} s, open loop, from each command's due time to its answer (ms)`);
+  console.log(`${''.padEnd(42)} ${'p50'.padStart(7)} ${'p99'.padStart(7)} ${'max'.padStart(7)} ${'errors'.padStart(6)}   this process's own send lag, p99 / max`);
+  for (const c of cases) {
+    const proc = await c.start();
+    try {
+      let send: (i: number) => Promise<boolean>;
+      let close = () => {};
+      const count = RATE * (RATE_SECONDS + WARMUP_SECONDS + 1);
+      if (c.over === 'http') {
+        const sender = httpSender(proc.url, Array.from({ length: count }, () => slashCommand(boundUser, 'whoami')));
+        send = sender.send;
+        close = sender.close;
+      } else {
+        await slack.socket.waitForConnections(1);
+        const payloads = Array.from({ length: count }, () => Object.fromEntries(new URLSearchParams(slashCommand(boundUser, 'whoami').body)));
+        send = async (i) => {
+          const ack = await slack.socket.send('slash_commands', payloads[i], { waitMs: 10_000 });
+          return /person4242@corp\.example/.test(JSON.stringify(ack?.payload ?? ''));
+        };
+      }
+      let offset = 0;
+      if (WARMUP_SECONDS > 0) {
+        await constantRate(send, RATE, WARMUP_SECONDS);
+        offset = RATE * WARMUP_SECONDS;
+      }
+      const r = await constantRate((i) => send(offset + i), RATE, RATE_SECONDS);
+      close();
+      console.log(
+        `${c.label.padEnd(42)} ${r.p50.toFixed(2).padStart(7)} ${r.p99.toFixed(2).padStart(7)} ${r.max.toFixed(1).padStart(7)} ${String(r.errors).padStart(6)}   ${r.sendLagP99.toFixed(2)} / ${r.sendLagMax.toFixed(1)}`,
+      );
+      if (!c.label.startsWith('bare')) target(`p99 < ${c.label.includes('PostgreSQL') ? 10 : 3} ms at ${RATE}/s, ${c.label}`, r.p99 < (c.label.includes('PostgreSQL') ? 10 : 3) && r.errors === 0, `p99 ${r.p99.toFixed(2)} ms, ${r.errors} errors`);
+    } finally {
+      await proc.stop();
+    }
+  }
+}
+
+// ---------- memory: peak RSS under `npm start`, a 5 s load against a 60 s one ----------
+
+if (runs('memory')) {
+  const MEMORY_SECONDS = Number(process.env.BENCH_MEMORY_SECONDS ?? 60);
+  const CHUNK = 5;
+  /** The server as the README's trial runs it, `npm start`; the node process that runs src/main.ts is the one measured. */
+  const underNpm = () => start('npm-start', 'npm', ['start', '--silent'], { ...projectEnv }, 'src/main.ts');
+  const load = async (seconds: number) => {
+    const proc = await underNpm();
+    const samples: string[] = [];
+    try {
+      for (let done = 0; done < seconds; done += CHUNK) {
+        // Fresh unique commands for each chunk (a pool for the whole run would not fit in memory).
+        await wrk(proc, whoamiPool(CHUNK), CHUNK);
+        samples.push(`${done + CHUNK} s: ${rssMb(proc.serverPid, 'VmRSS').toFixed(0)}`);
+      }
+      return { peak: rssMb(proc.serverPid), samples };
+    } finally {
+      await proc.stop();
+    }
+  };
+  const short = await load(CHUNK);
+  const long = await load(MEMORY_SECONDS);
+  console.log(`\nmemory under \`npm start\` (Node ${process.version}), unique bound-user commands from wrk, ${CHUNK} s at a time:`);
+  console.log(`  peak RSS (VmHWM) after ${CHUNK} s: ${short.peak.toFixed(0)} MB; after ${MEMORY_SECONDS} s: ${long.peak.toFixed(0)} MB (${ratio(long.peak, short.peak)})`);
+  console.log(`  RSS along the ${MEMORY_SECONDS} s run, MB: ${long.samples.join(', ')}`);
+  target(`peak RSS over ${MEMORY_SECONDS} s ≤ 150 MB (Node 20, npm start)`, long.peak <= 150, `${long.peak.toFixed(0)} MB`);
+  target(`not growing: ${MEMORY_SECONDS} s peak within 15% of ${CHUNK} s peak`, long.peak <= short.peak * 1.15, ratio(long.peak, short.peak));
+}
+
+if (project) {
+  console.log(`\nproject peak RSS: ${peakRssBound.toFixed(0)} MB under the bound-user load${peakRssWrites ? `; ${peakRssWrites.toFixed(0)} MB after the write paths (links, confirmations and their Slack DMs)` : ''}`);
+  console.log(`project idle RSS after start: median ${median(idleRss).toFixed(0)} MB`);
+  console.log(`project ready (node ${IMAGE_ARGS.join(' ')} → /healthz 200): median ${median(readiness).toFixed(0)} ms, worst ${Math.max(...readiness).toFixed(0)} ms`);
+}
+console.log(`\ntargets:\n${targets.join('\n')}`);
 postgres?.cluster.dispose();
 await slack.close();
 // BENCH_KEEP=1 keeps the servers' logs (with BENCH_NODE_ARGS=--trace-gc, their collections).
