@@ -659,6 +659,16 @@ function contract(backend: Backend): void {
       assert.deepEqual(concurrent.map((r) => r.outcome).sort(), ['link_created', ...Array(9).fill('replayed')], 'of ten at once, one');
     });
 
+    it('startCommand: a concurrent burst of one unbound user\'s commands, across two stores, never exceeds the rate limit', async ({ store, another }) => {
+      const other = await another();
+      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => start(i % 2 ? other : store, user('U1'), T0 + 1000, `burst-${i}`, `burst-${i}`, 3)));
+      assert.equal(results.filter((r) => r.outcome === 'link_created').length, 3);
+      assert.equal(results.filter((r) => r.outcome === 'link_rate_limited').length, 17);
+      assert.deepEqual(await actions(store), ['link_created', 'link_created', 'link_created']);
+      const live = (await Promise.all(results.map((_, i) => store.getLiveLink(nonce(`burst-${i}`), T0 + 1000)))).filter(Boolean);
+      assert.equal(live.length, 1, 'one live link: each replaced the one before');
+    });
+
     it('startCommand: a failed audit write makes no link', async ({ store, failAuditWrites }) => {
       await failAuditWrites();
       await assert.rejects(start(store, user('U1'), T0, 'sig-1', 'a'), /audit is full/);
