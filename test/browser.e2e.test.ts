@@ -3,55 +3,39 @@
 // Screenshots go to test-artifacts/ (git-ignored).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { chromium, type Browser, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import { boundTo as boundToIn } from './support/db.ts';
 import { request } from './support/http-client.ts';
-import { ROOT, startServer, type RunningServer } from './support/server.ts';
-import { startSlackStub, type SlackStub } from './support/slack-stand-in.ts';
-import { commandBody, linkFrom, signedHeaders } from './support/slack.ts';
+import type { RunningServer } from './support/server.ts';
+import type { SlackStub } from './support/slack-stand-in.ts';
 import { formFields } from './support/browser.ts';
-import { NGINX_PROXY_SECRET, reserveNginx, startNginx, type RunningNginx } from './support/nginx.ts';
-import { requires } from './support/requires.ts';
+import { commandBody, linkFrom, signedHeaders } from './support/slack.ts';
+import type { RunningNginx } from './support/nginx.ts';
+import { ARTIFACTS, skipBrowser as skip, startBrowserStack, type BrowserStack } from './support/chromium.ts';
 
-const skip = requires('/usr/sbin/nginx', 'nginx-light') || requires('/usr/bin/chromium', 'chromium');
-
-const ARTIFACTS = join(ROOT, 'test-artifacts');
-const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
-
+let stack: BrowserStack;
 let slack: SlackStub;
 let server: RunningServer;
 let nginx: RunningNginx;
-let browser: Browser;
 let context: BrowserContext;
 
 before(async () => {
   if (skip) return;
-  mkdirSync(ARTIFACTS, { recursive: true });
-  slack = await startSlackStub();
-  const reserved = await reserveNginx();
-  server = await startServer({ slackApiUrl: slack.url, env: { PUBLIC_BASE_URL: reserved.url, TRUSTED_PROXY_SECRET: NGINX_PROXY_SECRET } });
-  nginx = await startNginx(reserved.port, server.port, { alice: 'alice-password', bob: 'bob-password' });
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_FLAGS });
-  context = await browser.newContext({ httpCredentials: { username: 'alice', password: 'alice-password' }, viewport: { width: 900, height: 640 } });
+  stack = await startBrowserStack({ users: { alice: 'alice-password', bob: 'bob-password' } });
+  ({ slack, server, nginx, context } = stack);
 });
 after(async () => {
   if (skip) return;
-  await browser?.close();
-  await nginx?.stop();
-  await server?.stop();
-  await slack?.close();
+  await stack?.stop();
 });
 
 async function newLink(user: string): Promise<string> {
   slack.emails.set(user, 'alice@corp.example');
-  const body = commandBody({ user, userName: 'roadrunner', text: 'link' });
-  const res = await request(`${nginx.url}/slack/commands`, { method: 'POST', headers: signedHeaders(body), body });
-  return linkFrom({ json: JSON.parse(res.body) });
+  return stack.newLink(user);
 }
 const boundTo = (user: string) => boundToIn(server.databasePath, user);
 

@@ -5,53 +5,28 @@
 // Screenshots go to test-artifacts/ (git-ignored).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import Database from 'better-sqlite3';
-import { request } from './support/http-client.ts';
-import { ROOT, startServer, type RunningServer } from './support/server.ts';
-import { startSlackStub, type SlackStub } from './support/slack-stand-in.ts';
-import { commandBody, linkFrom, signedHeaders } from './support/slack.ts';
-import { NGINX_PROXY_SECRET, reserveNginx, startNginx, type RunningNginx } from './support/nginx.ts';
-import { requires } from './support/requires.ts';
+import type { RunningServer } from './support/server.ts';
+import type { SlackStub } from './support/slack-stand-in.ts';
+import type { RunningNginx } from './support/nginx.ts';
+import { ARTIFACTS, skipBrowser as skip, startBrowserStack, type BrowserStack } from './support/chromium.ts';
 
-const skip = requires('/usr/sbin/nginx', 'nginx-light') || requires('/usr/bin/chromium', 'chromium');
-
-const ARTIFACTS = join(ROOT, 'test-artifacts');
-const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
-
+let stack: BrowserStack;
 let slack: SlackStub;
 let server: RunningServer;
 let nginx: RunningNginx;
-let browser: Browser;
 let context: BrowserContext;
 
 before(async () => {
   if (skip) return;
-  mkdirSync(ARTIFACTS, { recursive: true });
-  slack = await startSlackStub();
-  const reserved = await reserveNginx();
-  server = await startServer({
-    slackApiUrl: slack.url,
-    env: {
-      PUBLIC_BASE_URL: reserved.url,
-      TRUSTED_PROXY_SECRET: NGINX_PROXY_SECRET,
-      LINK_VERIFICATION: 'slack',
-      SLACK_CLIENT_ID: slack.oidc.clientId,
-      SLACK_CLIENT_SECRET: slack.oidc.clientSecret,
-    },
-  });
-  nginx = await startNginx(reserved.port, server.port, { alice: 'alice-password' });
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_FLAGS });
-  context = await browser.newContext({ httpCredentials: { username: 'alice', password: 'alice-password' }, viewport: { width: 900, height: 700 } });
+  stack = await startBrowserStack({ users: { alice: 'alice-password' }, height: 700, env: (slack) => ({ LINK_VERIFICATION: 'slack', SLACK_CLIENT_ID: slack.oidc.clientId, SLACK_CLIENT_SECRET: slack.oidc.clientSecret }) });
+  ({ slack, server, nginx, context } = stack);
 });
 after(async () => {
   if (skip) return;
-  await browser?.close();
-  await nginx?.stop();
-  await server?.stop();
-  await slack?.close();
+  await stack?.stop();
 });
 
 /** internal user and how the binding was verified, read from the server's database. */
@@ -65,8 +40,7 @@ function binding(slackUser: string): { internal_user: string; verified_by: strin
 }
 
 test('slash command → link → SSO → "Continue with Slack" → Slack sends the browser back with a code → bound, success page, DM', { skip }, async () => {
-  const body = commandBody({ user: 'USIWSB', userName: 'roadrunner', text: 'link' });
-  const link = linkFrom({ json: JSON.parse((await request(`${nginx.url}/slack/commands`, { method: 'POST', headers: signedHeaders(body), body })).body) });
+  const link = await stack.newLink('USIWSB');
   assert.ok(link.startsWith(`${nginx.url}/associate?nonce=`));
   slack.oidc.signedInAs = { userId: 'USIWSB', teamId: 'T0001' };
 
