@@ -9,6 +9,7 @@ import { linkedDm } from '../slack/messages.ts';
 import { describe } from '../lib/log.ts';
 import type { Config } from '../config/index.ts';
 import type { ServerKeys } from './secrets.ts';
+import { within } from '../lib/within.ts';
 import { slackErrorName, tokenRejected, type SlackApi } from '../slack/api.ts';
 import type { Logger } from '../lib/log.ts';
 import type { Metrics } from '../lib/metrics.ts';
@@ -173,16 +174,6 @@ export function createLinking({ config, store, keys, slack, signIn, workspace, l
     return refused;
   };
 
-  /** The DM's refusal if Slack answers within DM_WAIT_MS; null when sent or still on its way. */
-  const dmRefusedSoon = async (refused: Promise<string | null>): Promise<string | null> => {
-    let timer: NodeJS.Timeout | undefined;
-    const waited = new Promise<null>((resolve) => (timer = setTimeout(resolve, DM_WAIT_MS, null)));
-    try {
-      return await Promise.race([refused, waited]);
-    } finally {
-      clearTimeout(timer);
-    }
-  };
 
   /** email mode: the Slack user's profile email must be the signed-in user's. */
   const confirmByEmail = async (nonceHash: Buffer, identity: InternalIdentity, runPending: boolean, by: Actor): Promise<ConfirmOutcome> => {
@@ -226,7 +217,8 @@ export function createLinking({ config, store, keys, slack, signIn, workspace, l
     const result = await store.completeLink(nonceHash, internalUser, verification, Date.now(), by);
     if (result.outcome === 'gone') return { outcome: 'link_gone' };
     if (result.outcome === 'already_bound') return result;
-    const dmRefused = await dmRefusedSoon(afterBinding(result.binding, result.link, runPending, by.requestId));
+    // The DM's refusal if Slack answers within DM_WAIT_MS; null when sent or still on its way.
+    const dmRefused = await within(afterBinding(result.binding, result.link, runPending, by.requestId), DM_WAIT_MS, null);
     return { outcome: 'bound', binding: result.binding, dmRefused };
   };
 

@@ -2,6 +2,7 @@
 // seconds, else "working on it" at once and the answer posted to the response_url when it comes)
 // and their clicks on the application's own buttons. One rule for both: a 410 ends the binding, and
 // every use is noted (at most once an hour). Knows nothing of HTTP: it returns messages and outcomes.
+import { within } from '../lib/within.ts';
 import * as messages from '../slack/messages.ts';
 import { describe, type Logger } from '../lib/log.ts';
 import { LAST_USED_RESOLUTION_MS, type Binding, type Link } from '../model.ts';
@@ -109,9 +110,7 @@ export function createRunAsUser({ runner, revocation, store, slack, deliver, log
     /** The answer to a bound user's slash command, within Slack's 3 seconds. */
     async answer(binding: Binding, cmd: CommandContext, requestId: string): Promise<Answer> {
       const work = run(binding, cmd, requestId);
-      let timer: NodeJS.Timeout | undefined;
-      const inline = await Promise.race([work, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), INLINE_WAIT_MS)))]);
-      clearTimeout(timer);
+      const inline = await within(work, INLINE_WAIT_MS, undefined);
       if (inline) {
         // An in_channel answer returned inline is posted by Slack, which tells us nothing when the
         // channel refuses it (its posting restrictions): through the response_url, a refusal is

@@ -1,6 +1,7 @@
 // Work that outlives its request (Slack DMs, response_url deliveries). Tracked so that shutdown can
 // wait for it instead of dropping a message the user was promised.
 import { describe, type Logger } from './log.ts';
+import { within } from './within.ts';
 
 export type Background = ReturnType<typeof createBackground>;
 
@@ -36,15 +37,11 @@ export function createBackground(log: Logger, maxTasks = MAX_BACKGROUND_TASKS) {
     },
     /** Resolves when everything running has finished, or after `ms` (true when all finished). */
     async drain(ms: number): Promise<boolean> {
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<false>((resolve) => (timer = setTimeout(resolve, ms, false)));
       const done = (async () => {
         while (pending.size) await Promise.allSettled([...pending]);
         return true as const;
       })();
-      const finished = await Promise.race([done, timeout]);
-      clearTimeout(timer);
-      return finished;
+      return within(done, ms, false);
     },
   };
 }
