@@ -930,6 +930,47 @@ describe('PostgreSQL only', { skip: postgresSkip }, () => {
     }
   });
 
+  test('startCommand is a prepared statement; where a pooler loses it (a transaction-mode PgBouncer before 1.21), the command still runs, as a plain query from then on', async () => {
+    const url = await fresh();
+    // One connection: what is done to it out of band is what the next command meets.
+    const store = await openPostgresStore(url, { poolMax: 1 });
+    const alice = user('U1');
+    const bound = async (key: string) => (await store.startCommand({ user: alice, now: T0, claim: { key, expiresAt: T0 + 300_000 }, link: null, by })).outcome;
+    try {
+      await store.pool.query(
+        `INSERT INTO bindings (slack_org, slack_user_id, slack_team_id, slack_user_name, slack_team_domain, internal_user, created_at, last_used_at)
+         VALUES ($1, $2, $3, 'alice', 'd', 'alice@corp.example', 0, $4)`,
+        [alice.org, alice.userId, alice.teamId, T0],
+      );
+      assert.equal(await bound('k1'), 'bound');
+      const statements = async () => (await store.pool.query<{ name: string }>('SELECT name FROM pg_prepared_statements')).rows.map((r) => r.name);
+      assert.deepEqual(await statements(), ['start_command'], 'prepared on its connection');
+      assert.equal(store.preparedStatements, true);
+      // As a pooler hands the next call to a server connection that never prepared it.
+      await store.pool.query('DEALLOCATE start_command');
+      assert.equal(await bound('k2'), 'bound', 'the command runs all the same');
+      assert.equal(store.preparedStatements, false);
+      assert.equal(await bound('k2'), 'replayed', 'the claim was made once: the first try ran nothing');
+      assert.equal(await bound('k3'), 'bound');
+      assert.deepEqual(await statements(), [], 'plain queries from then on');
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('a connection that already has a statement of that name (a pooler mixing clients) is met the same way', async () => {
+    const url = await fresh();
+    const store = await openPostgresStore(url, { poolMax: 1 });
+    try {
+      await store.pool.query('PREPARE start_command AS SELECT 1');
+      const started = await store.startCommand({ user: user('U1'), now: T0, claim: { key: 'k1', expiresAt: T0 + 300_000 }, link: null, by });
+      assert.equal(started.outcome, 'unbound');
+      assert.equal(store.preparedStatements, false);
+    } finally {
+      await store.close();
+    }
+  });
+
   test('every pooled connection has the statement timeout; the pool stays within poolMax', async () => {
     const url = await fresh();
     const store = await openPostgresStore(url, { poolMax: 2, statementTimeoutMs: 300 });

@@ -10,6 +10,7 @@ import pg from 'pg';
 import type { PoolClient } from 'pg';
 import type { Actor, AuditAction, Binding, LinkVerification, RevokeScope, SlackUser } from '../model.ts';
 import type { BindResult, CommandStarted, Rekeyed, Store, WorkspaceStats } from './store.ts';
+import { preparedOn, type Prepared } from './prepared.ts';
 import { auditOf, bindingOf, linkOf, slackUserOf, type AuditRow, type BindingRow, type LinkRow, type PendingRow, type Row } from './rows.ts';
 import { LAST_USED_RESOLUTION_MS } from '../model.ts';
 import type { BindingToImport, ExportedAuditEvent, ImportedAudit, ImportedBindings } from './transfer.ts';
@@ -84,6 +85,8 @@ export interface PostgresStore extends Store {
   readonly pool: pg.Pool;
   /** Connections that failed (a restart, a cut connection), swallowed: the pool replaces them. */
   readonly connectionErrors: number;
+  /** False once a pooler was found not to keep prepared statements (src/store/prepared.ts). */
+  readonly preparedStatements: boolean;
   /**
    * admin migrate: bindings from another store, in one transaction. A binding already there is
    * kept as it is (never replaced), counted as already there, or as differing when bound to
@@ -121,12 +124,16 @@ export async function openPostgresStore(url: string, { poolMax = 10, statementTi
     await pool.end().catch(() => undefined);
     throw openError(url, err);
   }
+  const prepared = preparedOn(pool);
   return {
-    ...storeOn(pool),
+    ...storeOn(pool, prepared),
     ...importsOn(pool),
     pool,
     get connectionErrors() {
       return connectionErrors;
+    },
+    get preparedStatements() {
+      return prepared.on;
     },
   };
 }
@@ -232,7 +239,7 @@ function scopeOf(scope: RevokeScope): { where: string; values: string[]; links: 
 
 const SYSTEM: Actor = { actor: 'system', requestId: null, clientAddress: null };
 
-function storeOn(pool: pg.Pool): Store {
+function storeOn(pool: pg.Pool, prepared: Prepared): Store {
   /** Audit rows, written inside the caller's transaction in the order given (one statement). */
   const audit = async (c: PoolClient, time: number, by: Actor, entries: AuditEntry[]): Promise<void> => {
     if (!entries.length) return;
@@ -569,7 +576,8 @@ function storeOn(pool: pg.Pool): Store {
     startCommand: async ({ user, now, claim, link, by }) => {
       if (claim && !Number.isSafeInteger(claim.expiresAt)) throw new TypeError('a claim expires at a time in whole ms');
       const l = link?.();
-      const { rows } = await pool.query<{ outcome: CommandStarted['outcome']; binding: BindingRow | null }>(
+      const { rows } = await prepared.query<{ outcome: CommandStarted['outcome']; binding: BindingRow | null }>(
+        'start_command',
         'SELECT * FROM start_command($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)',
         [
           claim?.key ?? null,
