@@ -40,6 +40,11 @@ test('counters and the latency histogram follow real traffic; other addresses ge
     assert.equal(value(m, 'internal_app_request_duration_seconds_count'), 1);
     assert.equal(value(m, 'internal_app_request_duration_seconds_bucket{le="+Inf"}'), 1);
     assert.match(m, /# TYPE internal_app_request_duration_seconds histogram/);
+    // The process's memory, read at the scrape: a real Node process's, not zeros.
+    const [rss = 0, heapTotal = 0, heapUsed = 0] = ['process_resident_memory_bytes', 'nodejs_heap_size_total_bytes', 'nodejs_heap_size_used_bytes'].map((n) => value(m, n));
+    assert.ok(rss > 20e6 && rss < 1e9, `resident memory ${rss}`);
+    assert.ok(heapUsed > 1e6 && heapUsed <= heapTotal && heapTotal < rss, `heap ${heapUsed} of ${heapTotal}, resident ${rss}`);
+    assert.ok(value(m, 'nodejs_external_memory_bytes') > 0);
 
     const outside = await request(`${server.url}/metrics`, { localAddress: '127.0.0.2' });
     assert.equal(outside.status, 403);
