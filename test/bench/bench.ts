@@ -10,9 +10,11 @@
 // Bolt, plumbing) and the steps: the quick loop for measuring one change before and after.
 // BENCH_BASELINE=DIR adds the project as checked out in DIR (e.g. `git worktree add DIR HEAD~1`,
 // with node_modules linked) to the bound-user rounds: before and after a change in the same run.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+// BENCH_IMAGE=NAME adds a built image (`docker build -t NAME .`) to the memory part, run by docker
+// (or podman) as its CMD runs it.
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, closeSync, copyFileSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -120,6 +122,53 @@ async function start(name: string, command: string, args: string[], env: Record<
     },
   };
 }
+
+/**
+ * The image as an operator runs it (`docker run`, its own CMD: Node 24, its own node_modules and
+ * compile cache), on the host's network so that it reaches the Slack stand-in on loopback, with a
+ * copy of the bench's database on its /data volume. Its node process is measured from here: a
+ * container's processes are this machine's. `docker` is podman where no Docker engine answers.
+ */
+async function startImage(image: string): Promise<Proc> {
+  dockerEnv ??= (await import('../container/docker.ts')).DOCKER_ENV;
+  const docker = (...args: string[]) => execFileSync('docker', args, { env: dockerEnv, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  const port = await freePort();
+  const data = mkdtempSync(join(dir, 'image-data-'));
+  const database = join(data, 'account-binding.db');
+  copyFileSync(databasePath, database);
+  // The image runs as user node (1000:1000), which must own its database and the folder it is in.
+  for (const path of [data, database]) chownSync(path, 1000, 1000);
+  const name = `acct-bench-${port}`;
+  const env = { ...commonEnv, NODE_COMPILE_CACHE: undefined, PORT: String(port), HOST: '127.0.0.1', SLACK_SIGNING_SECRET: SECRET };
+  const started = performance.now();
+  docker('run', '-d', '--name', name, '--network', 'host', '-v', `${data}:/data`, ...Object.entries(env).flatMap(([k, v]) => (v === undefined ? [] : ['-e', `${k}=${v}`])), image);
+  containers.add(name);
+  const url = `http://127.0.0.1:${port}`;
+  for (;;) {
+    if (docker('inspect', '-f', '{{.State.Running}}', name) !== 'true') throw new Error(`${image} exited: ${docker('logs', name)}`);
+    if ((await fetch(`${url}/healthz`).catch(() => undefined))?.status === 200) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const readyMs = performance.now() - started;
+  const pid = Number(docker('inspect', '-f', '{{.State.Pid}}', name));
+  return {
+    url,
+    pid,
+    serverPid: serverPid(pid, 'src/main.ts'),
+    readyMs,
+    async stop() {
+      docker('stop', '-t', '10', name);
+      docker('rm', name);
+      containers.delete(name);
+    },
+  };
+}
+/** Containers still running when the bench ends (also when it fails half-way) are removed with it. */
+const containers = new Set<string>();
+let dockerEnv: NodeJS.ProcessEnv | undefined;
+process.on('exit', () => {
+  for (const name of containers) spawnSync('docker', ['rm', '-f', name], { stdio: 'ignore', env: dockerEnv });
+});
 
 /** SIGTERM to a process and everything under it, innermost first. */
 function terminate(root: number): void {
@@ -308,6 +357,8 @@ if (postgres) {
 }
 
 const BASELINE = process.env.BENCH_BASELINE;
+/** An image to measure beside `npm start` in the memory part (build it first: `docker build -t NAME .`). */
+const IMAGE = process.env.BENCH_IMAGE;
 // The baseline on PostgreSQL has a database of its own: each checkout migrates to its own schema.
 const baselineBoundUrl = postgres && BASELINE ? await postgres.database() : '';
 if (postgres && BASELINE) {
@@ -571,8 +622,8 @@ if (runs('memory')) {
   const CHUNK = 5;
   /** The server as the README's trial runs it, `npm start`; the node process that runs src/main.ts is the one measured. */
   const underNpm = (cwd: string) => start('npm-start', 'npm', ['start', '--silent'], { ...projectEnv }, 'src/main.ts', cwd);
-  const load = async (seconds: number, cwd = ROOT) => {
-    const proc = await underNpm(cwd);
+  const load = async (seconds: number, cwd = ROOT, run: () => Promise<Proc> = () => underNpm(cwd)) => {
+    const proc = await run();
     const samples: string[] = [];
     let errors = 0;
     // Three times the rate the server reached in the chunk before (at least 20,000/s): the pauses
@@ -599,6 +650,13 @@ if (runs('memory')) {
   console.log(`  RSS along the ${MEMORY_SECONDS} s run, MB: ${long.samples.join(', ')}; errors ${short.errors + long.errors}`);
   target(`peak RSS over ${MEMORY_SECONDS} s ≤ 150 MB (Node 20, npm start)`, long.peak <= 150, `${long.peak.toFixed(0)} MB`);
   target(`not growing: ${MEMORY_SECONDS} s peak within 15% of ${CHUNK} s peak`, long.peak <= short.peak * 1.15, ratio(long.peak, short.peak));
+  if (IMAGE) {
+    const [shortImage, longImage] = [await load(CHUNK, ROOT, () => startImage(IMAGE)), await load(MEMORY_SECONDS, ROOT, () => startImage(IMAGE))];
+    console.log(`  the image ${IMAGE} (its own Node and node_modules, as its CMD runs it): ${shortImage.peak.toFixed(0)} MB after ${CHUNK} s, ${longImage.peak.toFixed(0)} MB after ${MEMORY_SECONDS} s (${ratio(longImage.peak, shortImage.peak)})`);
+    console.log(`  RSS along its ${MEMORY_SECONDS} s run, MB: ${longImage.samples.join(', ')}; errors ${shortImage.errors + longImage.errors}`);
+    target(`peak RSS over ${MEMORY_SECONDS} s ≤ 100 MB (the image)`, longImage.peak <= 100, `${longImage.peak.toFixed(0)} MB`);
+    target(`not growing in the image: ${MEMORY_SECONDS} s peak within 15% of ${CHUNK} s peak`, longImage.peak <= shortImage.peak * 1.15, ratio(longImage.peak, shortImage.peak));
+  }
   if (BASELINE) {
     const [shortBefore, longBefore] = [await load(CHUNK, BASELINE), await load(MEMORY_SECONDS, BASELINE)];
     console.log(`  as checked out in ${BASELINE}: ${shortBefore.peak.toFixed(0)} MB after ${CHUNK} s, ${longBefore.peak.toFixed(0)} MB after ${MEMORY_SECONDS} s`);
