@@ -219,7 +219,7 @@ function serverPid(root: number, script: string): number {
 }
 
 /** Resident memory of a process, in MB: its peak (VmHWM) or now (VmRSS). */
-function rssMb(pid: number, field: 'VmHWM' | 'VmRSS' = 'VmHWM'): number {
+function rssMb(pid: number, field: 'VmHWM' | 'VmRSS' | 'RssAnon' | 'RssFile' = 'VmHWM'): number {
   const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith(`${field}:`))!;
   return Number(line.split(/\s+/)[1]) / 1024;
 }
@@ -638,6 +638,8 @@ if (runs('memory')) {
         perSecond = Math.min(60_000, Math.max(20_000, Math.ceil(r.rps * 3)));
         samples.push(`${done + CHUNK} s: ${rssMb(proc.serverPid, 'VmRSS').toFixed(0)}`);
       }
+      // What the resident memory is at the end: the process's own (anonymous) and mapped files (Node's code).
+      samples.push(`at the end ${rssMb(proc.serverPid, 'RssAnon').toFixed(0)} own + ${rssMb(proc.serverPid, 'RssFile').toFixed(0)} files`);
       return { peak: rssMb(proc.serverPid), samples, errors };
     } finally {
       await proc.stop();
