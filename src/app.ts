@@ -45,6 +45,8 @@ export interface AppOptions {
 
 export function createApp(deps: AppDeps, options: AppOptions = {}): App {
   const { config, store, keys, log, metrics } = deps;
+  metrics.readAtScrape('slack_replay_claims_forgotten_early_total', () => store.claimsForgottenEarly);
+  metrics.readAtScrape('database_connection_errors_total', () => store.connectionErrors);
   const domain = createDomain({ ...deps, signIn: slackSignInFor(config) });
   const pageGuard = createPageGuard(config, log);
   const pages = createPages({ appName: config.appName, slashCommand: config.slashCommand });

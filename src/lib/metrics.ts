@@ -22,6 +22,9 @@ const HELP = {
   slack_rate_limited_total: 'Calls to Slack answered 429, by method and outcome (waited as Retry-After said, or gave up past 30 s).',
   bindings_revoked_total: 'Bindings revoked because someone left (Slack events, the internal application, the offboarding API, the CLI, idle), or as the older of two after a Grid migration, by reason.',
   slack_socket_reconnects_total: 'Socket Mode connections opened after the first (refreshes Slack asked for, and reconnections after a drop).',
+  slack_replay_claims_forgotten_early_total:
+    'SQLite: replay claims dropped while still within their five minutes, because more than 200,000 signed requests arrived within them; a replay of one of those would be accepted. Always 0 on PostgreSQL.',
+  database_connection_errors_total: 'PostgreSQL: pooled connections that failed (a restart, a cut connection) and were replaced. Always 0 on SQLite.',
   log_lines_dropped_total: 'Log lines dropped because stdout was not being read (a stuck log reader).',
   internal_app_request_duration_seconds: 'Time the internal application took to answer a command or a click.',
   slack_socket_connected: 'Socket Mode: 1 while a connection to Slack is up (it said hello), else 0.',
@@ -37,6 +40,8 @@ const escapeLabel = (v: string) =>
 
 export function createMetrics() {
   const counters = new Map<Counter, Map<string, number>>();
+  /** Counters kept by another part (the store), read at each scrape. */
+  const readers = new Map<Counter, () => number>();
   const gauges = new Map<Gauge, number>();
   const buckets = new Array<number>(LATENCY_BUCKETS.length).fill(0);
   let latencySum = 0;
@@ -52,6 +57,11 @@ export function createMetrics() {
         counters.set(name, series);
       }
       series.set(key, (series.get(key) ?? 0) + by);
+    },
+
+    /** A counter that another part keeps: read when /metrics is scraped. */
+    readAtScrape(name: Counter, read: () => number): void {
+      readers.set(name, read);
     },
 
     set(name: Gauge, value: number): void {
@@ -81,6 +91,11 @@ export function createMetrics() {
           continue;
         }
         lines.push(`# HELP ${name} ${HELP[name]}`, `# TYPE ${name} counter`);
+        const read = readers.get(name as Counter);
+        if (read) {
+          lines.push(`${name} ${read()}`);
+          continue;
+        }
         const series = counters.get(name as Counter);
         if (!series?.size) lines.push(`${name} 0`);
         for (const [labels, value] of series ?? []) lines.push(labels ? `${name}{${labels}} ${value}` : `${name} ${value}`);

@@ -83,8 +83,6 @@ interface AuditEntry {
 export interface PostgresStore extends Store {
   /** The pool, for tests that look at what is really stored. */
   readonly pool: pg.Pool;
-  /** Connections that failed (a restart, a cut connection), swallowed: the pool replaces them. */
-  readonly connectionErrors: number;
   /** False once a pooler was found not to keep prepared statements (src/store/prepared.ts). */
   readonly preparedStatements: boolean;
   /**
@@ -239,7 +237,8 @@ function scopeOf(scope: RevokeScope): { where: string; values: string[]; links: 
 
 const SYSTEM: Actor = { actor: 'system', requestId: null, clientAddress: null };
 
-function storeOn(pool: pg.Pool, prepared: Prepared): Store {
+/** The store's calls; the connection-error count is the pool's, added by openPostgresStore. */
+function storeOn(pool: pg.Pool, prepared: Prepared): Omit<Store, 'connectionErrors'> {
   /** Audit rows, written inside the caller's transaction in the order given (one statement). */
   const audit = async (c: PoolClient, time: number, by: Actor, entries: AuditEntry[]): Promise<void> => {
     if (!entries.length) return;
@@ -676,6 +675,7 @@ function storeOn(pool: pg.Pool, prepared: Prepared): Store {
     // key escaped by pg, the times checked to be whole numbers. (Also one transaction through
     // PgBouncer in transaction mode, which a session-level setting would not be.)
     claimsRememberedSince: 0,
+    claimsForgottenEarly: 0,
     claimRequest: async (key, expiresAt, now) => {
       if (!Number.isSafeInteger(expiresAt) || !Number.isSafeInteger(now)) throw new TypeError('claimRequest takes times in whole ms');
       const client = await pool.connect();

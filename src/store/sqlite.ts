@@ -453,6 +453,10 @@ export function openSqliteStore(path: string, { mustExist = false } = {}): Sqlit
     listAudit: async (filter = {}) => s.listAudit.all({ since: null, internalUser: null, slackUser: null, ...filter }).map(auditOf),
     claimRequest: async (key, expiresAt, now) => seenRequests.claim(key, expiresAt, now),
     claimsRememberedSince: Date.now(),
+    get claimsForgottenEarly() {
+      return seenRequests.forgottenEarly;
+    },
+    connectionErrors: 0,
     exportAudit: async () => s.exportAudit.all().map((r) => Object.assign(auditOf(r), { id: r.id })),
     backup: async (file) => {
       // Created owner-only before SQLite writes a byte into it, like the database itself.

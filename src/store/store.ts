@@ -208,5 +208,9 @@ export interface Store {
    * so it is when the store was opened; PostgreSQL's are in the database (0).
    */
   readonly claimsRememberedSince: number;
+  /** SQLite: claims dropped while still within their window (src/store/seen-in-memory.ts); PostgreSQL: 0. */
+  readonly claimsForgottenEarly: number;
+  /** PostgreSQL: pooled connections that failed and were replaced; SQLite: 0. */
+  readonly connectionErrors: number;
   close(): Promise<void>;
 }
