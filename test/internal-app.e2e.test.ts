@@ -226,6 +226,9 @@ test('the internal app unreachable: a clear message, no 5xx', async () => {
     const res = await slashCommand(down.url, { user: 'UDOWN', text: 'report' });
     assert.equal(res.status, 200);
     assert.match(res.json.text, /cannot be reached right now/);
+    // The log says why in the startup check's words (src/lib/unreachable.ts), not a bare code.
+    const [line] = await down.waitForLog((l) => l.outcome === 'unreachable');
+    assert.match(String(line!.detail), /Node's fetch refuses port 9 \(one of the ports the Fetch standard blocks\)/);
   } finally {
     await down.stop();
   }

@@ -3,6 +3,7 @@
 // clear ephemeral message, never an exception.
 import { ephemeralText, mrkdwn, type SlackMessage } from '../slack/messages.ts';
 import { parseJsonObject, readLimitedText, type JsonObject } from '../lib/json.ts';
+import { unreachableReason } from '../lib/unreachable.ts';
 import type { ActionRequest, CommandRequest, CommandResult, CommandRunner, RunOutcome } from './runner.ts';
 
 export interface InternalAppOptions {
@@ -39,10 +40,12 @@ export function createInternalApp({ url, token, timeoutMs }: InternalAppOptions)
       text = await readLimitedText(res, MAX_RESPONSE_BYTES);
     } catch (err) {
       const e = err as Error;
+      // The log's detail in the startup check's words, never the error's own text (it may quote the URL).
+      const reason = unreachableReason(new URL(url), e, timeoutMs);
       if (e.name === 'TimeoutError') {
-        return failure('timeout', `${label} did not finish within ${Math.round(timeoutMs / 1000)} seconds. (request ${requestId})`, e.message);
+        return failure('timeout', `${label} did not finish within ${Math.round(timeoutMs / 1000)} seconds. (request ${requestId})`, reason);
       }
-      return failure('unreachable', `The internal application cannot be reached right now. Please try again later. (request ${requestId})`, describeFetchError(e));
+      return failure('unreachable', `The internal application cannot be reached right now. Please try again later. (request ${requestId})`, reason);
     }
     if (text === undefined) {
       return failure('invalid_response', `${label} answered with more than Slack can show. (request ${requestId})`, `response larger than ${MAX_RESPONSE_BYTES} bytes`);
@@ -102,7 +105,3 @@ export function toSlackMessage(value: JsonObject): SlackMessage | undefined {
 const isBlock = (b: unknown): boolean =>
   typeof b === 'object' && b !== null && !Array.isArray(b) && typeof (b as { type?: unknown }).type === 'string';
 
-const describeFetchError = (e: Error): string => {
-  const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-  return cause?.code ?? cause?.message ?? e.message;
-};
