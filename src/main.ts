@@ -55,9 +55,18 @@ async function selfCheck(config: Config, log: Logger): Promise<SlackWorkspace | 
   return findings.find((f) => f.workspace)?.workspace ?? null;
 }
 
-async function storeFor(config: Config): Promise<Store> {
+async function storeFor(config: Config, log: Logger): Promise<Store> {
   try {
-    return await openStore({ databaseUrl: config.databaseUrl, databasePath: config.databasePath, poolMax: config.databasePoolMax });
+    return await openStore({
+      databaseUrl: config.databaseUrl,
+      databasePath: config.databasePath,
+      poolMax: config.databasePoolMax,
+      onPreparedStatementsOff: (sqlstate) =>
+        log.warn('database_prepared_statements_off', {
+          sqlstate,
+          fix: 'a pooler in transaction mode lost a prepared statement: PgBouncer 1.21 or newer keeps them with max_prepared_statements above 0; until a restart, plain queries (more CPU for PostgreSQL)',
+        }),
+    });
   } catch (err) {
     return fatal(1, `cannot open database ${describeDatabase(config)}: ${describe(err)}`);
   }
@@ -70,7 +79,7 @@ export async function main(env: Env): Promise<void> {
   let served = await selfCheck(config, log);
   // Slack may not have answered at startup (a warning, not a stop): asked again when needed, then kept.
   const workspace = async (): Promise<SlackWorkspace | null> => (served ??= (await checkSlackToken(config)).workspace ?? null);
-  const store = await storeFor(config);
+  const store = await storeFor(config, log);
   const background = createBackground(log);
   const metrics = createMetrics();
   stdout.onDropped = (count) => metrics.inc('log_lines_dropped_total', {}, count);

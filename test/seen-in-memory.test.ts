@@ -61,3 +61,13 @@ test('keys that share a slot are told apart: a small table, filled to its limit,
     for (const k of batch) assert.equal(set.claim(k, NOW + WINDOW, NOW), false, `round ${round}: its repeat`);
   }
 });
+
+test('a capacity below one key, or an expiry that is not a time in whole ms, is refused: never a probe without end, never a claim stored as empty', () => {
+  for (const capacity of [0, -1, 0.5, Number.NaN]) assert.throws(() => createSeenSet(capacity), RangeError, String(capacity));
+  const set = createSeenSet(10);
+  for (const expiresAt of [Number.POSITIVE_INFINITY, Number.NaN, -1, 1.5, 2 ** 32 * 1000]) {
+    assert.throws(() => set.claim('v0=abc', expiresAt, NOW), TypeError, String(expiresAt));
+  }
+  assert.equal(set.claim('v0=abc', NOW + WINDOW, NOW), true, 'nothing was stored by the refusals');
+  assert.equal(set.claim('v0=abc', NOW + WINDOW, NOW), false);
+});

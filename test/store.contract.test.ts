@@ -933,7 +933,8 @@ describe('PostgreSQL only', { skip: postgresSkip }, () => {
   test('startCommand is a prepared statement; where a pooler loses it (a transaction-mode PgBouncer before 1.21), the command still runs, as a plain query from then on', async () => {
     const url = await fresh();
     // One connection: what is done to it out of band is what the next command meets.
-    const store = await openPostgresStore(url, { poolMax: 1 });
+    const turnedOff: string[] = [];
+    const store = await openPostgresStore(url, { poolMax: 1, onPreparedStatementsOff: (code) => turnedOff.push(code) });
     const alice = user('U1');
     const bound = async (key: string) => (await store.startCommand({ user: alice, now: T0, claim: { key, expiresAt: T0 + 300_000 }, link: null, by })).outcome;
     try {
@@ -944,15 +945,17 @@ describe('PostgreSQL only', { skip: postgresSkip }, () => {
       );
       assert.equal(await bound('k1'), 'bound');
       const statements = async () => (await store.pool.query<{ name: string }>('SELECT name FROM pg_prepared_statements')).rows.map((r) => r.name);
-      assert.deepEqual(await statements(), ['start_command'], 'prepared on its connection');
+      const [name] = await statements();
+      assert.match(name!, /^start_command_[0-9a-f]{16}$/, 'prepared on its connection, its name tied to its text');
       assert.equal(store.preparedStatements, true);
       // As a pooler hands the next call to a server connection that never prepared it.
-      await store.pool.query('DEALLOCATE start_command');
+      await store.pool.query(`DEALLOCATE ${name}`);
       assert.equal(await bound('k2'), 'bound', 'the command runs all the same');
       assert.equal(store.preparedStatements, false);
       assert.equal(await bound('k2'), 'replayed', 'the claim was made once: the first try ran nothing');
       assert.equal(await bound('k3'), 'bound');
       assert.deepEqual(await statements(), [], 'plain queries from then on');
+      assert.deepEqual(turnedOff, ['26000'], 'said once, with the SQLSTATE');
     } finally {
       await store.close();
     }
@@ -962,7 +965,12 @@ describe('PostgreSQL only', { skip: postgresSkip }, () => {
     const url = await fresh();
     const store = await openPostgresStore(url, { poolMax: 1 });
     try {
-      await store.pool.query('PREPARE start_command AS SELECT 1');
+      // The name this release gives the statement, learnt from a first store on the same database.
+      const probe = await openPostgresStore(url, { poolMax: 1 });
+      await probe.startCommand({ user: user('U0'), now: T0, claim: null, link: null, by });
+      const name = (await probe.pool.query<{ name: string }>('SELECT name FROM pg_prepared_statements')).rows[0]!.name;
+      await probe.close();
+      await store.pool.query(`PREPARE ${name} AS SELECT 1`);
       const started = await store.startCommand({ user: user('U1'), now: T0, claim: { key: 'k1', expiresAt: T0 + 300_000 }, link: null, by });
       assert.equal(started.outcome, 'unbound');
       assert.equal(store.preparedStatements, false);

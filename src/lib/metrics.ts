@@ -108,14 +108,15 @@ export function createMetrics() {
 
 /**
  * This process's memory, read at each scrape, under the names Prometheus's own clients use: the
- * resident set (what a container's memory limit counts) and the parts of it that V8 accounts for.
+ * resident set and the parts of it that V8 accounts for. (A container's memory limit counts more:
+ * also the page cache of its files, the database's among them.)
  */
 function memoryLines(): string[] {
   const m = process.memoryUsage();
   const gauge = (name: string, help: string, value: number) => [`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, `${name} ${value}`];
   return [
-    ...gauge('process_resident_memory_bytes', 'Resident memory of this process, in bytes.', m.rss),
-    ...gauge('nodejs_heap_size_total_bytes', "V8's heap, as reserved, in bytes.", m.heapTotal),
+    ...gauge('process_resident_memory_bytes', 'Resident memory of this process (its own and the code pages it maps), in bytes.', m.rss),
+    ...gauge('nodejs_heap_size_total_bytes', "V8's heap, as committed, in bytes.", m.heapTotal),
     ...gauge('nodejs_heap_size_used_bytes', "V8's heap in use, in bytes.", m.heapUsed),
     ...gauge('nodejs_external_memory_bytes', 'Memory outside the heap held by JavaScript objects (buffers, typed arrays), in bytes.', m.external),
   ];

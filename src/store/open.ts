@@ -9,6 +9,8 @@ export interface StoreOptions {
   databasePath: string;
   /** Connections per process to PostgreSQL. */
   poolMax: number;
+  /** PostgreSQL: told once if a pooler loses prepared statements (src/store/prepared.ts). */
+  onPreparedStatementsOff?: (sqlstate: string) => void;
 }
 
 export async function openStore(o: StoreOptions): Promise<Store> {
@@ -17,5 +19,5 @@ export async function openStore(o: StoreOptions): Promise<Store> {
   if (!/^postgres(ql)?:\/\//i.test(o.databaseUrl)) throw new Error('DATABASE_URL must start with postgres:// or postgresql://');
   // Loaded only when used: an SQLite deployment never loads pg.
   const { openPostgresStore } = await import('./postgres.ts');
-  return openPostgresStore(o.databaseUrl, { poolMax: o.poolMax });
+  return openPostgresStore(o.databaseUrl, { poolMax: o.poolMax, onPreparedStatementsOff: o.onPreparedStatementsOff });
 }

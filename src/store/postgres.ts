@@ -95,7 +95,14 @@ export interface PostgresStore extends Store {
   importAudit(rows: ExportedAuditEvent[]): Promise<ImportedAudit>;
 }
 
-export async function openPostgresStore(url: string, { poolMax = 10, statementTimeoutMs = 2000 } = {}): Promise<PostgresStore> {
+export interface PostgresOptions {
+  poolMax?: number;
+  statementTimeoutMs?: number;
+  /** Called once if prepared statements turn out not to be kept (src/store/prepared.ts), with the SQLSTATE. */
+  onPreparedStatementsOff?: (sqlstate: string) => void;
+}
+
+export async function openPostgresStore(url: string, { poolMax = 10, statementTimeoutMs = 2000, onPreparedStatementsOff }: PostgresOptions = {}): Promise<PostgresStore> {
   const pool = new pg.Pool({
     connectionString: url,
     max: poolMax,
@@ -122,7 +129,7 @@ export async function openPostgresStore(url: string, { poolMax = 10, statementTi
     await pool.end().catch(() => undefined);
     throw openError(url, err);
   }
-  const prepared = preparedOn(pool);
+  const prepared = preparedOn(pool, onPreparedStatementsOff);
   return {
     ...storeOn(pool, prepared),
     ...importsOn(pool),

@@ -75,7 +75,12 @@ class Generation {
   }
 }
 
+/** Expiries are kept in whole seconds in 32 bits: up to 2106. */
+const LAST_EXPIRY_MS = (2 ** 32 - 1) * 1000;
+
 export function createSeenSet(capacity = 100_000): SeenSet {
+  // At least one key, so that a table always has an empty slot and a probe ends.
+  if (!Number.isSafeInteger(capacity) || capacity < 1) throw new RangeError(`a seen set holds at least one key, not ${capacity}`);
   const macKey = randomBytes(32);
   // A power of two at least 5/4 of the capacity (131,072 slots for 100,000): a full generation is
   // at most 4/5 full, so it always has empty slots and a probe ends; at the default's 0.76, about 3
@@ -87,6 +92,8 @@ export function createSeenSet(capacity = 100_000): SeenSet {
 
   return {
     claim(key, expiresAt, now) {
+      // As the PostgreSQL store: an expiry that is not a time in whole ms is the caller's bug.
+      if (!Number.isSafeInteger(expiresAt) || expiresAt < 0 || expiresAt > LAST_EXPIRY_MS) throw new TypeError('a claim expires at a time in whole ms');
       const nowS = now / 1000;
       const mac = createHmac('sha256', macKey).update(key).digest();
       const high = mac.readUInt32LE(0);

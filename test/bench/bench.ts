@@ -14,7 +14,7 @@
 // (or podman) as its CMD runs it.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { chownSync, closeSync, copyFileSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -136,18 +136,20 @@ async function startImage(image: string): Promise<Proc> {
   const data = mkdtempSync(join(dir, 'image-data-'));
   const database = join(data, 'account-binding.db');
   copyFileSync(databasePath, database);
-  // The image runs as user node (1000:1000), which must own its database and the folder it is in.
-  for (const path of [data, database]) chownSync(path, 1000, 1000);
+  // The image runs as user node (1000:1000), which must own its database and the folder it is in;
+  // chown'd from inside a container, so that it also holds where host and container ids differ (rootless).
+  docker('run', '--rm', '--user', '0', '--entrypoint', 'chown', '-v', `${data}:/data`, image, '-R', '1000:1000', '/data');
   const name = `acct-bench-${port}`;
   const env = { ...commonEnv, NODE_COMPILE_CACHE: undefined, PORT: String(port), HOST: '127.0.0.1', SLACK_SIGNING_SECRET: SECRET };
   const started = performance.now();
-  docker('run', '-d', '--name', name, '--network', 'host', '-v', `${data}:/data`, ...Object.entries(env).flatMap(([k, v]) => (v === undefined ? [] : ['-e', `${k}=${v}`])), image);
   containers.add(name);
+  docker('run', '-d', '--name', name, '--network', 'host', '-v', `${data}:/data`, ...Object.entries(env).flatMap(([k, v]) => (v === undefined ? [] : ['-e', `${k}=${v}`])), image);
   const url = `http://127.0.0.1:${port}`;
   for (;;) {
     if (docker('inspect', '-f', '{{.State.Running}}', name) !== 'true') throw new Error(`${image} exited: ${docker('logs', name)}`);
+    if (performance.now() - started > 60_000) throw new Error(`${image} did not answer /healthz within 60 s: ${docker('logs', name)}`);
     if ((await fetch(`${url}/healthz`).catch(() => undefined))?.status === 200) break;
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 100));
   }
   const readyMs = performance.now() - started;
   const pid = Number(docker('inspect', '-f', '{{.State.Pid}}', name));
