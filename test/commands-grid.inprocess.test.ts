@@ -202,3 +202,25 @@ test('Grid, a replayed request in every state and for every subcommand: refused,
     assert.deepEqual(await held(app, 'WTWICE'), { bindings: [], links: [`${ENTERPRISE}/${WORKSPACE}`], pending: [], audit: [`link_created@${ENTERPRISE}`] });
   }
 });
+
+test('Grid, code mode: a code confirmation pending under the workspace key is moved at the first payload naming the enterprise; a wrong code counts against it, the right one binds', async () => {
+  const app = await gridApp(true);
+  const nonceHash = await linkUnder(app, 'WPEND', 'workspace');
+  const shown = await app.domain.linking.confirm(nonceHash, { user: 'pam', email: null }, false, by);
+  assert.equal(shown.outcome, 'code_shown');
+  const code = shown.outcome === 'code_shown' ? shown.code : '';
+  assert.deepEqual((await held(app, 'WPEND')).pending, [`${WORKSPACE}/${WORKSPACE}`]);
+
+  const wrong = await slashCommand(app.url, grid('WPEND', `confirm ${code === '000000' ? '111111' : '000000'}`));
+  assert.equal(outcomeOf(app, wrong), 'code_wrong');
+  assert.match(wrong.json.text, /4 tries left/);
+  const right = await slashCommand(app.url, grid('WPEND', `confirm ${code}`));
+  assert.equal(outcomeOf(app, right), 'code_bound');
+  assert.match(right.json.text, /Linked to pam/);
+  assert.deepEqual(await held(app, 'WPEND'), {
+    bindings: [`${ENTERPRISE}:pam`],
+    links: [],
+    pending: [],
+    audit: [`link_created@${WORKSPACE}`, `code_issued@${WORKSPACE}`, `rekeyed:grid_migration@${ENTERPRISE}`, `verification_failed:wrong_code@${ENTERPRISE}`, `linked:code@${ENTERPRISE}`],
+  });
+});

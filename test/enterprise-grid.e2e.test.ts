@@ -160,6 +160,46 @@ for (const backend of BACKENDS) {
       assert.match(await whoami(`U${id('F1')}`, { team, enterprise: ent }), /linked to \*?fay/, 'and from then on under the enterprise key');
     });
 
+    test('a code confirmation pending under the workspace key when it joins the org: the code typed from a payload naming the enterprise binds, whether the event or that payload moved it', async () => {
+      const codeServer = await startServer({ backend, slackApiUrl: slack.url, env: { LINK_VERIFICATION: 'code', LINK_RATE_LIMIT_PER_MINUTE: '0' } });
+      try {
+        const [team, ent, user] = [`T${id('PC')}`, `E${id('PC')}`, `U${id('P1')}`];
+        /** Confirmed on the web before the workspace joined the organisation: the code waits under the workspace's key. */
+        const codeFor = async (slackUser: string, internalUser: string) => {
+          const confirmed = await linkAs(codeServer.url, linkFrom(await slashCommand(codeServer.url, { user: slackUser, text: 'link', team })), internalUser);
+          const code = /\/acct confirm (\d{6})/.exec(confirmed.body)?.[1];
+          assert.ok(code, confirmed.body);
+          return code;
+        };
+        const [code, laterCode] = [await codeFor(user, 'pat'), await codeFor(`U${id('P2')}`, 'pia')];
+        // The workspace joins; the first payload naming the enterprise comes before the event: it moves the confirmation.
+        const typed = await slashCommand(codeServer.url, { user, text: `confirm ${code}`, team, enterprise: ent });
+        assert.match(typed.json.text, /Linked to pat/);
+        assert.match((await slashCommand(codeServer.url, { user, text: 'whoami', team, enterprise: ent })).json.text, /linked to \*?pat/);
+        assert.deepEqual(
+          auditTrail(codeServer, '--internal-user', 'pat').map((a) => [a.action, a.reason, a.org, a.team_id]),
+          [
+            ['code_issued', null, team, team],
+            ['rekeyed', 'grid_migration', ent, team],
+            ['linked', 'code', ent, team],
+          ],
+        );
+        // Then the event moves the others' (their codes' HMACs name the workspace all the same).
+        assert.equal((await sendEvent(codeServer.url, eventEnvelope({ type: 'grid_migration_finished', enterprise_id: ent }, { team }))).status, 200);
+        assert.match((await slashCommand(codeServer.url, { user: `U${id('P2')}`, text: `confirm ${laterCode}`, team, enterprise: ent })).json.text, /Linked to pia/);
+        assert.deepEqual(
+          auditTrail(codeServer, '--internal-user', 'pia').map((a) => [a.action, a.org, a.actor]).slice(1),
+          [
+            ['rekeyed', ent, 'slack_event'],
+            ['linked', ent, `slack:U${id('P2')}`],
+          ],
+        );
+      } finally {
+        await codeServer.stop();
+        await codeServer.dropDatabase();
+      }
+    });
+
     test('nothing bound twice: a person bound under both keys keeps the newer binding; the older is revoked, audited', async () => {
       const [team, ent, user] = [`T${id('DUP')}`, `E${id('DUP')}`, `U${id('D1')}`];
       await bind(user, 'old-dan', { team, enterprise: ent });

@@ -773,6 +773,22 @@ function contract(backend: Backend): void {
       assert.deepEqual(await store.rekeyToEnterprise('TA', 'E1', by), { bindings: [], revoked: [], links: 0 }, 'done once');
     });
 
+    it('holdsAnything: a binding, a link or a pending confirmation (expired or not) under that key, for that user only; reads only', async ({ store }) => {
+      await bind(store, user('U1', 'TA'), 'alice');
+      await create(store, user('U2', 'TA'), 'open-U2');
+      await pend(store, user('U3', 'TA'), 'carol', T0, 1);
+      await create(store, user('U4', 'E1', 'E1', 'TA'), 'open-U4');
+      const audited = await store.listAudit();
+      for (const u of ['U1', 'U2', 'U3']) assert.equal(await store.holdsAnything({ org: 'TA', userId: u }), true, u);
+      assert.equal(await store.holdsAnything({ org: 'TA', userId: 'U4' }), false, 'held under the enterprise key, not the workspace\'s');
+      assert.equal(await store.holdsAnything({ org: 'E1', userId: 'U4' }), true);
+      assert.equal(await store.holdsAnything({ org: 'E1', userId: 'U1' }), false);
+      assert.equal(await store.holdsAnything({ org: 'TB', userId: 'U1' }), false);
+      assert.deepEqual(await store.listAudit(), audited, 'nothing written');
+      await store.rekeyToEnterprise('TA', 'E1', by, 'U3');
+      assert.equal(await store.holdsAnything({ org: 'TA', userId: 'U3' }), false, 'moved');
+    });
+
     it('rekeyToEnterprise: never bound twice (the newer binding stays, the older is revoked); one user when named; a failed audit write moves nothing', async ({ store, failAuditWrites }) => {
       await bind(store, user('U1', 'TA'), 'old-alice', T0);
       await bind(store, user('U1', 'E1', 'E1', 'TB'), 'alice', T0 + 5);

@@ -22,8 +22,16 @@ export function codeMac(key: Buffer, id: SlackIdentity, code: string): Buffer {
   return createHmac('sha256', key).update(`${id.org}\0${id.userId}\0${code}`).digest();
 }
 
-export const codeMatches = (key: Buffer, id: SlackIdentity, code: string) => (stored: Buffer): boolean =>
-  timingSafeEqual(codeMac(key, id, code), stored);
+/**
+ * Whether a stored code is `code` for this Slack identity. A Grid user's pending confirmation may
+ * have been issued under their workspace's key and moved to the enterprise's since the workspace
+ * joined the organisation (grid-migration.ts): its HMAC names the workspace, so for a Grid user
+ * (`teamId` not their key) that key is tried too. Still only the one code, for the one user, matches.
+ */
+export const codeMatches = (key: Buffer, id: SlackIdentity & { teamId?: string }, code: string) => {
+  const keys = id.teamId && id.teamId !== id.org ? [id.org, id.teamId] : [id.org];
+  return (stored: Buffer): boolean => keys.some((org) => timingSafeEqual(codeMac(key, { org, userId: id.userId }, code), stored));
+};
 
 export function describeVerification(mode: LinkVerification, command: string): string {
   switch (mode) {

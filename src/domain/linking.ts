@@ -434,8 +434,8 @@ export function createLinking({ config, store, keys, slack, signIn, workspace, l
       return link ? { outcome: 'cancelled', link } : { outcome: 'link_gone' };
     },
 
-    /** code mode: the Slack user typed the code their browser showed them. */
-    async confirmCode(id: SlackIdentity, code: string, by: Actor): Promise<CodeOutcome> {
+    /** code mode: the Slack user typed the code their browser showed them (their workspace, `teamId`, as the payload names it). */
+    async confirmCode(id: SlackIdentity & { teamId?: string }, code: string, by: Actor): Promise<CodeOutcome> {
       const result = await store.confirmCode(id, codeMatches(keys.code, id, code), Date.now(), MAX_CODE_FAILURES, by);
       switch (result.outcome) {
         case 'bound':

@@ -558,6 +558,16 @@ function storeOn(pool: pg.Pool, prepared: Prepared): Omit<Store, 'connectionErro
       return out;
     },
 
+    holdsAnything: async (id) => {
+      const { rows } = await pool.query<{ held: boolean }>(
+        `SELECT EXISTS (SELECT 1 FROM bindings WHERE slack_org = $1 AND slack_user_id = $2)
+             OR EXISTS (SELECT 1 FROM link_nonces WHERE slack_org = $1 AND slack_user_id = $2)
+             OR EXISTS (SELECT 1 FROM pending_confirmations WHERE slack_org = $1 AND slack_user_id = $2) AS held`,
+        [id.org, id.userId],
+      );
+      return rows[0]!.held;
+    },
+
     purgeExpired: (now, limits = {}) =>
       inTransaction(pool, async (c) => {
         const expiredLinks = await c.query('DELETE FROM link_nonces WHERE expires_at <= $1', [now]);

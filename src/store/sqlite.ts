@@ -133,6 +133,13 @@ export function openSqliteStore(path: string, { mustExist = false } = {}): Sqlit
     linksOfTeam: db.prepare<[string], LinkRow>('SELECT * FROM link_nonces WHERE slack_team_id = ?'),
     linksOfOrg: db.prepare<[string], LinkRow>('SELECT * FROM link_nonces WHERE slack_org = ?'),
     linkOfUser: db.prepare<[string, string], LinkRow>('SELECT * FROM link_nonces WHERE slack_org = ? AND slack_user_id = ?'),
+    holdsAnything: db
+      .prepare<[{ org: string; user: string }], number>(
+        `SELECT EXISTS (SELECT 1 FROM bindings WHERE slack_org = @org AND slack_user_id = @user)
+             OR EXISTS (SELECT 1 FROM link_nonces WHERE slack_org = @org AND slack_user_id = @user)
+             OR EXISTS (SELECT 1 FROM pending_confirmations WHERE slack_org = @org AND slack_user_id = @user)`,
+      )
+      .pluck(),
     pendingOfTeam: db.prepare<[string], PendingRow>('SELECT * FROM pending_confirmations WHERE slack_team_id = ?'),
     pendingOfOrg: db.prepare<[string], PendingRow>('SELECT * FROM pending_confirmations WHERE slack_org = ?'),
     pendingOfInternalUser: db.prepare<[string], PendingRow>('SELECT * FROM pending_confirmations WHERE internal_user = ?'),
@@ -424,6 +431,7 @@ export function openSqliteStore(path: string, { mustExist = false } = {}): Sqlit
       }
       return out;
     },
+    holdsAnything: async (id) => s.holdsAnything.get({ org: id.org, user: id.userId }) === 1,
     purgeExpired: async (now, limits = {}) => purgeExpired.immediate(now, limits),
     // Not one transaction: the claim is in memory, the read is one statement, the touch re-checks
     // its own condition, and a new link joins createLink's group commit (one fsync for all the

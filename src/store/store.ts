@@ -177,6 +177,12 @@ export interface Store {
    * the newer of the two stays and the other ends (`revoked` / `link_cancelled`, `grid_migration`).
    */
   rekeyToEnterprise(teamId: string, enterpriseId: string, by: Actor, userId?: string): Promise<Rekeyed>;
+  /**
+   * Whether anything rekeyToEnterprise would move is kept under this identity's key: a binding, a
+   * link or a pending confirmation (expired or not). One read, so that a Grid user's first payload
+   * can tell whether their workspace's key holds something of theirs before moving it.
+   */
+  holdsAnything(id: SlackIdentity): Promise<boolean>;
   /** Removes expired links and pending confirmations, and what `limits` says is too old. */
   purgeExpired(now: number, limits?: PurgeLimits): Promise<Purged>;
   /**
