@@ -224,3 +224,14 @@ test('Grid, code mode: a code confirmation pending under the workspace key is mo
     audit: [`link_created@${WORKSPACE}`, `code_issued@${WORKSPACE}`, `rekeyed:grid_migration@${ENTERPRISE}`, `verification_failed:wrong_code@${ENTERPRISE}`, `linked:code@${ENTERPRISE}`],
   });
 });
+
+test('Grid: an open link under the workspace key is moved at the first payload naming the enterprise, and binds under the enterprise key', async () => {
+  const app = await gridApp(false);
+  const nonceHash = await linkUnder(app, 'WOPEN', 'workspace');
+  const res = await slashCommand(app.url, grid('WOPEN', 'help'));
+  assert.equal(outcomeOf(app, res), 'help');
+  assert.match(res.json.text, /not linked yet/);
+  assert.deepEqual(await held(app, 'WOPEN'), { bindings: [], links: [`${ENTERPRISE}/${WORKSPACE}`], pending: [], audit: [`link_created@${WORKSPACE}`, `rekeyed:grid_migration@${ENTERPRISE}`] });
+  assert.equal((await app.store.completeLink(nonceHash, 'olga', 'confirm', Date.now(), by)).outcome, 'bound', 'the link sent before the move still works');
+  assert.deepEqual((await held(app, 'WOPEN')).bindings, [`${ENTERPRISE}:olga`]);
+});
