@@ -46,6 +46,9 @@ export function describeVerification(mode: LinkVerification, command: string): s
   }
 }
 
+/** Where Sign in with Slack sends the browser back, for links from a slash command and from the web alike. */
+export const slackRedirectUri = (publicBaseUrl: string): string => `${publicBaseUrl}/associate/slack`;
+
 /** slack mode: how long the browser may take between "Continue with Slack" and coming back. */
 export const SLACK_STATE_TTL_MS = 10 * 60_000;
 

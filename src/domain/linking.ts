@@ -1,10 +1,12 @@
 // The domain of linking: start a link, show and confirm it (for each LINK_VERIFICATION mode),
 // confirm a code, unlink, and what follows a new binding. Each operation returns a typed outcome
 // and knows nothing of HTTP; the routes and the socket authenticate and parse, call, and render.
-// Bindings that end otherwise (someone left) are src/domain/revocation.ts's.
+// Linking started on the web ("My Slack links") is src/domain/linking-from-web.ts's, reached through
+// Sign in with Slack's return here; bindings that end otherwise (someone left) are revocation.ts's.
 import { hashNonce, newNonce } from './secrets.ts';
-import { CODE_TTL_MS, MAX_CODE_FAILURES, codeMac, codeMatches, newCode, readSlackState, sameEmail, slackNonce, slackProof, slackProofValid, slackState } from './link-proofs.ts';
+import { CODE_TTL_MS, MAX_CODE_FAILURES, codeMac, codeMatches, newCode, readSlackState, sameEmail, slackNonce, slackProofValid, slackRedirectUri, slackState } from './link-proofs.ts';
 import type { SlackSignIn, SlackSignedIn } from '../slack/openid.ts';
+import type { LinkingFromWeb, SignedInOnWebOutcome } from './linking-from-web.ts';
 import { linkedDm } from '../slack/messages.ts';
 import { describe } from '../lib/log.ts';
 import type { Config } from '../config/index.ts';
@@ -16,7 +18,7 @@ import type { Metrics } from '../lib/metrics.ts';
 import type { Background } from '../lib/background.ts';
 import type { RunAsUser } from './run-as-user.ts';
 import type { Home } from './home.ts';
-import type { Actor, Binding, InternalIdentity, Link, LinkRequest, SlackIdentity, SlackUser, SlackWorkspace } from '../model.ts';
+import type { Actor, Binding, InternalIdentity, Link, LinkRequest, SlackIdentity, SlackUser } from '../model.ts';
 import type { NewLink, Store } from '../store/store.ts';
 
 export interface LinkingDeps {
@@ -26,8 +28,8 @@ export interface LinkingDeps {
   slack: SlackApi;
   /** Sign in with Slack (SLACK_CLIENT_ID), or null without it. */
   signIn: SlackSignIn | null;
-  /** The workspace this app serves (null while Slack has not said): linking started on the web accepts its Slack users only. */
-  workspace: () => Promise<SlackWorkspace | null>;
+  /** Linking started on the web: where a Sign in with Slack with no link goes on. */
+  fromWeb: LinkingFromWeb;
   log: Logger;
   metrics: Metrics;
   background: Background;
@@ -79,11 +81,8 @@ export type SlackSignInOutcome =
   | { outcome: 'slack_sign_in_failed' }
   | { outcome: 'slack_unavailable' }
   | { outcome: 'slack_user_mismatch'; link: Link }
-  /** Started on the web: Slack named the user, a link was made for them; the page asks to confirm, with the form's proof. */
-  | { outcome: 'confirm_shown'; link: Link; nonce: string; proof: string }
-  /** Started on the web: the Slack user signed in to a workspace this app does not serve. */
-  | { outcome: 'slack_workspace_refused' }
-  | { outcome: 'link_rate_limited' };
+  /** Started on the web: what src/domain/linking-from-web.ts made of it. */
+  | SignedInOnWebOutcome;
 
 /** What Slack sent the browser back with. */
 export interface SlackReturn {
@@ -124,22 +123,9 @@ const sameSlackUser = (who: SlackSignedIn, link: Link): boolean => {
   return who.teamId === link.teamId;
 };
 
-/**
- * Linking started on the web: the Slack user who signed in, as this app's workspace knows them, or
- * null when they signed in to another workspace. On Enterprise Grid any workspace of the
- * organisation will do (user ids are org-wide, and the key is the enterprise); elsewhere the team.
- */
-const servedIdentity = (who: SlackSignedIn, w: SlackWorkspace): { org: string; enterpriseId: string | null } | null => {
-  if (w.enterpriseId) {
-    const enterpriseId = who.enterpriseId ?? (who.teamId === w.teamId ? w.enterpriseId : null);
-    return enterpriseId === w.enterpriseId ? { org: enterpriseId, enterpriseId } : null;
-  }
-  return who.teamId === w.teamId && who.enterpriseId === null ? { org: w.teamId, enterpriseId: null } : null;
-};
-
-export function createLinking({ config, store, keys, slack, signIn, workspace, log, metrics, background, runAsUser, home }: LinkingDeps) {
+export function createLinking({ config, store, keys, slack, signIn, fromWeb, log, metrics, background, runAsUser, home }: LinkingDeps) {
   const ttlMs = config.nonceTtlSeconds * 1000;
-  const slackRedirectUri = `${config.publicBaseUrl}/associate/slack`;
+  const redirectUri = slackRedirectUri(config.publicBaseUrl);
 
   /**
    * The DM and the pending command that follow every new binding, in the background. The command
@@ -239,67 +225,10 @@ export function createLinking({ config, store, keys, slack, signIn, workspace, l
   /** Who Slack says signed in, from the code it sent back (checked against the state's nonce). */
   const identify = async (back: SlackReturn, fields: Record<string, unknown>, expected: string | null): Promise<Identified> => {
     if (!back.code || !signIn) return { ok: false, outcome: { outcome: 'slack_sign_in_failed' } };
-    const who = await signIn.identify(back.code, slackRedirectUri, slackNonce(keys.slackState, back.state!));
+    const who = await signIn.identify(back.code, redirectUri, slackNonce(keys.slackState, back.state!));
     if (who.ok) return who;
     log.warn('slack_sign_in_failed', { ...fields, slack_user: expected ?? undefined, reason: who.reason, detail: who.detail });
     return { ok: false, outcome: { outcome: who.reason === 'unavailable' ? 'slack_unavailable' : 'slack_sign_in_failed' } };
-  };
-
-  /** A name to show for a Slack user the web flow only knows by id: Slack's, or the id when Slack will not say. */
-  const nameOf = async (userId: string, requestId: string | null): Promise<string> => {
-    try {
-      return (await slack.userName(userId)) ?? userId;
-    } catch (err) {
-      log.warn('slack_users_info_failed', { request_id: requestId ?? undefined, slack_user: userId, error: describe(err) });
-      return userId;
-    }
-  };
-
-  /**
-   * Linking started on the web: Slack named the user who signed in. If this app serves their
-   * workspace and they are not bound, a link is made for them (as a slash command would make it,
-   * audited with reason web) and the confirmation page asks; its form carries the proof that binds.
-   */
-  const startedOnWeb = async (back: SlackReturn, identity: InternalIdentity, by: Actor): Promise<SlackSignInOutcome> => {
-    const fields = { request_id: by.requestId ?? undefined, internal_user: identity.user, source: 'web' };
-    const who = await identify(back, fields, null);
-    if (!who.ok) return who.outcome;
-    const w = await workspace();
-    if (!w) {
-      // auth.test failed at startup and again now: whose workspace this is cannot be told yet.
-      log.warn('slack_workspace_unknown', { ...fields, fix: "Slack's auth.test did not answer for SLACK_BOT_TOKEN: npm run admin -- doctor" });
-      return { outcome: 'slack_unavailable' };
-    }
-    const served = servedIdentity(who.value, w);
-    if (!served) {
-      log.warn('slack_sign_in_workspace_refused', {
-        ...fields,
-        signed_in_slack_user: who.value.userId,
-        signed_in_slack_team: who.value.teamId,
-        signed_in_slack_enterprise: who.value.enterpriseId ?? undefined,
-        served_team: w.teamId,
-        served_enterprise: w.enterpriseId ?? undefined,
-      });
-      return { outcome: 'slack_workspace_refused' };
-    }
-    const existing = await store.getBinding({ org: served.org, userId: who.value.userId });
-    if (existing) return { outcome: 'already_bound', binding: existing };
-    const user: SlackUser = {
-      ...served,
-      userId: who.value.userId,
-      teamId: who.value.teamId,
-      userName: await nameOf(who.value.userId, by.requestId),
-      teamDomain: who.value.teamId === w.teamId ? w.domain : who.value.teamId,
-    };
-    const request: LinkRequest = { command: config.slashCommand, pendingText: null, channelId: null, responseUrl: null };
-    const nonce = newNonce();
-    const nonceHash = hashNonce(nonce)!;
-    const now = Date.now();
-    const created = await store.createLink({ user, request, nonceHash, now, ttlMs, perMinute: config.linkRateLimitPerMinute, startedOnWebBy: identity.user }, by);
-    if (created.outcome === 'rate_limited') return { outcome: 'link_rate_limited' };
-    metrics.inc('links_created_total');
-    const link: Link = { ...user, ...request, createdAt: now, expiresAt: now + ttlMs };
-    return { outcome: 'confirm_shown', link, nonce, proof: slackProof(keys.slackState, nonceHash, identity.user) };
   };
 
   /**
@@ -373,25 +302,17 @@ export function createLinking({ config, store, keys, slack, signIn, workspace, l
       }
     },
 
+    /** "My Slack links" → "Link a Slack account": src/domain/linking-from-web.ts's. */
+    webAuthorizeUrl: fromWeb.authorizeUrl,
+
     /** slack mode: where "Continue with Slack" sends the browser, for this link and this signed-in user. */
     slackAuthorizeUrls(nonceHash: Buffer, link: Link, internalUser: string): SlackAuthorizeUrls | null {
       if (!signIn) return null;
       const url = (runPending: boolean) => {
         const state = slackState(keys.slackState, { nonceHash, internalUser, runPending }, Date.now());
-        return signIn.authorizeUrl({ redirectUri: slackRedirectUri, state, nonce: slackNonce(keys.slackState, state), team: link.teamId });
+        return signIn.authorizeUrl({ redirectUri, state, nonce: slackNonce(keys.slackState, state), team: link.teamId });
       };
       return { link: url(false), linkAndRun: url(true) };
-    },
-
-    /**
-     * "My Slack links" → "Link a Slack account": Sign in with Slack for this signed-in user, with no
-     * link yet (the Slack user is whoever signs in); null without SLACK_CLIENT_ID.
-     */
-    async webAuthorizeUrl(internalUser: string): Promise<string | null> {
-      if (!signIn) return null;
-      const state = slackState(keys.slackState, { nonceHash: null, internalUser, runPending: false }, Date.now());
-      const team = (await workspace())?.teamId ?? null;
-      return signIn.authorizeUrl({ redirectUri: slackRedirectUri, state, nonce: slackNonce(keys.slackState, state), team });
     },
 
     /**
@@ -410,7 +331,10 @@ export function createLinking({ config, store, keys, slack, signIn, workspace, l
         return { outcome: 'slack_denied' };
       }
       const { nonceHash } = state;
-      if (nonceHash === null) return startedOnWeb(back, identity, by);
+      if (nonceHash === null) {
+        const who = await identify(back, { ...fields, source: 'web' }, null);
+        return who.ok ? fromWeb.signedIn(who.value, identity, by) : who.outcome;
+      }
       const link = await store.getLiveLink(nonceHash, Date.now());
       if (!link) return { outcome: 'link_gone' };
       const existing = await store.getBinding(link);

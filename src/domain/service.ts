@@ -1,10 +1,12 @@
 // The domain assembled from its parts, in the order they depend on each other (no part refers to
-// one made after it): the Home tab → revocation → acting as the user → linking → what a slash
-// command, a click and an event do. The server (both transports) and the admin CLI build it here.
+// one made after it): the Home tab → revocation → acting as the user → linking started on the web →
+// linking → what a slash command, a click and an event do. The server (both transports) and the
+// admin CLI build it here.
 import { createHome } from './home.ts';
 import { createRevocation } from './revocation.ts';
 import { createRunAsUser } from './run-as-user.ts';
 import { createLinking } from './linking.ts';
+import { createLinkingFromWeb } from './linking-from-web.ts';
 import { createSlashCommands } from './slash-command.ts';
 import { createButtons } from './buttons.ts';
 import { createSlackEvents } from './slack-events.ts';
@@ -49,7 +51,8 @@ export function createDomain(deps: DomainDeps) {
   const revocation = createRevocation({ config, store, slack, home, log, metrics, background });
   const deliver = createAnswerDelivery({ slack, log, metrics });
   const runAsUser = createRunAsUser({ runner, revocation, store, slack, deliver, log, metrics, background });
-  const linking = createLinking({ config, store, keys, slack, signIn, workspace, log, metrics, background, runAsUser, home });
+  const fromWeb = createLinkingFromWeb({ config, store, keys, slack, signIn, workspace, log, metrics });
+  const linking = createLinking({ config, store, keys, slack, signIn, fromWeb, log, metrics, background, runAsUser, home });
   return {
     home,
     revocation,
