@@ -50,6 +50,7 @@ export const OUTCOMES = {
     'slack_misconfigured',
     'slack_sign_in_required',
     'slack_denied',
+    'slack_signed_in',
     'slack_state_refused',
     'slack_sign_in_failed',
     'slack_user_mismatch',

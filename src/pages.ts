@@ -82,7 +82,8 @@ export interface ConfirmView {
   slackUserId: string;
   teamDomain: string;
   internalUser: string;
-  nonce: string;
+  /** The link the form confirms: its nonce (from the link's URL), or its hash (linking started on the web, whose nonce is never shown). */
+  link: { nonce: string } | { hash: string };
   csrf: string;
   /** How this link is verified (LINK_VERIFICATION), in a sentence. */
   verification: string;
@@ -152,7 +153,7 @@ ${v.pendingCommand ? html`<a class="button" href="${v.signInWithSlack.linkAndRun
     : ''
 }
 <form method="post" action="${v.action}">
-<input type="hidden" name="nonce" value="${v.nonce}">
+${'nonce' in v.link ? html`<input type="hidden" name="nonce" value="${v.link.nonce}">` : html`<input type="hidden" name="link" value="${v.link.hash}">`}
 <input type="hidden" name="csrf" value="${v.csrf}">
 ${v.slackProof ? html`<input type="hidden" name="proof" value="${v.slackProof}">` : ''}
 ${
@@ -180,6 +181,9 @@ const dmRefusedNote = (refused: string | null) =>
   refused === null
     ? html``
     : html`<p class="note">Slack did not deliver the app's message confirming this (${DM_REFUSALS[refused] ?? 'Slack refused it'}: <code>${refused}</code>). The link itself is made.</p>`;
+
+/** Where the browser goes on to (303 See Other): a GET that shows the page, however often it is reloaded. */
+const seeOther = (location: string): Reply => ({ status: 303, headers: { ...PAGE_HEADERS, location }, body: '' });
 
 const linkedPage = (internalUser: string, slackUserName: string, linksPath: string, dmRefused: string | null = null): Reply =>
   page(
@@ -295,5 +299,5 @@ ${v.linkSlackAccount ? html`<p><a class="button" href="${v.linkSlackAccount}">Li
 <p class="note">Not you, or a workspace you do not know? Unlink it and tell your security team.</p>`,
   );
 
-return { confirmPage, linkedPage, codePage, emailMismatchPage, slackMismatchPage, noEmailPage, slackUnavailablePage, misconfiguredPage, cancelledPage, goneLinkPage, alreadyBoundPage, errorPage, linksPage };
+return { confirmPage, seeOther, linkedPage, codePage, emailMismatchPage, slackMismatchPage, noEmailPage, slackUnavailablePage, misconfiguredPage, cancelledPage, goneLinkPage, alreadyBoundPage, errorPage, linksPage };
 }

@@ -255,16 +255,19 @@ test('linking started on the web, Enterprise Grid (org-wide install): any worksp
   const p = await setup('email', 0, { workspace: grid, signIn: true });
   const { authorize, result } = await webSignIn(p, 'alice', { userId: 'WGRID1', teamId: 'T0GB', enterpriseId: 'E0GRID' });
   assert.equal(authorize.searchParams.get('team'), 'T0GA', "the install's workspace as the hint");
-  assert.equal(result.outcome, 'confirm_shown');
-  if (result.outcome !== 'confirm_shown') return;
+  assert.equal(result.outcome, 'slack_signed_in');
+  if (result.outcome !== 'slack_signed_in') return;
   assert.deepEqual([result.link.org, result.link.enterpriseId, result.link.teamId, result.link.teamDomain], ['E0GRID', 'E0GRID', 'T0GB', 'T0GB']);
-  const bound = await p.linking.confirm(hashNonce(result.nonce)!, { user: 'alice', email: null }, false, by, result.proof);
+  const page = await p.linking.webConfirmation(result.ticket, { user: 'alice', email: null }, null);
+  assert.equal(page.outcome, 'confirm_shown');
+  if (page.outcome !== 'confirm_shown') return;
+  const bound = await p.linking.confirm(Buffer.from(page.linkHash, 'base64url'), { user: 'alice', email: null }, false, by, page.proof);
   assert.equal(bound.outcome, 'bound');
   assert.deepEqual(await p.store.getBinding({ org: 'E0GRID', userId: 'WGRID1' }).then((b) => [b?.internalUser, b?.verifiedBy]), ['alice', 'slack']);
   // The install's own workspace without an enterprise claim: the same organisation.
   const own = await webSignIn(p, 'bob', { userId: 'WGRID2', teamId: 'T0GA' });
-  assert.equal(own.result.outcome === 'confirm_shown' && own.result.link.org, 'E0GRID');
-  assert.equal(own.result.outcome === 'confirm_shown' && own.result.link.teamDomain, 'grid-a');
+  assert.equal(own.result.outcome === 'slack_signed_in' && own.result.link.org, 'E0GRID');
+  assert.equal(own.result.outcome === 'slack_signed_in' && own.result.link.teamDomain, 'grid-a');
   // Another enterprise, or a workspace outside any: refused, nothing made.
   assert.equal((await webSignIn(p, 'carol', { userId: 'WGRID3', teamId: 'T0GB', enterpriseId: 'E0OTHER' })).result.outcome, 'slack_workspace_refused');
   assert.equal((await webSignIn(p, 'carol', { userId: 'WGRID3', teamId: 'T0LONE' })).result.outcome, 'slack_workspace_refused');

@@ -81,6 +81,11 @@ test('"My Slack links" → "Link a Slack account" → Slack → "Link Slack user
   assert.match(await tab.locator('main').innerText(), /Link Slack user slack-uwebb \(UWEBB\) in workspace acme to your account alice\?/);
   assert.equal(binding('UWEBB'), undefined, 'nothing bound before the confirmation');
   await tab.screenshot({ path: join(ARTIFACTS, 'web-link-confirm-page.png') });
+  // The page has its own address (Slack's single-use code is not in it): a reload, through nginx, shows it again.
+  assert.match(tab.url(), /\/associate\/slack\?signed_in=[\w.-]+$/);
+  const reloaded = await tab.reload();
+  assert.equal(reloaded?.status(), 200);
+  assert.match(await tab.locator('main').innerText(), /Link Slack user slack-uwebb \(UWEBB\) in workspace acme to your account alice\?/);
   const [response] = await Promise.all([tab.waitForNavigation(), tab.getByRole('button', { name: 'Link accounts' }).click()]);
   assert.equal(response?.status(), 200);
   assert.match(await tab.locator('main').innerText(), /Your Slack account is now linked to alice/);

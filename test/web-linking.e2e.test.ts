@@ -34,15 +34,21 @@ async function linkSlackAccount(server: RunningServer, user: string): Promise<{ 
   return { page, authorize: new URL(unescapeHtml(m[1]!)) };
 }
 
-/** From "My Slack links" through Slack (signed in as `slackUser` of `teamId`) back to us, as `returnAs`. */
+/**
+ * From "My Slack links" through Slack (signed in as `slackUser` of `teamId`) back to us, as
+ * `returnAs`; `res` is the page the browser ends on (after our 303 to the confirmation page),
+ * `returned` our answer to Slack's return itself.
+ */
 async function signInFromLinks(server: RunningServer, user: string, who: { userId: string; teamId?: string; enterpriseId?: string }, returnAs = user) {
   const { authorize } = await linkSlackAccount(server, user);
   slack.oidc.signedInAs = { teamId: 'T0001', ...who };
   const redirect = await request(authorize.href);
   assert.equal(redirect.status, 302);
   const back = String(redirect.headers.location);
-  const res = await request(localUrl(server.url, back), { headers: as(returnAs) });
-  return { authorize, back, res };
+  const returned = await request(localUrl(server.url, back), { headers: as(returnAs) });
+  const confirmation = returned.status === 303 ? new URL(String(returned.headers.location), back).href : null;
+  const res = confirmation ? await request(localUrl(server.url, confirmation), { headers: as(returnAs) }) : returned;
+  return { authorize, back, returned, confirmation, res };
 }
 
 /** The confirmation form's fields (with the proof), posted as `user`. */
@@ -55,6 +61,12 @@ function post(server: RunningServer, fields: Record<string, string>, user: strin
 }
 
 const proofOf = (page: string) => /name="proof" value="([^"]+)"/.exec(page)?.[1];
+/** The confirmation form's hidden fields: a link started on the web is named by its hash (its nonce is never shown). */
+const webForm = (page: string): Record<string, string> => {
+  const fields = Object.fromEntries([...page.matchAll(/<input type="hidden" name="(\w+)" value="([^"]*)">/g)].map((m) => [m[1]!, m[2]!]));
+  assert.ok(fields.csrf && fields.proof, `no confirmation form in page:\n${page}`);
+  return fields;
+};
 const CLIENT = () => ({ SLACK_CLIENT_ID: slack.oidc.clientId, SLACK_CLIENT_SECRET: slack.oidc.clientSecret, LINK_RATE_LIMIT_PER_MINUTE: '0' });
 
 for (const backend of BACKENDS) {
@@ -91,7 +103,7 @@ for (const backend of BACKENDS) {
       assert.equal(started.reason, 'web');
       assert.equal(started.internal_user, 'alice');
 
-      const done = await post(server, { ...formFields(res.body), proof: proofOf(res.body)! }, 'alice');
+      const done = await post(server, webForm(res.body), 'alice');
       assert.equal(done.status, 200, done.body);
       assert.match(done.body, /now linked to <strong>alice<\/strong>/);
       const [binding] = cli('list', '--json', '--slack-user', user);
@@ -148,8 +160,8 @@ describe('linking started on the web: refusals bind nothing', () => {
   test("the proof is this user's and this link's: altered or in another user's hands, nothing binds", async () => {
     const { res } = await signInFromLinks(server, 'alice', { userId: 'UPROOF' });
     assert.equal(res.status, 200, res.body);
-    const fields = formFields(res.body);
-    const proof = proofOf(res.body)!;
+    const fields = webForm(res.body);
+    const proof = fields.proof!;
     const altered = await post(server, { ...fields, proof: `${proof.slice(0, -2)}AA` }, 'alice');
     assert.equal(altered.status, 400);
     await server.waitForLog((l) => l.event === 'slack_proof_refused' && l.internal_user === 'alice');
@@ -161,6 +173,62 @@ describe('linking started on the web: refusals bind nothing', () => {
     assert.equal(boundTo('UPROOF'), 'alice');
   });
 
+  test('back from Slack: a 303 to the confirmation page (no code, no state), which reloads as itself and then binds', async () => {
+    const { back, returned, confirmation, res } = await signInFromLinks(server, 'alice', { userId: 'URELOAD' });
+    assert.equal(returned.status, 303, returned.body);
+    assert.ok(confirmation);
+    const target = new URL(confirmation);
+    assert.equal(target.origin + target.pathname, 'https://slack-link.corp.example/associate/slack', 'a path the shipped nginx config already passes through the SSO');
+    const code = new URL(back).searchParams.get('code')!;
+    assert.equal(confirmation.includes(code), false, "Slack's code is not in the address");
+    assert.equal(target.searchParams.has('code') || target.searchParams.has('state'), false);
+    assert.equal(res.status, 200, res.body);
+    const tokens = () => slack.calls.filter((c) => c.method === 'openid.connect.token').length;
+    const exchanged = tokens();
+    // The browser reloads (or restores the tab): the same page, with a form that still binds, and Slack's code is not spent again.
+    for (let i = 0; i < 2; i++) {
+      const again = await request(localUrl(server.url, confirmation), { headers: as('alice') });
+      assert.equal(again.status, 200, again.body);
+      assert.match(again.body.replace(/<[^>]+>/g, ''), /Link Slack user slack-ureload \(URELOAD\) in workspace\s+acme to your account alice\?/);
+      assert.deepEqual(webForm(again.body), webForm(res.body));
+      assert.equal(proofOf(again.body), proofOf(res.body));
+    }
+    assert.equal(tokens(), exchanged, 'a reload asks Slack nothing');
+    assert.equal(boundTo('URELOAD'), undefined, 'a reload binds nothing');
+    const done = await post(server, webForm(res.body), 'alice');
+    assert.equal(done.status, 200, done.body);
+    assert.match(done.body, /now linked to <strong>alice<\/strong>/);
+    assert.equal(boundTo('URELOAD'), 'alice');
+    assert.equal(server.output().includes(code), false, 'the code is never logged');
+  });
+
+  test('the confirmation address is refused to another signed-in user, and once the link is used', async () => {
+    const { confirmation, res } = await signInFromLinks(server, 'alice', { userId: 'UFORWARD' });
+    assert.ok(confirmation);
+    assert.equal(res.status, 200, res.body);
+    // Forwarded to mallory (or opened in her session): a refusal page, no form, nothing made or bound.
+    const forwarded = await request(localUrl(server.url, confirmation), { headers: as('mallory') });
+    assert.equal(forwarded.status, 400, forwarded.body);
+    assert.match(forwarded.body, /not valid for the account you are signed in as/);
+    assert.equal(proofOf(forwarded.body), undefined);
+    assert.doesNotMatch(forwarded.body, /name="csrf"/);
+    await server.waitForLog((l) => l.event === 'slack_sign_in_state_refused' && l.internal_user === 'mallory');
+    // Altered (another link's hash, or a longer life): refused too.
+    const target = new URL(confirmation);
+    const [hash, expires, mac] = target.searchParams.get('signed_in')!.split('.');
+    for (const forged of [`${'A'.repeat(43)}.${expires}.${mac}`, `${hash}.${Number(expires) + 3600}.${mac}`, `${hash}.${expires}`, '']) {
+      target.searchParams.set('signed_in', forged);
+      assert.equal((await request(localUrl(server.url, target.href), { headers: as('alice') })).status, 400, forged);
+    }
+    assert.equal(boundTo('UFORWARD'), undefined);
+    assert.equal((await post(server, webForm(res.body), 'alice')).status, 200);
+    assert.equal(boundTo('UFORWARD'), 'alice');
+    // Used: the address shows the link is spent, for its own user too, and binds nothing more.
+    const used = await request(localUrl(server.url, confirmation), { headers: as('alice') });
+    assert.equal(used.status, 410, used.body);
+    assert.equal(proofOf(used.body), undefined);
+  });
+
   test("a web state returned in another user's session is refused", async () => {
     const { res } = await signInFromLinks(server, 'alice', { userId: 'UWEBFOREIGN' }, 'mallory');
     assert.equal(res.status, 400);
@@ -170,7 +238,7 @@ describe('linking started on the web: refusals bind nothing', () => {
 
   test('cancel on the confirmation page: nothing bound, the link is spent', async () => {
     const { res } = await signInFromLinks(server, 'alice', { userId: 'UWEBCANCEL' });
-    const fields = { ...formFields(res.body), proof: proofOf(res.body)! };
+    const fields = webForm(res.body);
     assert.equal((await post(server, { ...fields, decision: 'cancel' }, 'alice')).status, 200);
     assert.equal((await post(server, fields, 'alice')).status, 410);
     assert.equal(boundTo('UWEBCANCEL'), undefined);

@@ -110,3 +110,41 @@ export function slackProofValid(key: Buffer, nonceHash: Buffer, internalUser: st
   const given = Buffer.from(proof);
   return expected.length === given.length && timingSafeEqual(expected, given);
 }
+
+/** Linking started on the web: how long the confirmation page's address can be reloaded (the link's own expiry still applies). */
+export const SIGNED_IN_TTL_MS = SLACK_STATE_TTL_MS;
+
+const signedInMac = (key: Buffer, link: string, internalUser: string, expires: string): Buffer =>
+  createHmac('sha256', key).update(`slack-signed-in\0${link}\0${internalUser}\0${expires}`).digest();
+
+/**
+ * Linking started on the web: the address of the confirmation page that Sign in with Slack's return
+ * redirects to, so that a reload shows the page again instead of spending Slack's single-use code
+ * twice. It names the link by the hash of its nonce (as the state does; the nonce of a link made
+ * on the web is never shown to anyone), an expiry, and an HMAC over them and the signed-in internal
+ * user: good for this user and this link only, for minutes. Single use comes from the link: once it
+ * binds or is cancelled it is gone, and the address shows that.
+ */
+export function signedInTicket(key: Buffer, nonceHash: Buffer, internalUser: string, now: number): string {
+  const link = nonceHash.toString('base64url');
+  const expires = String(Math.floor((now + SIGNED_IN_TTL_MS) / 1000));
+  return `${link}.${expires}.${signedInMac(key, link, internalUser, expires).toString('base64url')}`;
+}
+
+/** The link a confirmation address names, if the address is ours, unexpired and made for `internalUser`. */
+export function readSignedInTicket(key: Buffer, ticket: string | null, internalUser: string, now: number): Buffer | 'expired' | undefined {
+  const m = /^([A-Za-z0-9_-]{43})\.(\d{1,12})\.([A-Za-z0-9_-]{43})$/.exec(ticket ?? '');
+  if (!m) return undefined;
+  const [, link, expires, mac] = m as unknown as [string, string, string, string];
+  if (!timingSafeEqual(signedInMac(key, link, internalUser, expires), Buffer.from(mac, 'base64url'))) return undefined;
+  if (Number(expires) * 1000 <= now) return 'expired';
+  return Buffer.from(link, 'base64url');
+}
+
+/**
+ * The link a confirmation form names by its hash (linking started on the web), or undefined. The
+ * form binds only with the CSRF token and the Slack proof, both made for this hash and this user.
+ */
+export function readLinkHash(field: string | null | undefined): Buffer | undefined {
+  return field && /^[A-Za-z0-9_-]{43}$/.test(field) ? Buffer.from(field, 'base64url') : undefined;
+}

@@ -1,9 +1,11 @@
 // Linking that starts on the web: "My Slack links" → "Link a Slack account" → Sign in with Slack →
-// a link made for the Slack user Slack named → the confirmation page, whose form binds verified by
-// Slack (linking.confirm with the proof). Sign in with Slack's return is linking.slackReturned's: it
-// checks the state and asks Slack who signed in, then hands a state with no link over to here.
+// a link made for the Slack user Slack named → a redirect (303) to the confirmation page's own
+// address → its form binds verified by Slack (linking.confirm with the proof). Sign in with Slack's
+// return is linking.slackReturned's: it checks the state and asks Slack who signed in, then hands a
+// state with no link over to here. The confirmation page is shown from its address alone, so a
+// reload neither asks Slack again (its code is single-use) nor makes another link.
 import { hashNonce, newNonce } from './secrets.ts';
-import { slackNonce, slackProof, slackRedirectUri, slackState } from './link-proofs.ts';
+import { readSignedInTicket, signedInTicket, slackNonce, slackProof, slackRedirectUri, slackState } from './link-proofs.ts';
 import { describe } from '../lib/log.ts';
 import type { SlackSignIn, SlackSignedIn } from '../slack/openid.ts';
 import type { SlackApi } from '../slack/api.ts';
@@ -16,7 +18,7 @@ import type { Store } from '../store/store.ts';
 
 export interface LinkingFromWebDeps {
   config: Pick<Config, 'publicBaseUrl' | 'nonceTtlSeconds' | 'linkRateLimitPerMinute' | 'slashCommand'>;
-  store: Pick<Store, 'getBinding' | 'createLink'>;
+  store: Pick<Store, 'getBinding' | 'createLink' | 'getLiveLink'>;
   keys: ServerKeys;
   slack: Pick<SlackApi, 'userName'>;
   /** Sign in with Slack (SLACK_CLIENT_ID), or null without it: then there is no linking from the web. */
@@ -29,13 +31,22 @@ export interface LinkingFromWebDeps {
 
 /** What became of a Sign in with Slack that started on the web, once Slack named who signed in. */
 export type SignedInOnWebOutcome =
-  /** A link was made for the Slack user Slack named; the page asks to confirm, with the form's proof. */
-  | { outcome: 'confirm_shown'; link: Link; nonce: string; proof: string }
+  /** A link was made for the Slack user Slack named; the browser goes on to its confirmation page's address (`ticket`). */
+  | { outcome: 'slack_signed_in'; link: Link; ticket: string }
   | { outcome: 'already_bound'; binding: Binding }
   /** The Slack user signed in to a workspace this app does not serve. */
   | { outcome: 'slack_workspace_refused' }
   | { outcome: 'slack_unavailable' }
   | { outcome: 'link_rate_limited' };
+
+/** The confirmation page's address, opened (after the redirect, or reloaded). */
+export type WebConfirmationOutcome =
+  /** The page asks to confirm; its form names the link by `linkHash` and carries the proof that Slack named its user. */
+  | { outcome: 'confirm_shown'; link: Link; linkHash: string; proof: string }
+  | { outcome: 'link_gone' }
+  | { outcome: 'already_bound'; binding: Binding }
+  /** Not ours, altered, too old, or made for another signed-in user. */
+  | { outcome: 'slack_state_refused' };
 
 export type LinkingFromWeb = ReturnType<typeof createLinkingFromWeb>;
 
@@ -80,7 +91,7 @@ export function createLinkingFromWeb({ config, store, keys, slack, signIn, works
     /**
      * Slack named the user who signed in (`who`, already checked). If this app serves their
      * workspace and they are not bound, a link is made for them (as a slash command would make it,
-     * audited with reason web) and the confirmation page asks; its form carries the proof that binds.
+     * audited with reason web), and the browser is sent to its confirmation page's address.
      */
     async signedIn(who: SlackSignedIn, identity: InternalIdentity, by: Actor): Promise<SignedInOnWebOutcome> {
       const fields = { request_id: by.requestId ?? undefined, internal_user: identity.user, source: 'web' };
@@ -112,14 +123,37 @@ export function createLinkingFromWeb({ config, store, keys, slack, signIn, works
         teamDomain: who.teamId === w.teamId ? w.domain : who.teamId,
       };
       const request: LinkRequest = { command: config.slashCommand, pendingText: null, channelId: null, responseUrl: null };
-      const nonce = newNonce();
-      const nonceHash = hashNonce(nonce)!;
+      // Its nonce is never shown: the confirmation page names the link by this hash, and binds with the proof.
+      const nonceHash = hashNonce(newNonce())!;
       const now = Date.now();
       const created = await store.createLink({ user, request, nonceHash, now, ttlMs, perMinute: config.linkRateLimitPerMinute, startedOnWebBy: identity.user }, by);
       if (created.outcome === 'rate_limited') return { outcome: 'link_rate_limited' };
       metrics.inc('links_created_total');
       const link: Link = { ...user, ...request, createdAt: now, expiresAt: now + ttlMs };
-      return { outcome: 'confirm_shown', link, nonce, proof: slackProof(keys.slackState, nonceHash, identity.user) };
+      return { outcome: 'slack_signed_in', link, ticket: signedInTicket(keys.slackState, nonceHash, identity.user, now) };
+    },
+
+    /**
+     * The confirmation page's address: for the signed-in user it was made for, while the link is
+     * live and its Slack user unbound. Changes nothing, however often it is reloaded.
+     */
+    async confirmation(ticket: string | null, identity: InternalIdentity, requestId: string | null): Promise<WebConfirmationOutcome> {
+      const now = Date.now();
+      const nonceHash = readSignedInTicket(keys.slackState, ticket, identity.user, now);
+      if (!nonceHash || nonceHash === 'expired') {
+        log.warn('slack_sign_in_state_refused', {
+          request_id: requestId ?? undefined,
+          internal_user: identity.user,
+          source: 'web',
+          reason: nonceHash === 'expired' ? 'expired' : 'not for this user or not ours',
+        });
+        return { outcome: 'slack_state_refused' };
+      }
+      const link = await store.getLiveLink(nonceHash, now);
+      if (!link) return { outcome: 'link_gone' };
+      const existing = await store.getBinding(link);
+      if (existing) return { outcome: 'already_bound', binding: existing };
+      return { outcome: 'confirm_shown', link, linkHash: nonceHash.toString('base64url'), proof: slackProof(keys.slackState, nonceHash, identity.user) };
     },
   };
 }

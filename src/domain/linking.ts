@@ -304,6 +304,8 @@ export function createLinking({ config, store, keys, slack, signIn, fromWeb, log
 
     /** "My Slack links" → "Link a Slack account": src/domain/linking-from-web.ts's. */
     webAuthorizeUrl: fromWeb.authorizeUrl,
+    /** The confirmation page's address after Sign in with Slack, for linking started on the web: linking-from-web.ts's. */
+    webConfirmation: fromWeb.confirmation,
 
     /** slack mode: where "Continue with Slack" sends the browser, for this link and this signed-in user. */
     slackAuthorizeUrls(nonceHash: Buffer, link: Link, internalUser: string): SlackAuthorizeUrls | null {

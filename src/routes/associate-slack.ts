@@ -1,11 +1,14 @@
 // GET /associate/slack: where Sign in with Slack sends the browser back (LINK_VERIFICATION=slack,
 // and linking started from "My Slack links" with SLACK_CLIENT_ID), behind the same SSO proxy as
-// /associate. It binds only through the domain's checks; a link started on the web ends on the
-// confirmation page; every other ending is a page that says what happened and changes nothing.
+// /associate. It binds only through the domain's checks; a link started on the web is redirected
+// (303) to its confirmation page, GET /associate/slack?signed_in=…, which a reload shows again
+// without Slack's single-use code; every other ending is a page that says what happened.
 import { handled, type Handled, type Route } from '../http.ts';
-import { csrfToken, hashNonce, type ServerKeys } from '../domain/secrets.ts';
+import { csrfToken, type ServerKeys } from '../domain/secrets.ts';
+import { readLinkHash } from '../domain/link-proofs.ts';
 import type { Pages } from '../pages.ts';
 import type { Linking, SlackSignInOutcome } from '../domain/linking.ts';
+import type { WebConfirmationOutcome } from '../domain/linking-from-web.ts';
 import type { PageGuard } from './page-guard.ts';
 import type { Config } from '../config/index.ts';
 import type { AssociateOutcome } from '../outcomes.ts';
@@ -22,7 +25,7 @@ export interface AssociateSlackRouteDeps {
 export function associateSlackRoute({ config, keys, linking, guard, pages }: AssociateSlackRouteDeps): Route<'associate'> {
   const again = `Run ${config.slashCommand} link in Slack again if you still want to link your account.`;
 
-  const render = (internalUser: string, result: SlackSignInOutcome): Handled<AssociateOutcome> => {
+  const render = (internalUser: string, result: SlackSignInOutcome | WebConfirmationOutcome): Handled<AssociateOutcome> => {
     const about = (slack?: { teamId: string; userId: string }) =>
       slack ? { internal_user: internalUser, slack_team: slack.teamId, slack_user: slack.userId } : { internal_user: internalUser };
     switch (result.outcome) {
@@ -42,15 +45,18 @@ export function associateSlackRoute({ config, keys, linking, guard, pages }: Ass
         return handled(result.outcome, pages.errorPage(400, 'Slack did not confirm who signed in, so nothing was linked. Open the link from Slack again and continue with Slack.'), about());
       case 'slack_unavailable':
         return handled(result.outcome, pages.slackUnavailablePage(), about());
+      case 'slack_signed_in':
+        // Slack's code is spent: the confirmation page has its own address, which carries no code and no secret.
+        return handled(result.outcome, pages.seeOther(`${config.basePath}/associate/slack?signed_in=${result.ticket}`), about(result.link));
       case 'confirm_shown': {
-        const { link, nonce, proof } = result;
+        const { link, linkHash, proof } = result;
         const page = pages.confirmPage({
           slackUserName: link.userName,
           slackUserId: link.userId,
           teamDomain: link.teamDomain,
           internalUser,
-          nonce,
-          csrf: csrfToken(keys.csrf, hashNonce(nonce)!, internalUser),
+          link: { hash: linkHash },
+          csrf: csrfToken(keys.csrf, readLinkHash(linkHash)!, internalUser),
           verification: 'Linking is verified by Sign in with Slack: Slack confirmed who signed in.',
           action: `${config.basePath}/associate`,
           pendingCommand: null,
@@ -74,6 +80,8 @@ export function associateSlackRoute({ config, keys, linking, guard, pages }: Ass
     async GET(ctx) {
       const identity = await guard.authenticate(ctx);
       const by: Actor = { actor: `internal:${identity.user}`, requestId: ctx.requestId, clientAddress: guard.clientAddress(ctx) };
+      // The confirmation page of a link started on the web, after the redirect or reloaded: Slack is not asked again.
+      if (ctx.query.has('signed_in')) return render(identity.user, await linking.webConfirmation(ctx.query.get('signed_in'), identity, ctx.requestId));
       const back = { code: ctx.query.get('code'), state: ctx.query.get('state'), error: ctx.query.get('error') };
       return render(identity.user, await linking.slackReturned(back, identity, by));
     },

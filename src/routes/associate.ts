@@ -3,7 +3,7 @@
 import { handled, type Handled, type Route } from '../http.ts';
 import { refusal } from '../refusals.ts';
 import { csrfToken, csrfTokenValid, hashNonce, type ServerKeys } from '../domain/secrets.ts';
-import { describeVerification } from '../domain/link-proofs.ts';
+import { describeVerification, readLinkHash } from '../domain/link-proofs.ts';
 import type { Pages } from '../pages.ts';
 import type { Linking, ConfirmOutcome } from '../domain/linking.ts';
 import type { PageGuard } from './page-guard.ts';
@@ -76,7 +76,7 @@ export function associateRoute({ config, keys, linking, guard, pages, log }: Ass
         slackUserId: link.userId,
         teamDomain: link.teamDomain,
         internalUser: user,
-        nonce: nonce!,
+        link: { nonce: nonce! },
         csrf: csrfToken(keys.csrf, nonceHash!, user),
         verification: describeVerification(config.linkVerification, link.command),
         action: `${config.basePath}/associate`,
@@ -89,7 +89,8 @@ export function associateRoute({ config, keys, linking, guard, pages, log }: Ass
     async POST(ctx) {
       const identity = await guard.authenticate(ctx);
       const form = await guard.readForm(ctx, identity, MAX_FORM_BODY);
-      const nonceHash = hashNonce(form.get('nonce'));
+      // A link started on the web is named by its hash (its nonce was never shown), and only with Slack's proof.
+      const nonceHash = hashNonce(form.get('nonce')) ?? (form.has('proof') ? readLinkHash(form.get('link')) : undefined);
       if (!nonceHash) return handled('link_gone', pages.goneLinkPage(), about(identity.user));
       if (!csrfTokenValid(keys.csrf, nonceHash, identity.user, form.get('csrf'))) {
         log.warn('associate_csrf_refused', { request_id: ctx.requestId, internal_user: identity.user });
