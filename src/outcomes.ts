@@ -41,6 +41,7 @@ export const OUTCOMES = {
     'link_gone',
     'already_bound',
     'bound',
+    'linked_shown',
     'code_shown',
     'cancelled',
     'email_mismatch',

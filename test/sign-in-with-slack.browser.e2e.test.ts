@@ -63,8 +63,13 @@ test('slash command → link → SSO → "Continue with Slack" → Slack sends t
   const [dm] = await slack.waitFor('chat.postMessage', 1, (c) => c.args.channel === 'USIWSB');
   assert.match(String(dm!.args.text), /linked to alice/);
 
+  // The page has its own address, without Slack's single-use code: a reload shows it again.
+  assert.match(tab.url(), /\/associate\/slack\?linked=[\w.-]+$/);
+  assert.equal((await tab.reload())?.status(), 200);
+  assert.match(await tab.locator('main').innerText(), /Your Slack account is now linked to alice/);
+
   // nginx logs the path, never the code Slack sent back.
-  const code = new URL(tab.url()).searchParams.get('code')!;
+  const code = String(slack.calls.findLast((c) => c.method === 'openid.connect.token')!.args.code);
   assert.ok(code);
   const deadline = Date.now() + 3000;
   while (!nginx.accessLog().includes('/associate/slack') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));

@@ -26,6 +26,11 @@ interface SignedIn {
   authorize: URL;
   /** Where Slack sent the browser back (PUBLIC_BASE_URL/associate/slack?…). */
   back: string;
+  /** Our answer to that return itself. */
+  returned: TestResponse;
+  /** Where that answer sent the browser on (303), if it did: the page's own address. */
+  landed: string | null;
+  /** The page the browser ends on. */
   res: TestResponse;
 }
 
@@ -37,8 +42,11 @@ async function signIn(server: RunningServer, link: string, internalUser: string,
   const redirect = await request(authorize.href);
   assert.equal(redirect.status, 302);
   const back = String(redirect.headers.location);
-  const res = await request(localUrl(server.url, back), { headers: { 'x-forwarded-user': o.returnAs ?? internalUser } });
-  return { page, authorize, back, res };
+  const headers = { 'x-forwarded-user': o.returnAs ?? internalUser };
+  const returned = await request(localUrl(server.url, back), { headers });
+  const landed = returned.status === 303 ? new URL(String(returned.headers.location), back).href : null;
+  const res = landed ? await request(localUrl(server.url, landed), { headers }) : returned;
+  return { page, authorize, back, returned, landed, res };
 }
 
 const newLink = async (server: RunningServer, user: string, text = 'link') => linkFrom(await slashCommand(server.url, { user, text }));
@@ -146,6 +154,60 @@ describe('Sign in with Slack: every refusal is a clear page that binds nothing',
     assert.equal(res.status, 200, res.body);
     assert.equal(boundTo(user), internalUser);
   };
+
+  test('bound: a 303 to the "linked" page (no code, no state), which reloads as itself, is refused to another user, and ends with the binding', async () => {
+    const user = 'USIWSRELOAD';
+    slack.oidc.signedInAs = { userId: user, teamId: 'T0001' };
+    const link = await newLink(server, user);
+    const { back, returned, landed, res } = await signIn(server, link, 'ivy');
+    assert.equal(returned.status, 303, returned.body);
+    assert.equal(boundTo(user), 'ivy', 'bound by the return itself, before the redirect');
+    assert.ok(landed);
+    const target = new URL(landed);
+    assert.equal(target.origin + target.pathname, 'https://slack-link.corp.example/associate/slack', 'a path the shipped nginx config already passes through the SSO');
+    assert.equal(landed.includes(new URL(back).searchParams.get('code')!), false, "Slack's code is not in the address");
+    assert.equal(landed.includes(new URL(localUrl(server.url, link)).searchParams.get('nonce')!), false, "nor the link's nonce");
+    assert.equal(target.searchParams.has('code') || target.searchParams.has('state'), false);
+    assert.equal(res.status, 200, res.body);
+    assert.match(res.body, /now linked to <strong>ivy<\/strong>/);
+    const tokens = () => slack.calls.filter((c) => c.method === 'openid.connect.token').length;
+    const exchanged = tokens();
+    // The browser reloads (or restores the tab): the same page, and Slack's code is not spent again.
+    for (let i = 0; i < 2; i++) {
+      const again = await request(localUrl(server.url, landed), { headers: { 'x-forwarded-user': 'ivy' } });
+      assert.equal(again.status, 200, again.body);
+      assert.match(again.body, /now linked to <strong>ivy<\/strong>/);
+    }
+    assert.equal(tokens(), exchanged, 'a reload asks Slack nothing');
+    // In another user's session (forwarded, or a shared machine): refused, and it says nothing of the binding.
+    const other = await request(localUrl(server.url, landed), { headers: { 'x-forwarded-user': 'mallory' } });
+    assert.equal(other.status, 400, other.body);
+    assert.match(other.body, /not valid for the account you are signed in as/);
+    assert.doesNotMatch(other.body, /ivy/);
+    // Once the binding ends, the page no longer says it is made.
+    assert.match((await slashCommand(server.url, { user, text: 'unlink' })).json.text, /nlinked|no longer/);
+    const ended = await request(localUrl(server.url, landed), { headers: { 'x-forwarded-user': 'ivy' } });
+    assert.equal(ended.status, 410, ended.body);
+    assert.equal(boundTo(user), undefined);
+  });
+
+  test('bound but the DM refused: the "linked" page says why, after the redirect and on a reload', async () => {
+    const user = 'USIWSNODM';
+    slack.oidc.signedInAs = { userId: user, teamId: 'T0001' };
+    const link = await newLink(server, user);
+    slack.on('chat.postMessage', () => ({ body: { ok: false, error: 'restricted_action' } }));
+    try {
+      const { returned, landed, res } = await signIn(server, link, 'una');
+      assert.equal(returned.status, 303);
+      for (const page of [res, await request(localUrl(server.url, landed!), { headers: { 'x-forwarded-user': 'una' } })]) {
+        assert.equal(page.status, 200, page.body);
+        assert.match(page.body, /did not deliver the app's message confirming this \(your organisation does not let apps message you: <code>restricted_action<\/code>\)/);
+      }
+    } finally {
+      slack.restore('chat.postMessage');
+    }
+    assert.equal(boundTo(user), 'una');
+  });
 
   test('denied consent (error=access_denied)', async () => {
     const link = await newLink(server, 'UDENY');

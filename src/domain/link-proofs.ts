@@ -111,34 +111,73 @@ export function slackProofValid(key: Buffer, nonceHash: Buffer, internalUser: st
   return expected.length === given.length && timingSafeEqual(expected, given);
 }
 
-/** Linking started on the web: how long the confirmation page's address can be reloaded (the link's own expiry still applies). */
+/** How long the address a Sign in with Slack return redirects to can be reloaded (a link's own expiry still applies). */
 export const SIGNED_IN_TTL_MS = SLACK_STATE_TTL_MS;
 
-const signedInMac = (key: Buffer, link: string, internalUser: string, expires: string): Buffer =>
-  createHmac('sha256', key).update(`slack-signed-in\0${link}\0${internalUser}\0${expires}`).digest();
+const addressMac = (key: Buffer, purpose: string, parts: readonly string[], internalUser: string, expires: string): Buffer =>
+  createHmac('sha256', key).update(`slack-address\0${purpose}\0${parts.join('\0')}\0${internalUser}\0${expires}`).digest();
 
 /**
- * Linking started on the web: the address of the confirmation page that Sign in with Slack's return
- * redirects to, so that a reload shows the page again instead of spending Slack's single-use code
- * twice. It names the link by the hash of its nonce (as the state does; the nonce of a link made
- * on the web is never shown to anyone), an expiry, and an HMAC over them and the signed-in internal
- * user: good for this user and this link only, for minutes. Single use comes from the link: once it
- * binds or is cancelled it is gone, and the address shows that.
+ * The address a Sign in with Slack return redirects to (303), so that a reload shows its page again
+ * instead of spending Slack's single-use code twice: `parts` (no secret, no dot), an expiry, and an
+ * HMAC over them, the purpose and the signed-in internal user: good for this user only, for minutes.
  */
-export function signedInTicket(key: Buffer, nonceHash: Buffer, internalUser: string, now: number): string {
-  const link = nonceHash.toString('base64url');
+function signAddress(key: Buffer, purpose: string, parts: readonly string[], internalUser: string, now: number): string {
   const expires = String(Math.floor((now + SIGNED_IN_TTL_MS) / 1000));
-  return `${link}.${expires}.${signedInMac(key, link, internalUser, expires).toString('base64url')}`;
+  return [...parts, expires, addressMac(key, purpose, parts, internalUser, expires).toString('base64url')].join('.');
 }
+
+/** An address's parts, if it is ours, for this purpose, unexpired, made for `internalUser`, and each part matches its pattern. */
+function readAddress(key: Buffer, purpose: string, token: string | null, patterns: readonly RegExp[], internalUser: string, now: number): string[] | 'expired' | undefined {
+  const all = (token ?? '').split('.');
+  if (all.length !== patterns.length + 2) return undefined;
+  const parts = all.slice(0, patterns.length);
+  const [expires, mac] = all.slice(patterns.length) as [string, string];
+  if (!parts.every((p, i) => patterns[i]!.test(p)) || !/^\d{1,12}$/.test(expires) || !/^[A-Za-z0-9_-]{43}$/.test(mac)) return undefined;
+  if (!timingSafeEqual(addressMac(key, purpose, parts, internalUser, expires), Buffer.from(mac, 'base64url'))) return undefined;
+  if (Number(expires) * 1000 <= now) return 'expired';
+  return parts;
+}
+
+const LINK_HASH = /^[A-Za-z0-9_-]{43}$/;
+
+/**
+ * Linking started on the web: the confirmation page's address. It names the link by the hash of
+ * its nonce (as the state does; the nonce of a link made on the web is never shown to anyone).
+ * Single use comes from the link: once it binds or is cancelled it is gone, and the address says so.
+ */
+export const signedInTicket = (key: Buffer, nonceHash: Buffer, internalUser: string, now: number): string =>
+  signAddress(key, 'web-confirmation', [nonceHash.toString('base64url')], internalUser, now);
 
 /** The link a confirmation address names, if the address is ours, unexpired and made for `internalUser`. */
 export function readSignedInTicket(key: Buffer, ticket: string | null, internalUser: string, now: number): Buffer | 'expired' | undefined {
-  const m = /^([A-Za-z0-9_-]{43})\.(\d{1,12})\.([A-Za-z0-9_-]{43})$/.exec(ticket ?? '');
-  if (!m) return undefined;
-  const [, link, expires, mac] = m as unknown as [string, string, string, string];
-  if (!timingSafeEqual(signedInMac(key, link, internalUser, expires), Buffer.from(mac, 'base64url'))) return undefined;
-  if (Number(expires) * 1000 <= now) return 'expired';
-  return Buffer.from(link, 'base64url');
+  const parts = readAddress(key, 'web-confirmation', ticket, [LINK_HASH], internalUser, now);
+  return Array.isArray(parts) ? Buffer.from(parts[0]!, 'base64url') : parts;
+}
+
+/** What the page after a binding by Sign in with Slack shows: whose binding, and why Slack refused the DM (null: sent). */
+export interface LinkedAddress {
+  org: string;
+  userId: string;
+  dmRefused: string | null;
+}
+
+const SLACK_ID = /^[A-Z0-9]{1,32}$/;
+const DM_REFUSAL = /^(?:-|[a-z_]{1,64})$/;
+
+/**
+ * slack mode, a link from a slash command: the address of the "linked" page, which Slack's return
+ * redirects to once it has bound. It names the Slack user (ids, not secrets) and the DM's fate;
+ * the page shows only while that Slack user is still bound to this internal user.
+ */
+export const linkedTicket = (key: Buffer, a: LinkedAddress, internalUser: string, now: number): string =>
+  signAddress(key, 'linked', [a.org, a.userId, a.dmRefused ?? '-'], internalUser, now);
+
+export function readLinkedTicket(key: Buffer, ticket: string | null, internalUser: string, now: number): LinkedAddress | 'expired' | undefined {
+  const parts = readAddress(key, 'linked', ticket, [SLACK_ID, SLACK_ID, DM_REFUSAL], internalUser, now);
+  if (!Array.isArray(parts)) return parts;
+  const [org, userId, dm] = parts as [string, string, string];
+  return { org, userId, dmRefused: dm === '-' ? null : dm };
 }
 
 /**
@@ -146,5 +185,5 @@ export function readSignedInTicket(key: Buffer, ticket: string | null, internalU
  * form binds only with the CSRF token and the Slack proof, both made for this hash and this user.
  */
 export function readLinkHash(field: string | null | undefined): Buffer | undefined {
-  return field && /^[A-Za-z0-9_-]{43}$/.test(field) ? Buffer.from(field, 'base64url') : undefined;
+  return field && LINK_HASH.test(field) ? Buffer.from(field, 'base64url') : undefined;
 }

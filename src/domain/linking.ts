@@ -4,7 +4,7 @@
 // Linking started on the web ("My Slack links") is src/domain/linking-from-web.ts's, reached through
 // Sign in with Slack's return here; bindings that end otherwise (someone left) are revocation.ts's.
 import { hashNonce, newNonce } from './secrets.ts';
-import { CODE_TTL_MS, MAX_CODE_FAILURES, codeMac, codeMatches, newCode, readSlackState, sameEmail, slackNonce, slackProofValid, slackRedirectUri, slackState } from './link-proofs.ts';
+import { CODE_TTL_MS, MAX_CODE_FAILURES, codeMac, codeMatches, linkedTicket, newCode, readLinkedTicket, readSlackState, sameEmail, slackNonce, slackProofValid, slackRedirectUri, slackState } from './link-proofs.ts';
 import type { SlackSignIn, SlackSignedIn } from '../slack/openid.ts';
 import type { LinkingFromWeb, SignedInOnWebOutcome } from './linking-from-web.ts';
 import { linkedDm } from '../slack/messages.ts';
@@ -73,7 +73,8 @@ export type ConfirmOutcome =
 
 /** Sign in with Slack came back (GET /associate/slack). */
 export type SlackSignInOutcome =
-  | { outcome: 'bound'; binding: Binding; dmRefused: string | null }
+  /** `linked`: the address of the page that says so, for the browser to go on to (a reload must not spend Slack's code again). */
+  | { outcome: 'bound'; binding: Binding; dmRefused: string | null; linked: string }
   | { outcome: 'link_gone' }
   | { outcome: 'already_bound'; binding: Binding }
   | { outcome: 'slack_denied' }
@@ -96,6 +97,13 @@ export interface SlackAuthorizeUrls {
   link: string;
   linkAndRun: string;
 }
+
+/** The page after a binding by Sign in with Slack, from its address (after the redirect, or reloaded). */
+export type SlackLinkedOutcome =
+  | { outcome: 'linked_shown'; binding: Binding; dmRefused: string | null }
+  /** The Slack user is no longer bound to this internal user. */
+  | { outcome: 'link_gone' }
+  | { outcome: 'slack_state_refused' };
 
 export type CancelOutcome = { outcome: 'cancelled'; link: Link } | { outcome: 'link_gone' };
 
@@ -351,8 +359,24 @@ export function createLinking({ config, store, keys, slack, signIn, fromWeb, log
         return { outcome: 'slack_user_mismatch', link };
       }
       const bound = await bind(nonceHash, identity.user, 'slack', state.runPending, by);
-      if (bound.outcome === 'bound' || bound.outcome === 'already_bound') return bound;
+      if (bound.outcome === 'bound') return { ...bound, linked: linkedTicket(keys.slackState, { ...bound.binding, dmRefused: bound.dmRefused }, identity.user, Date.now()) };
+      if (bound.outcome === 'already_bound') return bound;
       return { outcome: 'link_gone' };
+    },
+
+    /**
+     * The page after a binding by Sign in with Slack: for the signed-in user its address was made
+     * for, while the Slack user it names is still bound to them. Changes nothing.
+     */
+    async slackLinked(ticket: string | null, identity: InternalIdentity, requestId: string | null): Promise<SlackLinkedOutcome> {
+      const linked = readLinkedTicket(keys.slackState, ticket, identity.user, Date.now());
+      if (!linked || linked === 'expired') {
+        log.warn('slack_sign_in_state_refused', { request_id: requestId ?? undefined, internal_user: identity.user, reason: linked === 'expired' ? 'expired' : 'not for this user or not ours' });
+        return { outcome: 'slack_state_refused' };
+      }
+      const binding = await store.getBinding(linked);
+      if (binding?.internalUser !== identity.user) return { outcome: 'link_gone' };
+      return { outcome: 'linked_shown', binding, dmRefused: linked.dmRefused };
     },
 
     async cancel(nonceHash: Buffer, by: Actor): Promise<CancelOutcome> {

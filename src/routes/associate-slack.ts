@@ -1,13 +1,14 @@
 // GET /associate/slack: where Sign in with Slack sends the browser back (LINK_VERIFICATION=slack,
 // and linking started from "My Slack links" with SLACK_CLIENT_ID), behind the same SSO proxy as
-// /associate. It binds only through the domain's checks; a link started on the web is redirected
-// (303) to its confirmation page, GET /associate/slack?signed_in=…, which a reload shows again
-// without Slack's single-use code; every other ending is a page that says what happened.
+// /associate. It binds only through the domain's checks. Where it goes on, it redirects (303) to a
+// page with its own address, which a reload shows again without Slack's single-use code: a link
+// started on the web to its confirmation page (?signed_in=…), a binding made to the page that says
+// so (?linked=…). Every other ending is a page that says what happened.
 import { handled, type Handled, type Route } from '../http.ts';
 import { csrfToken, type ServerKeys } from '../domain/secrets.ts';
 import { readLinkHash } from '../domain/link-proofs.ts';
 import type { Pages } from '../pages.ts';
-import type { Linking, SlackSignInOutcome } from '../domain/linking.ts';
+import type { Linking, SlackLinkedOutcome, SlackSignInOutcome } from '../domain/linking.ts';
 import type { WebConfirmationOutcome } from '../domain/linking-from-web.ts';
 import type { PageGuard } from './page-guard.ts';
 import type { Config } from '../config/index.ts';
@@ -25,11 +26,14 @@ export interface AssociateSlackRouteDeps {
 export function associateSlackRoute({ config, keys, linking, guard, pages }: AssociateSlackRouteDeps): Route<'associate'> {
   const again = `Run ${config.slashCommand} link in Slack again if you still want to link your account.`;
 
-  const render = (internalUser: string, result: SlackSignInOutcome | WebConfirmationOutcome): Handled<AssociateOutcome> => {
+  const render = (internalUser: string, result: SlackSignInOutcome | WebConfirmationOutcome | SlackLinkedOutcome): Handled<AssociateOutcome> => {
     const about = (slack?: { teamId: string; userId: string }) =>
       slack ? { internal_user: internalUser, slack_team: slack.teamId, slack_user: slack.userId } : { internal_user: internalUser };
     switch (result.outcome) {
       case 'bound':
+        // Slack's code is spent: the page that says so has its own address, which carries no code and no secret.
+        return handled(result.outcome, pages.seeOther(`${config.basePath}/associate/slack?linked=${result.linked}`), about(result.binding));
+      case 'linked_shown':
         return handled(result.outcome, pages.linkedPage(result.binding.internalUser, result.binding.userName, `${config.basePath}/links`, result.dmRefused), about(result.binding));
       case 'already_bound':
         return handled(result.outcome, pages.alreadyBoundPage(result.binding.internalUser), about(result.binding));
@@ -82,6 +86,8 @@ export function associateSlackRoute({ config, keys, linking, guard, pages }: Ass
       const by: Actor = { actor: `internal:${identity.user}`, requestId: ctx.requestId, clientAddress: guard.clientAddress(ctx) };
       // The confirmation page of a link started on the web, after the redirect or reloaded: Slack is not asked again.
       if (ctx.query.has('signed_in')) return render(identity.user, await linking.webConfirmation(ctx.query.get('signed_in'), identity, ctx.requestId));
+      // The page after a binding (slack mode, a link from a slash command), after the redirect or reloaded.
+      if (ctx.query.has('linked')) return render(identity.user, await linking.slackLinked(ctx.query.get('linked'), identity, ctx.requestId));
       const back = { code: ctx.query.get('code'), state: ctx.query.get('state'), error: ctx.query.get('error') };
       return render(identity.user, await linking.slackReturned(back, identity, by));
     },
