@@ -87,7 +87,15 @@ export function associateSlackRoute({ config, keys, linking, guard, pages }: Ass
       // The confirmation page of a link started on the web, after the redirect or reloaded: Slack is not asked again.
       if (ctx.query.has('signed_in')) return render(identity.user, await linking.webConfirmation(ctx.query.get('signed_in'), identity, ctx.requestId));
       // The page after a binding (slack mode, a link from a slash command), after the redirect or reloaded.
-      if (ctx.query.has('linked')) return render(identity.user, await linking.slackLinked(ctx.query.get('linked'), identity, ctx.requestId));
+      if (ctx.query.has('linked')) {
+        const linked = await linking.slackLinked(ctx.query.get('linked'), identity, ctx.requestId);
+        // Not "nothing was linked": a binding may well have been made, this page just cannot show it.
+        if (linked.outcome === 'slack_state_refused') {
+          const page = pages.errorPage(400, `This page is not valid for the account you are signed in as, or it is too old. My Slack links (${config.basePath}/links) shows what is linked to you.`);
+          return handled(linked.outcome, page, { internal_user: identity.user });
+        }
+        return render(identity.user, linked);
+      }
       const back = { code: ctx.query.get('code'), state: ctx.query.get('state'), error: ctx.query.get('error') };
       return render(identity.user, await linking.slackReturned(back, identity, by));
     },
