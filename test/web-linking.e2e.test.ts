@@ -209,7 +209,7 @@ describe('linking started on the web: refusals bind nothing', () => {
     // Forwarded to mallory (or opened in her session): a refusal page, no form, nothing made or bound.
     const forwarded = await request(localUrl(server.url, confirmation), { headers: as('mallory') });
     assert.equal(forwarded.status, 400, forwarded.body);
-    assert.match(forwarded.body, /not valid for the account you are signed in as/);
+    assert.match(forwarded.body, /not valid for the account you are signed in as[\s\S]*Start again from My Slack links/);
     assert.equal(proofOf(forwarded.body), undefined);
     assert.doesNotMatch(forwarded.body, /name="csrf"/);
     await server.waitForLog((l) => l.event === 'slack_sign_in_state_refused' && l.internal_user === 'mallory');

@@ -85,7 +85,14 @@ export function associateSlackRoute({ config, keys, linking, guard, pages }: Ass
       const identity = await guard.authenticate(ctx);
       const by: Actor = { actor: `internal:${identity.user}`, requestId: ctx.requestId, clientAddress: guard.clientAddress(ctx) };
       // The confirmation page of a link started on the web, after the redirect or reloaded: Slack is not asked again.
-      if (ctx.query.has('signed_in')) return render(identity.user, await linking.webConfirmation(ctx.query.get('signed_in'), identity, ctx.requestId));
+      if (ctx.query.has('signed_in')) {
+        const shown = await linking.webConfirmation(ctx.query.get('signed_in'), identity, ctx.requestId);
+        if (shown.outcome === 'slack_state_refused') {
+          const page = pages.errorPage(400, `This page is not valid for the account you are signed in as, or it is too old. Nothing was linked. Start again from My Slack links (${config.basePath}/links).`);
+          return handled(shown.outcome, page, { internal_user: identity.user });
+        }
+        return render(identity.user, shown);
+      }
       // The page after a binding (slack mode, a link from a slash command), after the redirect or reloaded.
       if (ctx.query.has('linked')) {
         const linked = await linking.slackLinked(ctx.query.get('linked'), identity, ctx.requestId);
