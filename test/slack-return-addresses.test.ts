@@ -28,6 +28,11 @@ test('the "linked" address: Slack ids and the DM refusal, this user only; never 
   const refused = linkedTicket(key, { org: 'E0GRID', userId: 'W9', dmRefused: 'restricted_action' }, 'alice', now);
   assert.deepEqual(readLinkedTicket(key, sent, 'alice', now), { org: 'T0001', userId: 'U123', dmRefused: null });
   assert.deepEqual(readLinkedTicket(key, refused, 'alice', now), { org: 'E0GRID', userId: 'W9', dmRefused: 'restricted_action' });
+  // A refusal named outside Slack's lowercase words still makes an address its reader accepts.
+  for (const odd of ['-', 'Error 503: Bad Gateway', 'x'.repeat(65), 'ratelimited.v2']) {
+    const ticket = linkedTicket(key, { org: 'T0001', userId: 'U123', dmRefused: odd }, 'alice', now);
+    assert.deepEqual(readLinkedTicket(key, ticket, 'alice', now), { org: 'T0001', userId: 'U123', dmRefused: 'unexpected_error' }, odd);
+  }
   assert.equal(readLinkedTicket(key, sent, 'alice', now + SIGNED_IN_TTL_MS), 'expired');
   assert.equal(readLinkedTicket(key, sent, 'mallory', now), undefined);
   assert.equal(readLinkedTicket(key, sent.replace('U123', 'U124'), 'alice', now), undefined);

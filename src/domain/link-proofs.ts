@@ -171,7 +171,15 @@ const DM_REFUSAL = /^(?:-|[a-z_]{1,64})$/;
  * the page shows only while that Slack user is still bound to this internal user.
  */
 export const linkedTicket = (key: Buffer, a: LinkedAddress, internalUser: string, now: number): string =>
-  signAddress(key, 'linked', [a.org, a.userId, a.dmRefused ?? '-'], internalUser, now);
+  signAddress(key, 'linked', [a.org, a.userId, dmPart(a.dmRefused)], internalUser, now);
+
+/**
+ * The DM's fate as the address carries it: '-' when sent, else Slack's error name. A name the
+ * reader would refuse (Slack's are lowercase words; a proxy in between may say anything) travels
+ * as a fixed one, or the user who has just bound would land on a refusal.
+ */
+const dmPart = (refused: string | null): string => (refused === null ? '-' : DM_REFUSAL.test(refused) && refused !== '-' ? refused : UNEXPECTED_DM_REFUSAL);
+const UNEXPECTED_DM_REFUSAL = 'unexpected_error';
 
 export function readLinkedTicket(key: Buffer, ticket: string | null, internalUser: string, now: number): LinkedAddress | 'expired' | undefined {
   const parts = readAddress(key, 'linked', ticket, [SLACK_ID, SLACK_ID, DM_REFUSAL], internalUser, now);
