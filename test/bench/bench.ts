@@ -12,7 +12,7 @@
 // with node_modules linked) to the bound-user rounds: before and after a change in the same run.
 // BENCH_IMAGE=NAME adds a built image (`docker build -t NAME .`) to the memory part, run by docker
 // (or podman) as its CMD runs it.
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, copyFileSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -130,8 +130,8 @@ async function start(name: string, command: string, args: string[], env: Record<
  * container's processes are this machine's. `docker` is podman where no Docker engine answers.
  */
 async function startImage(image: string): Promise<Proc> {
-  dockerEnv ??= (await import('../container/docker.ts')).DOCKER_ENV;
-  const docker = (...args: string[]) => execFileSync('docker', args, { env: dockerEnv, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  const { docker, DOCKER_ENV } = await import('../container/docker.ts');
+  dockerEnv = DOCKER_ENV;
   const port = await freePort();
   const data = mkdtempSync(join(dir, 'image-data-'));
   const database = join(data, 'account-binding.db');

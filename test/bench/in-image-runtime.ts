@@ -9,7 +9,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { DOCKER_ENV } from '../container/docker.ts';
+import { docker } from '../container/docker.ts';
 import { ROOT } from '../support/server.ts';
 
 const image = process.argv[2];
@@ -17,7 +17,6 @@ if (!image) {
   console.error('usage: npm run bench:image -- IMAGE (built first: docker build -t IMAGE .)');
   process.exit(2);
 }
-const docker = (...args: string[]) => execFileSync('docker', args, { env: DOCKER_ENV, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
 
 const dir = mkdtempSync(join(tmpdir(), 'acct-bench-image-'));
 const container = docker('create', image);

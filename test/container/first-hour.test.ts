@@ -5,17 +5,16 @@
 // `npm run test:container`; the real docker when `docker info` answers, else podman (docker.ts).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, freePort, tempDir } from '../support/server.ts';
 import { startSlackStub, type SlackStub } from '../support/slack-stand-in.ts';
 import { request } from '../support/http-client.ts';
-import { DOCKER_ENV } from './docker.ts';
+import { DOCKER_ENV, docker } from './docker.ts';
 
 const IMAGE = 'account-binding:first-hour';
 const VOLUME = `ab-first-hour-${process.pid}`;
-const docker = (...args: string[]) => execFileSync('docker', args, { env: DOCKER_ENV, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
 const attempt = (...args: string[]) => spawnSync('docker', args, { env: DOCKER_ENV, encoding: 'utf8', timeout: 120_000 });
 
 let slack: SlackStub;

@@ -4,7 +4,7 @@
 // Uses the real docker when `docker info` answers; otherwise ../shared/container/bin/docker (podman).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chownSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, SIGNING_SECRET, freePort, tempDir } from '../support/server.ts';
@@ -12,10 +12,9 @@ import { startSlackStub, type SlackStub } from '../support/slack-stand-in.ts';
 import { commandBody, linkFrom, slashCommand } from '../support/slack.ts';
 import { confirm, formFields, openLink } from '../support/browser.ts';
 import { request } from '../support/http-client.ts';
-import { DOCKER_ENV } from './docker.ts';
+import { DOCKER_ENV, docker } from './docker.ts';
 
 const IMAGE = 'account-binding:smoke';
-const docker = (...args: string[]) => execFileSync('docker', args, { env: DOCKER_ENV, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
 
 /** VmRSS of the server process in a container (node … src/main.ts, whatever its pid), in MB. */
 const serverRssMb = (container: string): number => {
